@@ -1,0 +1,296 @@
+"""The frozen dataclasses that cross stage boundaries; stages meet here and nowhere else.
+
+snapshot -> Snapshot; staging -> StagingDatabase; migrate -> StepResult/StatementTrace;
+rollback -> RollbackResult; checks -> Finding; pipeline -> Report. Renderers read only
+the Report. ``to_dict``/``report_from_dict`` give the JSON form (report.json) and back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+REPORT_FORMAT_VERSION = 1
+
+SEVERITIES = ("info", "low", "medium", "high", "critical")
+RISK_LEVELS = ("low", "medium", "high", "critical")
+
+
+def severity_rank(level: str) -> int:
+    return SEVERITIES.index(level) if level in SEVERITIES else 0
+
+
+# --- source and snapshot ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What rehearse learned about the source database (never a password)."""
+
+    url: str  # redacted
+    database: str
+    server_version: str  # e.g. "15.20"
+    server_version_num: int  # e.g. 150020
+    alembic_revisions: tuple[str, ...] = ()
+    settings: Mapping[str, str] = field(default_factory=dict)
+    extensions: tuple[str, ...] = ()
+    encoding: str = "UTF8"
+    collation: str | None = None
+
+    @property
+    def major(self) -> int:
+        return self.server_version_num // 10000
+
+
+@dataclass(frozen=True)
+class TableData:
+    """One table's data file in a snapshot."""
+
+    schema: str
+    name: str
+    rows: int
+    file: str  # relative to the snapshot directory
+    sha256: str
+    bytes: int
+    columns: tuple[str, ...] = ()
+    anonymized_columns: tuple[str, ...] = ()
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A snapshot directory whose manifest has been read (and, on restore, verified)."""
+
+    path: Path
+    source: SourceInfo
+    tables: tuple[TableData, ...]
+    created_at: str
+    checksum: str  # sha256 of the manifest's content: the key for reuse
+    policy_hash: str | None = None
+    anonymized: bool = False
+    leak_scan: Mapping[str, Any] = field(default_factory=dict)
+    sequences: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def total_rows(self) -> int:
+        return sum(t.rows for t in self.tables)
+
+
+# --- staging -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StagingDatabase:
+    """A throwaway database ready to be restored into and migrated.
+
+    ``url`` is a SQLAlchemy URL routed to psycopg2 (it may hold a password: pass it
+    through ``urls.redact`` before showing it); ``dsn`` is the libpq form of the same.
+    """
+
+    kind: str  # "local" | "docker" | "server"
+    url: str
+    dsn: str
+    database: str
+    server_version: str
+    server_version_num: int
+    run_id: str
+    connect_hint: str = ""  # how a person connects to it (for --keep)
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def major(self) -> int:
+        return self.server_version_num // 10000
+
+
+# --- migration tracing ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LockTaken:
+    """A relation lock a statement took, as seen in pg_locks for its backend."""
+
+    relation: str
+    mode: str
+    blocks_reads: bool
+    blocks_writes: bool
+    held_s: float | None = None  # from acquisition until commit
+    rows: int | None = None
+    bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class StatementTrace:
+    """One SQL statement a migration executed, with what it cost."""
+
+    sql: str
+    duration_s: float
+    ok: bool = True
+    error: str | None = None
+    in_transaction: bool = True
+    locks: tuple[LockTaken, ...] = ()
+    rewrites: tuple[str, ...] = ()  # relations whose relfilenode changed
+    catalog_changes: tuple[str, ...] = ()
+    location: str | None = None  # "path/to/revision.py:42" of the line that issued it
+    rows_affected: int | None = None
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """One Alembic step (upgrade, downgrade or re-upgrade of one revision)."""
+
+    ok: bool
+    duration_s: float
+    statements: tuple[StatementTrace, ...] = ()
+    error: str | None = None
+    failed_statement: str | None = None
+    skipped: bool = False  # not attempted (e.g. an earlier step failed)
+
+
+# --- rollback ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SchemaDiff:
+    object: str  # "index public.ix_orders_created_at"
+    kind: str  # "added" | "removed" | "changed"
+    before: str | None
+    after: str | None
+    message: str  # one sentence for a person
+
+
+@dataclass(frozen=True)
+class DataDiff:
+    table: str
+    rows_before: int
+    rows_after: int | None
+    columns_changed: tuple[str, ...] = ()
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class RollbackResult:
+    ok: bool
+    classification: str = "reversible"  # reversible | irreversible | broken | missing | data-loss | not-run
+    schema_diff: tuple[SchemaDiff, ...] = ()
+    data_diff: tuple[DataDiff, ...] = ()
+    duration_s: float = 0.0
+    error: str | None = None
+
+
+# --- checks --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A rule's verdict on something: plain data, never an exception."""
+
+    code: str  # stable, e.g. "RH101"
+    name: str  # verb-led, e.g. "require-concurrent-index"
+    severity: str  # one of SEVERITIES
+    message: str
+    revision: str | None = None
+    statement: str | None = None
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    help: str | None = None
+    location: str | None = None  # "file.py:line"
+    phase: str = "upgrade"  # upgrade | downgrade | graph | drift | invariant
+    accepted: str | None = None  # reason from a baseline file, when accepted
+
+
+# --- the report ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RevisionResult:
+    id: str
+    message: str
+    down_revisions: tuple[str, ...]
+    file: str | None
+    upgrade: StepResult
+    downgrade: StepResult | None = None
+    reupgrade: StepResult | None = None
+    rollback: RollbackResult | None = None
+    findings: tuple[Finding, ...] = ()
+    risk: str = "low"
+    risk_reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Report:
+    source: str  # redacted URL or snapshot path
+    start_revision: str | None
+    target_revision: str | None
+    revisions: tuple[RevisionResult, ...]
+    rollback: RollbackResult
+    reupgrade: StepResult | None
+    outcome: str  # "pass" | "fail"
+    staging: str = "local"
+    snapshot: str | None = None
+    findings: tuple[Finding, ...] = ()  # not tied to one revision (graph, drift...)
+    risk: str = "low"
+    started_at: str = ""
+    duration_s: float = 0.0
+    stages: Mapping[str, float] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    failures: tuple[str, ...] = ()  # one line per reason the outcome is "fail"
+    tool_version: str = ""
+    format_version: int = REPORT_FORMAT_VERSION
+
+    def all_findings(self) -> list[Finding]:
+        found = list(self.findings)
+        for rev in self.revisions:
+            found.extend(rev.findings)
+        return found
+
+
+def to_dict(obj: Any) -> Any:
+    """JSON-ready form of any model object (tuples become lists, Paths strings)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Mapping):
+        return {str(k): to_dict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def _build(cls: type, data: Mapping[str, Any] | None) -> Any:
+    if data is None:
+        return None
+    kwargs: dict[str, Any] = {}
+    nested = _NESTED.get(cls, {})
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key, value in data.items():
+        if key not in names:
+            continue  # newer report fields are ignored by older readers
+        kind = nested.get(key)
+        if kind is None:
+            kwargs[key] = tuple(value) if isinstance(value, list) else value
+        elif isinstance(kind, list):
+            kwargs[key] = tuple(_build(kind[0], v) for v in (value or ()))
+        else:
+            kwargs[key] = _build(kind, value)
+    return cls(**kwargs)
+
+
+_NESTED: dict[type, dict[str, Any]] = {
+    StatementTrace: {"locks": [LockTaken]},
+    StepResult: {"statements": [StatementTrace]},
+    RollbackResult: {"schema_diff": [SchemaDiff], "data_diff": [DataDiff]},
+    RevisionResult: {"upgrade": StepResult, "downgrade": StepResult, "reupgrade": StepResult,
+                     "rollback": RollbackResult, "findings": [Finding]},
+    Report: {"revisions": [RevisionResult], "rollback": RollbackResult, "reupgrade": StepResult,
+             "findings": [Finding]},
+}
+
+
+def report_from_dict(data: Mapping[str, Any]) -> Report:
+    """Rebuild a Report from its report.json form (for `rehearse report`)."""
+    return _build(Report, data)
