@@ -35,7 +35,8 @@ class SourceInfo:
     server_version_num: int  # e.g. 150020
     alembic_revisions: tuple[str, ...] = ()
     settings: Mapping[str, str] = field(default_factory=dict)
-    extensions: tuple[str, ...] = ()
+    extensions: tuple[str, ...] = ()  # extension names installed in the source database
+    roles: tuple[str, ...] = ()  # roles that own objects or hold grants (no passwords)
     encoding: str = "UTF8"
     collation: str | None = None
 
@@ -101,6 +102,7 @@ class StagingDatabase:
     run_id: str
     connect_hint: str = ""  # how a person connects to it (for --keep)
     warnings: tuple[str, ...] = ()
+    from_template: bool = False  # cloned from a kept restore of the same snapshot (--reuse)
 
     @property
     def major(self) -> int:
@@ -137,6 +139,7 @@ class StatementTrace:
     catalog_changes: tuple[str, ...] = ()
     location: str | None = None  # "path/to/revision.py:42" of the line that issued it
     rows_affected: int | None = None
+    probes: Mapping[str, Any] = field(default_factory=dict)  # measured before it ran (violating rows...)
 
 
 @dataclass(frozen=True)
