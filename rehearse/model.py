@@ -126,6 +126,19 @@ class LockTaken:
 
 
 @dataclass(frozen=True)
+class BlockedTraffic:
+    """Normal queries (from the --traffic workload) that waited behind a migration statement."""
+
+    table: str
+    kind: str  # "read" | "write"
+    blocked_s: float  # longest single wait
+    total_blocked_s: float = 0.0  # summed over all waiting queries
+    queries: int = 0  # how many queries waited
+    blocker_statement: str | None = None
+    blocker_lock_mode: str | None = None
+
+
+@dataclass(frozen=True)
 class StatementTrace:
     """One SQL statement a migration executed, with what it cost."""
 
@@ -140,6 +153,7 @@ class StatementTrace:
     location: str | None = None  # "path/to/revision.py:42" of the line that issued it
     rows_affected: int | None = None
     probes: Mapping[str, Any] = field(default_factory=dict)  # measured before it ran (violating rows...)
+    lock_wait_s: float = 0.0  # time this statement itself waited for locks held by others
 
 
 @dataclass(frozen=True)
@@ -152,6 +166,8 @@ class StepResult:
     error: str | None = None
     failed_statement: str | None = None
     skipped: bool = False  # not attempted (e.g. an earlier step failed)
+    blocked_traffic: tuple[BlockedTraffic, ...] = ()
+    would_fail_lock_timeout: tuple[str, ...] = ()  # statements that --lock-timeout would have failed
 
 
 # --- rollback ------------------------------------------------------------------------------
@@ -285,7 +301,7 @@ def _build(cls: type, data: Mapping[str, Any] | None) -> Any:
 
 _NESTED: dict[type, dict[str, Any]] = {
     StatementTrace: {"locks": [LockTaken]},
-    StepResult: {"statements": [StatementTrace]},
+    StepResult: {"statements": [StatementTrace], "blocked_traffic": [BlockedTraffic]},
     RollbackResult: {"schema_diff": [SchemaDiff], "data_diff": [DataDiff]},
     RevisionResult: {"upgrade": StepResult, "downgrade": StepResult, "reupgrade": StepResult,
                      "rollback": RollbackResult, "findings": [Finding]},
