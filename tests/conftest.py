@@ -33,8 +33,12 @@ def server_url() -> str:
 def source_db():
     """A fresh, empty database on the 5432 server; yields (name, sqlalchemy-style URL, dsn)."""
     name = f"rh_src_{uuid.uuid4().hex[:10]}"
-    with _admin() as conn, conn.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
+    conn = _admin()  # not `with conn:`: psycopg2 would open a transaction CREATE DATABASE refuses
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        conn.close()
     url = f"postgresql://postgres@127.0.0.1:5432/{name}"
     dsn = f"host=127.0.0.1 port=5432 user=postgres dbname={name}"
     try:
