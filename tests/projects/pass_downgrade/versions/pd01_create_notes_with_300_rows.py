@@ -1,0 +1,30 @@
+"""create notes with 300 rows
+
+Revision ID: pd01
+Revises: 
+Create Date: 2024-05-01 10:00:00.000000
+
+"""
+from typing import Sequence, Union
+
+from alembic import op
+import sqlalchemy as sa
+
+# revision identifiers, used by Alembic.
+revision: str = 'pd01'
+down_revision: Union[str, Sequence[str], None] = None
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "notes",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("body", sa.Text(), nullable=False),
+    )
+    op.execute("INSERT INTO notes (body) SELECT 'note ' || g FROM generate_series(1, 300) AS g")
+
+
+def downgrade() -> None:
+    op.drop_table("notes")
