@@ -257,6 +257,7 @@ class Report:
     stages: Mapping[str, float] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     failures: tuple[str, ...] = ()  # one line per reason the outcome is "fail"
+    scope: tuple[str, ...] = ()  # revisions rules and the gate apply to (--changed-since); empty = all
     tool_version: str = ""
     format_version: int = REPORT_FORMAT_VERSION
 

@@ -1,0 +1,124 @@
+"""Helpers every renderer shares: options, rule-doc links, durations, step phases.
+
+Renderers read only the Report; anything two of them compute the same way lives here so the
+Markdown, HTML and terminal views never disagree about a number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+from rehearse import model
+from rehearse.risk import level_rank
+
+GITHUB_COMMENT_LIMIT = 65536  # characters GitHub accepts in one issue or PR comment
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """Knobs a renderer may read; every one has a default that works in a repository checkout.
+
+    ``rules_base_url``: where rule pages live; ``None`` gives the relative link
+    ``docs/rules/<code>.md``; a base URL gets ``/<code>.md`` appended unless it holds a
+    ``{code}`` placeholder.
+    ``fail_on``: the level from which JUnit marks a revision's checks as failed
+    (defaults to ``high`` when no gate is set). ``max_chars``: Markdown size budget.
+    """
+
+    rules_base_url: str | None = None
+    fail_on: str | None = None
+    max_chars: int = GITHUB_COMMENT_LIMIT - 1536  # leave room for a bot's header/footer
+
+
+def rule_url(code: str, options: RenderOptions) -> str:
+    base = options.rules_base_url
+    if base is None:
+        return f"docs/rules/{code}.md"
+    if "{code}" in base:  # e.g. "https://docs.example.com/rules/{code}.html"
+        return base.replace("{code}", code)
+    return f"{base.rstrip('/')}/{code}.md"
+
+
+def fmt_s(seconds: float | None) -> str:
+    """Durations as people read them: 4 ms, 1.24 s, 21.4 s, 3 min 12 s."""
+    if seconds is None:
+        return "-"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 10:
+        return f"{seconds:.2f} s"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(int(round(seconds)), 60)
+    return f"{minutes} min {rest} s"
+
+
+def short_sql(sql: str, width: int = 90) -> str:
+    text = " ".join(sql.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+PHASES = ("upgrade", "checks", "downgrade", "re-upgrade")
+
+
+def steps(rev: model.RevisionResult) -> Iterator[tuple[str, model.StepResult | None]]:
+    yield "upgrade", rev.upgrade
+    yield "downgrade", rev.downgrade
+    yield "re-upgrade", rev.reupgrade
+
+
+def step_status(step: model.StepResult | None) -> str:
+    """ok | failed | skipped | not-run"""
+    if step is None:
+        return "not-run"
+    if step.skipped:
+        return "skipped"
+    return "ok" if step.ok else "failed"
+
+
+def rollback_status(rev: model.RevisionResult) -> str:
+    """A word for the rollback column: reversible, data-loss, broken, ... or not-run."""
+    if rev.rollback is not None:
+        if rev.rollback.classification == "reversible" and step_status(rev.downgrade) == "failed":
+            return "broken"
+        return rev.rollback.classification
+    status = step_status(rev.downgrade)
+    return {"ok": "reversible", "failed": "broken"}.get(status, "not-run")
+
+
+def max_lock(rev: model.RevisionResult) -> tuple[model.LockTaken, float] | None:
+    """The traffic-blocking lock held longest during the upgrade (lock, seconds)."""
+    best: tuple[model.LockTaken, float] | None = None
+    for stmt in rev.upgrade.statements:
+        for lock in stmt.locks:
+            if not (lock.blocks_reads or lock.blocks_writes):
+                continue
+            held = lock.held_s if lock.held_s is not None else stmt.duration_s
+            if best is None or held > best[1]:
+                best = (lock, held)
+    return best
+
+
+def live_findings(findings) -> list[model.Finding]:
+    """Findings that count (not accepted by a baseline), worst first."""
+    return sorted((f for f in findings if not f.accepted), key=lambda f: -model.severity_rank(f.severity))
+
+
+def sorted_findings(findings) -> list[model.Finding]:
+    """All findings, live ones first, worst first (stable otherwise)."""
+    return sorted(findings, key=lambda f: (bool(f.accepted), -model.severity_rank(f.severity)))
+
+
+def counts_by_risk(report: model.Report) -> dict[str, int]:
+    counts = {level: 0 for level in model.RISK_LEVELS}
+    for rev in report.revisions:
+        counts[rev.risk if rev.risk in counts else "low"] += 1
+    return counts
+
+
+def is_risky(rev: model.RevisionResult) -> bool:
+    return level_rank(rev.risk) >= 1 or step_status(rev.upgrade) == "failed"
+
+
+RISK_EMOJI = {"low": "🟢", "medium": "🟡", "high": "🟠", "critical": "🔴"}

@@ -1,0 +1,84 @@
+"""The terminal format: a rich summary table, coloured only when writing to a terminal."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from rehearse import model
+from rehearse.report._common import (RenderOptions, fmt_s, live_findings, max_lock, rollback_status,
+                                     step_status)
+
+RISK_STYLE = {"low": "green", "medium": "yellow", "high": "dark_orange", "critical": "bold red"}
+STEP_STYLE = {"ok": "green", "failed": "bold red", "skipped": "dim", "not-run": "dim"}
+ROLLBACK_STYLE = {"reversible": "green", "not-run": "dim", "irreversible": "yellow", "missing": "yellow",
+                  "broken": "bold red", "data-loss": "bold red"}
+
+
+def _short_mode(mode: str) -> str:
+    """AccessExclusiveLock -> ACCESS EXCLUSIVE, the spelling of the PostgreSQL docs."""
+    words = "".join(f" {c}" if c.isupper() else c for c in mode.removesuffix("Lock")).split()
+    return " ".join(words).upper()
+
+
+def _bare(relation: str) -> str:
+    return relation.removeprefix("public.")
+
+
+def _table(report: model.Report) -> Table:
+    table = Table(title=f"rehearse: {len(report.revisions)} revision(s) from {report.source}",
+                  title_justify="left", show_lines=False)
+    table.add_column("revision", no_wrap=True)
+    table.add_column("message", overflow="fold", min_width=14, max_width=42)
+    table.add_column("upgrade", justify="right", no_wrap=True)
+    table.add_column("longest blocking lock", overflow="fold", min_width=12, max_width=34)
+    table.add_column("rollback", no_wrap=True)
+    table.add_column("findings", justify="right")
+    table.add_column("risk", no_wrap=True)
+    for rev in report.revisions:
+        status = step_status(rev.upgrade)
+        upgrade = Text(fmt_s(rev.upgrade.duration_s) if status == "ok" else status, style=STEP_STYLE[status])
+        lock = max_lock(rev)
+        lock_text = f"{fmt_s(lock[1])} {_short_mode(lock[0].mode)} {_bare(lock[0].relation)}" if lock else "-"
+        rb = rollback_status(rev)
+        live = live_findings(rev.findings)
+        accepted = len(rev.findings) - len(live)
+        findings = str(len(live)) + (f" (+{accepted} accepted)" if accepted else "")
+        table.add_row(rev.id[:12], rev.message, upgrade, lock_text, Text(rb, style=ROLLBACK_STYLE.get(rb, "")),
+                      findings, Text(rev.risk, style=RISK_STYLE.get(rev.risk, "")))
+    return table
+
+
+def _print(report: model.Report, console: Console) -> None:
+    console.print(_table(report))
+    risky = [r for r in report.revisions if r.risk_reasons and r.risk != "low"]
+    for rev in risky:
+        console.print(Text.assemble((f"{rev.id[:12]} ", "bold"), (rev.risk, RISK_STYLE.get(rev.risk, "")),
+                                    f"  {rev.message}"))
+        for reason in rev.risk_reasons:
+            console.print(f"  - {reason}", markup=False, highlight=False)
+    for finding in live_findings(report.findings):
+        console.print(f"{finding.code} {finding.name} ({finding.severity}): {finding.message}",
+                      markup=False, highlight=False)
+    for warning in report.warnings:
+        console.print(Text(f"warning: {warning}", style="yellow"))
+    outcome_style = "bold green" if report.outcome == "pass" else "bold red"
+    console.print(Text.assemble("overall risk: ", (report.risk, RISK_STYLE.get(report.risk, "")),
+                                "   outcome: ", (report.outcome, outcome_style),
+                                f"   in {fmt_s(report.duration_s)}"))
+    for failure in report.failures:
+        console.print(f"  - {failure}", markup=False, highlight=False)
+
+
+def render(report: model.Report, options: RenderOptions | None = None) -> str:
+    """Plain text (no colour codes) at 120 columns, for files and tests."""
+    buffer = io.StringIO()
+    _print(report, Console(file=buffer, force_terminal=False, no_color=True, width=120, highlight=False))
+    return buffer.getvalue()
+
+
+def print_summary(report: model.Report, console: Console | None = None) -> None:
+    _print(report, console or Console(highlight=False))
