@@ -1,0 +1,1 @@
+"""Rules on the Alembic revision graph and revision modules (RH3xx)."""

@@ -1,0 +1,1 @@
+"""Measured rules on traced statements (RH2xx): locks held, rewrites, durations, probes."""

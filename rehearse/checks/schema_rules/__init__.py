@@ -1,0 +1,1 @@
+"""Rules on the database after an upgrade, drift and invariants (RH4xx)."""

@@ -1,0 +1,1 @@
+"""Static rules on executed SQL, one rule per module (RH1xx)."""
