@@ -7,6 +7,17 @@ import uuid
 import psycopg2
 import pytest
 
+def _admin_execute(statement: str) -> None:
+    # not `with psycopg2.connect(...)`: psycopg2 2.9 opens a transaction there, even in autocommit
+    admin = psycopg2.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres")
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cur:
+            cur.execute(statement)
+    finally:
+        admin.close()
+
+
 @pytest.fixture()
 def conn(source_db):
     _, _, dsn = source_db
