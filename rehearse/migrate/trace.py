@@ -201,8 +201,12 @@ class StepTracer:
             self.on_statement(record.sql)
 
     def error(self, context) -> None:
-        cursor = getattr(context, "cursor", None)
+        cursor = getattr(context, "cursor", None)  # SQLAlchemy 2.0
+        if cursor is None and getattr(context, "execution_context", None) is not None:
+            cursor = getattr(context.execution_context, "cursor", None)  # 2.1
         pending = self._pending.pop(id(cursor), None) if cursor is not None else None
+        if pending is None and len(self._pending) == 1:
+            pending = self._pending.popitem()[1]
         if pending is None:
             return
         record = pending[0]

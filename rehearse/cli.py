@@ -1,0 +1,253 @@
+"""The `rehearse` command: Typer commands over rehearse.api; errors become exit codes here, once.
+
+Exit codes: 0 the rehearsal passed, 1 it found a failure (or reached --fail-on),
+2 bad input, 3 infrastructure error, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated, Callable, Optional
+
+import typer
+from rich.console import Console
+
+from . import __version__, api
+from .config import (REPORT_FORMATS, RunConfig, find_settings_file, invariants_from, load_settings,
+                     parse_duration)
+from .errors import RehearseError
+from .urls import redact
+
+EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT, EXIT_INFRA, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+app = typer.Typer(
+    name="rehearse",
+    help="Rehearse Alembic migrations on an anonymized copy of production: measure locks, rewrites "
+         "and durations, prove the rollback, and gate CI on the risk.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _errors_to_exit_codes(fn: Callable) -> Callable:
+    """The one place where errors become exit codes and one-line messages (no tracebacks)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except RehearseError as exc:
+            err.print(f"rehearse: {redact(exc.one_line())}", markup=False)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err.print("rehearse: interrupted; staging was torn down", markup=False)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except BaseException as exc:  # staging's SIGTERM unwinds as a BaseException too
+            if type(exc).__name__ == "Terminated":
+                err.print("rehearse: terminated; staging was torn down", markup=False)
+                raise typer.Exit(143) from None
+            if isinstance(exc, (SystemExit, GeneratorExit)):
+                raise
+            if os.environ.get("REHEARSE_DEBUG"):
+                traceback.print_exc()
+            text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            err.print(f"rehearse: internal error: {redact(text)}; this is a bug in rehearse, please report it "
+                      f"(set REHEARSE_DEBUG=1 for the traceback)", markup=False)
+            raise typer.Exit(EXIT_INFRA) from None
+
+    return wrapper
+
+
+def _say(quiet: bool) -> Callable[[str], None]:
+    if quiet:
+        return lambda _: None
+    return lambda text: err.print(f"[dim]·[/dim] {text}", highlight=False)
+
+
+def _ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@app.command()
+@_errors_to_exit_codes
+def run(
+    alembic_ini: Annotated[Path, typer.Option("--alembic-ini", help="The project's alembic.ini.")],
+    snapshot: Annotated[Optional[Path], typer.Option(help="A snapshot directory written by `rehearse snapshot`.")] = None,
+    source: Annotated[Optional[str], typer.Option(help="Pull a fresh snapshot from this database URL (read only).")] = None,
+    policy: Annotated[Optional[Path], typer.Option(help="Anonymization policy (rehearse.yaml) for --source.")] = None,
+    to: Annotated[Optional[str], typer.Option("--to", help="Target revision (default: heads).")] = None,
+    staging: Annotated[str, typer.Option(help="local (throwaway cluster), docker, or a server URL for a scratch database.")] = "local",
+    image: Annotated[Optional[str], typer.Option(help="Container image for --staging docker.")] = None,
+    report_dir: Annotated[Path, typer.Option(help="Where report files are written.")] = Path("reports"),
+    format: Annotated[Optional[list[str]], typer.Option("--format", help=f"Report format, repeatable: {', '.join(REPORT_FORMATS)}.")] = None,
+    keep: Annotated[bool, typer.Option(help="Keep the staging database and print how to connect.")] = False,
+    reuse: Annotated[bool, typer.Option(help="Start from a kept restore of the same snapshot when one exists.")] = False,
+    url_env: Annotated[Optional[str], typer.Option(help="Also export the staging URL in this environment variable for env.py.")] = None,
+    mode: Annotated[str, typer.Option(help="release: up the whole range, then down step by step; stairway: up/down/up each revision.")] = "release",
+    traffic: Annotated[bool, typer.Option(help="Run a small read/write workload during each revision and measure blocking.")] = False,
+    traffic_rate: Annotated[float, typer.Option(help="Queries per second per kind for --traffic.")] = 20.0,
+    lock_timeout: Annotated[Optional[str], typer.Option(help="Show which statements would fail with this lock_timeout (e.g. 2s).")] = None,
+    fail_on: Annotated[Optional[str], typer.Option(help="Exit 1 when a revision reaches this risk: low, medium, high, critical.")] = None,
+    baseline: Annotated[Optional[Path], typer.Option(help="Accepted findings (code + revision + reason).")] = None,
+    changed_since: Annotated[Optional[str], typer.Option(help="Apply rules only to revisions after this one.")] = None,
+    models: Annotated[Optional[str], typer.Option(help="module:metadata of the models, to report drift after the upgrade.")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="rehearse.yaml or pyproject.toml (default: found from the current directory).")] = None,
+    strict: Annotated[Optional[bool], typer.Option("--strict/--no-strict", help="Refuse columns the policy does not cover (default on in CI).")] = None,
+    data_checks: Annotated[bool, typer.Option("--data-checks/--no-data-checks", help="Compare row checksums before and after each rollback.")] = True,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary.")] = False,
+) -> None:
+    """Rehearse the migrations end to end: snapshot, staging, upgrade, checks, rollback, re-upgrade, report."""
+    from .report import print_summary, write_reports
+    from .risk import gate
+
+    settings_file = config or find_settings_file(alembic_ini.parent if alembic_ini else None)
+    settings = load_settings(settings_file)
+    run_defaults = settings.get("run") or {}
+    formats = tuple(format or run_defaults.get("formats") or ("json", "md"))
+    cfg = RunConfig(
+        alembic_ini=alembic_ini, snapshot=snapshot, source=source,
+        policy=policy or (settings_file if source and settings_file and settings.get("tables") else None),
+        target=to, staging=staging, image=image, report_dir=report_dir,
+        formats=tuple(f for f in formats if f != "terminal"), keep=keep, reuse=reuse, url_env=url_env, mode=mode,
+        traffic=traffic, traffic_rate=traffic_rate, lock_timeout_s=parse_duration(lock_timeout), fail_on=fail_on,
+        baseline=baseline, changed_since=changed_since, models=models,
+        invariants=invariants_from(settings, str(settings_file)), thresholds=settings.get("thresholds") or {},
+        strict=_ci() if strict is None else strict, data_checks=data_checks)
+    try:
+        from .staging import install_signal_handlers
+        install_signal_handlers()
+    except ImportError:
+        pass
+    report = api.run(cfg, say=_say(quiet), progress=sys.stderr.isatty() and not quiet)
+    paths = write_reports(report, cfg.report_dir, list(cfg.formats), fail_on=fail_on)
+    print_summary(report)
+    err.print("reports: " + ", ".join(str(p) for p in paths), markup=False)
+    if report.outcome != "pass":
+        raise typer.Exit(EXIT_FAIL)
+    if gate(report, fail_on):
+        err.print(f"rehearse: risk {report.risk} reaches --fail-on {fail_on}", markup=False)
+        raise typer.Exit(EXIT_FAIL)
+
+
+@app.command()
+@_errors_to_exit_codes
+def snapshot(
+    source_url: Annotated[str, typer.Argument(help="The production database URL (only read).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Snapshot directory to write, e.g. snapshots/prod.")],
+    policy: Annotated[Optional[Path], typer.Option(help="Anonymization policy (rehearse.yaml or pyproject.toml).")] = None,
+    strict: Annotated[Optional[bool], typer.Option("--strict/--no-strict", help="Refuse tables/columns the policy does not mention (default on in CI).")] = None,
+    jobs: Annotated[int, typer.Option(help="Parallel readers sharing one exported snapshot.")] = 2,
+    subset: Annotated[Optional[Path], typer.Option(help="YAML of WHERE clauses per table; referenced rows are kept.")] = None,
+) -> None:
+    """Pull a consistent, read-only, anonymized snapshot (REHEARSE_SECRET keys the fake values)."""
+    snap = api.snapshot(source_url, output, policy=policy, strict=_ci() if strict is None else strict, jobs=jobs,
+                        progress=sys.stderr.isatty(), subset=subset)
+    typer.echo(f"snapshot {snap.path}: {len(snap.tables)} tables, {snap.total_rows:,} rows, "
+               f"revision {', '.join(snap.source.alembic_revisions) or 'none'}, "
+               f"{'anonymized' if snap.anonymized else 'not anonymized'}")
+
+
+@app.command()
+@_errors_to_exit_codes
+def scan(
+    source_url: Annotated[str, typer.Argument(help="The database URL to scan (only read).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Policy file to write.")] = Path("rehearse.yaml"),
+    sample_rows: Annotated[int, typer.Option(help="Rows sampled per table.")] = 1000,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing policy file.")] = False,
+) -> None:
+    """Discover personal data and write a policy that marks every column, with the reason."""
+    path = api.scan(source_url, output, sample_rows=sample_rows, force=force)
+    typer.echo(f"policy written to {path}; review every 'keep' before the first strict snapshot")
+
+
+@app.command()
+@_errors_to_exit_codes
+def rules(code: Annotated[Optional[str], typer.Argument(help="A rule code or name to print its doc.")] = None) -> None:
+    """List the rule catalogue, or print one rule's documentation."""
+    from .checks import all_rules, get_rule, render_rule_doc
+    if code:
+        typer.echo(render_rule_doc(get_rule(code)))
+        return
+    from rich.table import Table
+    table = Table("code", "name", "severity", "kind", "summary", box=None)
+    for rule in all_rules():
+        table.add_row(rule.code, rule.name, rule.severity, getattr(rule, "kind", ""),
+                      (getattr(rule, "summary", "") or "").strip())
+    Console().print(table)
+
+
+@app.command()
+@_errors_to_exit_codes
+def lint(
+    alembic_ini: Annotated[Path, typer.Option("--alembic-ini", help="The project's alembic.ini.")],
+    revision_range: Annotated[Optional[str], typer.Option("--range", help="Revision range, e.g. abc123:head.")] = None,
+    format: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    fail_on: Annotated[str, typer.Option(help="Exit 1 when a finding reaches this severity.")] = "medium",
+) -> None:
+    """Static rules only, no database (Alembic offline SQL); fit for a pre-commit hook."""
+    import json
+
+    from .model import severity_rank, to_dict
+    findings = api.lint(alembic_ini, revision_range=revision_range)
+    if format == "json":
+        typer.echo(json.dumps([to_dict(f) for f in findings], indent=2))
+    else:
+        for f in findings:
+            where = f.location or f.revision or ""
+            typer.echo(f"{where}: {f.code} {f.name} [{f.severity}] {f.message}")
+        typer.echo(f"{len(findings)} finding(s)")
+    if any(severity_rank(f.severity) >= severity_rank(fail_on) for f in findings):
+        raise typer.Exit(EXIT_FAIL)
+
+
+@app.command()
+@_errors_to_exit_codes
+def report(
+    report_json: Annotated[Path, typer.Argument(help="A report.json written by `rehearse run`.")],
+    format: Annotated[str, typer.Option("--format", help=f"One of: {', '.join(REPORT_FORMATS)}.")] = "terminal",
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write to this file instead of stdout.")] = None,
+) -> None:
+    """Render a recorded report in another format."""
+    from .errors import BadInput
+    if format not in REPORT_FORMATS:
+        raise BadInput(f"unknown format '{format}'", hint=f"use one of: {', '.join(REPORT_FORMATS)}")
+    rep = api.load_report(report_json)
+    if format == "terminal" and output is None:
+        from .report import print_summary
+        print_summary(rep)
+        return
+    text = api.render(rep, format)
+    if output:
+        output.write_text(text)
+    else:
+        typer.echo(text)
+
+
+@app.command()
+@_errors_to_exit_codes
+def gc() -> None:
+    """Remove staging clusters, containers and scratch databases left by runs that died (e.g. SIGKILL)."""
+    removed = api.gc()
+    typer.echo(f"removed {len(removed)} leftover resource(s)" + (":\n  " + "\n  ".join(removed) if removed else ""))
+
+
+@app.command()
+def version() -> None:
+    """Print rehearse's version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
