@@ -400,6 +400,7 @@ class _Rehearsal:
         result = compare_step(schema_before, schema_after, data_before, data_after,
                               compare_generated_names=self.cfg.compare_generated_names,
                               classification=classification)
+        result = self._without_residue(result, rev)
         lost = self._lost_since_upgrade(data_up, data_after)
         if lost:
             result = dataclasses.replace(result, data_diff=result.data_diff + lost,
@@ -411,6 +412,26 @@ class _Rehearsal:
             self.failures.append(f"downgrade of {rev.id} does not restore the database{note}: {why}")
         return result
 
+    def _without_residue(self, result: RollbackResult, rev: Revision) -> RollbackResult:
+        """Leave out what a later revision's imperfect downgrade left behind: in release mode it is
+        still there when this revision is compared, and it is that revision's fault, not this one's."""
+        residue = getattr(self, "_residue", set())
+        own = tuple(d for d in result.schema_diff if (d.object, d.kind, d.after) not in residue)
+        own_data = tuple(d for d in result.data_diff
+                         if (d.table, tuple(d.columns_changed), d.rows_after) not in residue)
+        self._residue = residue | {(d.object, d.kind, d.after) for d in own} | {
+            (d.table, tuple(d.columns_changed), d.rows_after) for d in own_data}
+        if own == result.schema_diff and own_data == result.data_diff:
+            return result
+        ok = not own and not own_data
+        classification = result.classification
+        if ok:
+            classification = "reversible"
+        elif not own_data and classification == "data-loss":
+            classification = "irreversible"
+        return dataclasses.replace(result, ok=ok, schema_diff=own, data_diff=own_data,
+                                   classification=classification, error=None if ok else result.error)
+
     def _lost_since_upgrade(self, data_up, data_after) -> tuple[DataDiff, ...]:
         """Values the upgrade wrote that the downgrade throws away (not a failure, a risk)."""
         if data_up is None or data_after is None:
@@ -418,6 +439,8 @@ class _Rehearsal:
         from .rollback.data import diff_data
         diffs = []
         for d in diff_data(data_up, data_after):
+            if d.rows_after is None and d.rows_before == 0:
+                continue  # an empty table the upgrade created and the downgrade dropped: nothing lost
             if d.columns_changed or d.rows_after is None or d.rows_after != d.rows_before:
                 diffs.append(dataclasses.replace(
                     d, message=f"values written by the upgrade are discarded by the downgrade: {d.message}"))

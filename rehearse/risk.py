@@ -9,8 +9,11 @@ Rules (thresholds are fields of ``RiskThresholds``; defaults in brackets):
 Steps
   * the upgrade failed .......................................... critical
     (the deploy would stop half-way; production is left at an unknown revision)
-  * the downgrade failed, or the rollback is ``broken`` or ``data-loss``  critical
+  * the downgrade failed, or the rollback is ``broken``, or it loses data that existed
+    before the upgrade ............................................ critical
     (the escape hatch does not work, or using it destroys data)
+  * the rollback discards data the upgrade wrote (a filled column dropped) .. high
+    (after a day in production that column holds real data)
   * the rollback is ``irreversible`` or ``missing`` ............... high
     (there is no way back short of restoring a backup)
   * the re-upgrade after the downgrade failed ..................... high
@@ -203,12 +206,19 @@ def _rollback_rules(rev: model.RevisionResult) -> list[tuple[str, str]]:
     rb = rev.rollback
     if rb is not None:
         kind = rb.classification
-        if kind == "data-loss":
-            tables = ", ".join(d.table for d in rb.data_diff) or "some tables"
-            out.append(("critical", f"rollback loses data in {tables}"))
+        if kind == "data-loss" and rb.ok:
+            # the database is back as it was; what is lost is what the upgrade itself wrote
+            first = rb.data_diff[0].message if rb.data_diff else "values written by the upgrade"
+            out.append(("high", f"rolling back discards data written since the upgrade: {first}"))
+        elif kind == "data-loss":
+            tables = ", ".join(dict.fromkeys(d.table for d in rb.data_diff)) or "some tables"
+            out.append(("critical", f"rollback loses data that existed before the upgrade in {tables}"))
         elif kind == "broken" and not any(level == "critical" for level, _ in out):
             out.append(("critical", f"rollback does not restore the schema "
                                     f"({len(rb.schema_diff)} difference(s))"))
+        elif kind == "irreversible" and rb.schema_diff:
+            out.append(("high", f"the downgrade does not restore the schema: {rb.schema_diff[0].message}"
+                                + (f" (+{len(rb.schema_diff) - 1} more)" if len(rb.schema_diff) > 1 else "")))
         elif kind == "irreversible":
             out.append(("high", "no way back: the downgrade is declared irreversible"))
         elif kind == "missing":

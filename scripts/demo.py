@@ -44,8 +44,11 @@ def main() -> int:
         print(f"· seeded in {time.perf_counter() - started:.1f} s ({result})", flush=True)
         if args.snapshot.exists():
             shutil.rmtree(args.snapshot)
-        subprocess.run([rehearse, "snapshot", prod.url, "-o", str(args.snapshot),
-                        "--policy", str(REPO / "demo" / "rehearse.yaml"), "--strict"], check=True, env=env)
+        pulled = subprocess.run([rehearse, "snapshot", prod.url, "-o", str(args.snapshot),
+                                 "--policy", str(REPO / "demo" / "rehearse.yaml"), "--strict"], env=env)
+        if pulled.returncode != 0:
+            print("· demo stopped: the snapshot failed (see the line above)", file=sys.stderr)
+            return pulled.returncode
     code = subprocess.run([rehearse, "run", "--snapshot", str(args.snapshot),
                            "--alembic-ini", str(REPO / "migrations" / "alembic.ini"),
                            "--report-dir", str(args.report_dir),
