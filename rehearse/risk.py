@@ -9,10 +9,10 @@ Rules (thresholds are fields of ``RiskThresholds``; defaults in brackets):
 Steps
   * the upgrade failed .......................................... critical
     (the deploy would stop half-way; production is left at an unknown revision)
-  * the downgrade failed, or the rollback is ``broken``, or it loses data that existed
-    before the upgrade ............................................ critical
+  * the downgrade failed, or the rollback is ``broken``, or it is ``data-loss`` of data that
+    existed before the upgrade ........................................ critical
     (the escape hatch does not work, or using it destroys data)
-  * the rollback discards data the upgrade wrote (a filled column dropped) .. high
+  * the rollback is ``data-loss`` only of data the upgrade wrote (a filled column dropped) .. high
     (after a day in production that column holds real data)
   * the rollback is ``irreversible`` or ``missing`` ............... high
     (there is no way back short of restoring a backup)
