@@ -57,7 +57,7 @@ def render(report: Report, fmt: str) -> str:
     return render_format(report, fmt)
 
 
-def gc(*, quiet: bool = False) -> list[str]:
+def gc(*, quiet: bool = False, include_kept: bool = False) -> list[str]:
     """Remove staging resources left by runs whose process is gone (e.g. after SIGKILL)."""
     from .staging.gc import collect
-    return collect(quiet=quiet)
+    return collect(quiet=quiet, include_kept=include_kept)

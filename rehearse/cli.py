@@ -233,9 +233,11 @@ def report(
 
 @app.command()
 @_errors_to_exit_codes
-def gc() -> None:
+def gc(
+    kept: Annotated[bool, typer.Option("--kept", help="Also remove staging kept with `rehearse run --keep`.")] = False,
+) -> None:
     """Remove staging clusters, containers and scratch databases left by runs that died (e.g. SIGKILL)."""
-    removed = api.gc()
+    removed = api.gc(include_kept=kept)
     typer.echo(f"removed {len(removed)} leftover resource(s)" + (":\n  " + "\n  ".join(removed) if removed else ""))
 
 

@@ -94,7 +94,9 @@ def run_rehearsal(cfg: RunConfig, *, say: Say = _quiet, progress: bool = False) 
         with timer.stage("staging"):
             staging_cm = open_staging(cfg.staging, run_id=run_id, source=snapshot.source, keep=cfg.keep,
                                       image=cfg.image, reuse_key=snapshot.checksum if cfg.reuse else None,
-                                      populate=populate)
+                                      populate=populate,
+                                      # data files are zstd-compressed (~4x); indexes come on top
+                                      expected_bytes=6 * sum(t.bytes for t in snapshot.tables))
             db = stack.enter_context(staging_cm)
         timer.stages["staging"] = round(timer.stages["staging"] - timer.stages.get("restore", 0.0), 4)
         warnings.extend(db.warnings)
@@ -465,6 +467,14 @@ class _Rehearsal:
     def _tables_with_rows(self, step: StepResult) -> dict[str, int]:
         from .rollback.data import tables_with_rows
         relations = {lock.relation for s in step.statements for lock in s.locks}
+        # a statement that failed took no lock we could see: name its tables from its text
+        from pglast.visitors import referenced_relations
+        for statement in step.statements:
+            if not statement.ok:
+                try:
+                    relations |= set(referenced_relations(statement.sql))
+                except Exception:
+                    pass
         if not relations:
             return {}
         try:

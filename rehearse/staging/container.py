@@ -136,7 +136,7 @@ class DockerBackend:
 
         return f"{TEMPLATE_REPO}:{template[:24]}-{hashlib.sha256(self.image.encode()).hexdigest()[:8]}"
 
-    def _find_template(self, template: str) -> str | None:
+    def _find_template(self, template: str) -> tuple[str, dict] | None:
         from docker.errors import ImageNotFound
 
         tag = self._template_tag(template)
@@ -146,9 +146,7 @@ class DockerBackend:
             return None
         labels = img.labels or {}
         if labels.get(LABEL_TPL_DATABASE) and labels.get(LABEL_TPL_SECRET):
-            self.database = labels[LABEL_TPL_DATABASE]
-            self.password = labels[LABEL_TPL_SECRET]
-            return tag
+            return tag, labels
         return None
 
     def start(self, template: str | None) -> model.StagingDatabase:
@@ -156,13 +154,15 @@ class DockerBackend:
         run_image = self.image
         from_template = False
         if template:
-            tpl = self._find_template(template)
-            if tpl is not None:
-                run_image, from_template = tpl, True
+            found = self._find_template(template)
+            if found is not None:
+                run_image, labels = found
+                self.database, self.password = labels[LABEL_TPL_DATABASE], labels[LABEL_TPL_SECRET]
+                from_template = True
         labels = {LABEL_RUN: self.run.run_id, LABEL_PID: str(os.getpid()), LABEL_HOST: registry.hostname(),
                   LABEL_PID_START: str(registry.process_start(os.getpid()))}
         pc = _make_class()(run_image, port=self.port, username="postgres", password=self.password,
-                                  dbname=self.database)
+                           dbname=self.database)
         pc.with_name(self.name).with_env("PGPORT", str(self.port)).with_env("POSTGRES_LISTEN", "127.0.0.1")
         pc.with_command(["postgres", *_throwaway_args()])
         pc.with_kwargs(network_mode="host", labels=labels, shm_size="256m")
