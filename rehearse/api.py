@@ -37,8 +37,16 @@ def scan(source_url: str, out: Path, *, sample_rows: int = 1000, force: bool = F
 
 def lint(alembic_ini: Path, *, revision_range: str | None = None) -> list[Finding]:
     """Static rules on the SQL each revision would run (Alembic offline mode, no database)."""
+    import logging
+
     from .checks.lint import lint_project
-    return lint_project(alembic_ini, revision_range=revision_range)
+    if not Path(alembic_ini).is_file():
+        raise BadInput(f"alembic.ini not found at {alembic_ini}", hint="pass the project's config with --alembic-ini")
+    logging.disable(logging.INFO)  # env.py's fileConfig would print Alembic's INFO lines
+    try:
+        return lint_project(alembic_ini, revision_range=revision_range)
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 def load_report(path: Path) -> Report:

@@ -176,12 +176,8 @@ def rules(code: Annotated[Optional[str], typer.Argument(help="A rule code or nam
     if code:
         typer.echo(render_rule_doc(get_rule(code)))
         return
-    from rich.table import Table
-    table = Table("code", "name", "severity", "kind", "summary", box=None)
     for rule in all_rules():
-        table.add_row(rule.code, rule.name, rule.severity, getattr(rule, "kind", ""),
-                      (getattr(rule, "summary", "") or "").strip())
-    Console().print(table)
+        typer.echo(f"{rule.code}  {rule.name:<44} {rule.severity:<8} {rule.kind:<8} {rule.summary.strip()}")
 
 
 @app.command()
@@ -216,9 +212,8 @@ def report(
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write to this file instead of stdout.")] = None,
 ) -> None:
     """Render a recorded report in another format."""
-    from .errors import BadInput
-    if format not in REPORT_FORMATS:
-        raise BadInput(f"unknown format '{format}'", hint=f"use one of: {', '.join(REPORT_FORMATS)}")
+    from .report import normalize_format
+    format = normalize_format(format)
     rep = api.load_report(report_json)
     if format == "terminal" and output is None:
         from .report import print_summary

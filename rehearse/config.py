@@ -18,7 +18,7 @@ import yaml
 from .errors import BadInput
 from .model import RISK_LEVELS
 
-REPORT_FORMATS = ("json", "md", "terminal", "junit", "sarif", "html")
+REPORT_FORMATS = ("json", "markdown", "terminal", "junit", "sarif", "html")  # md is an alias
 MODES = ("release", "stairway")
 
 
@@ -60,10 +60,9 @@ class RunConfig:
         if self.fail_on is not None and self.fail_on not in RISK_LEVELS:
             raise BadInput(f"unknown --fail-on level '{self.fail_on}'",
                            hint=f"use one of: {', '.join(RISK_LEVELS)}")
+        from .report import normalize_format
         for fmt in self.formats:
-            if fmt not in REPORT_FORMATS:
-                raise BadInput(f"unknown report format '{fmt}'",
-                               hint=f"use one of: {', '.join(REPORT_FORMATS)}")
+            normalize_format(fmt)
 
 
 def parse_duration(text: str | None) -> float | None:
