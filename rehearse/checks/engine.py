@@ -68,12 +68,31 @@ def run_static(statements: Iterable[Statement], state: LintState, *, revision: s
                 if rule.once_per_revision and rule.code in state.reported:
                     continue
                 for hit in rule.check(stmt, state):
-                    findings.append(rule.finding(hit, revision=revision, statement=stmt.sql,
-                                                 location=where, phase=phase))
+                    finding = rule.finding(hit, revision=revision, statement=stmt.sql,
+                                           location=where, phase=phase)
+                    findings.append(_measured_verdict(rule, finding, stmt.trace))
                     if rule.once_per_revision:
                         state.reported.add(rule.code)
         _advance(stmt, state)
     return findings
+
+
+# Rules whose hazard is a table rewrite: the text can only say "may rewrite"; the rehearsal
+# knows (relfilenode compared before and after), so a rewrite that did not happen is low.
+_REWRITE_RULES = {"ban-column-type-change", "ban-table-rewrite-commands", "ban-volatile-default",
+                  "ban-add-serial-column", "ban-stored-generated-column", "ban-add-column-default-before-pg11"}
+
+
+def _measured_verdict(rule, finding: Finding, trace) -> Finding:
+    if trace is None or not trace.ok or rule.name not in _REWRITE_RULES or trace.rewrites:
+        return finding
+    if not trace.in_transaction and not trace.locks:
+        return finding  # nothing was observed, so nothing can be claimed
+    import dataclasses
+    return dataclasses.replace(
+        finding, severity="low",
+        message=finding.message + "; measured on the rehearsal copy: no table was rewritten",
+        evidence={**finding.evidence, "rewritten": False})
 
 
 def _end_transaction(state: LintState) -> None:
