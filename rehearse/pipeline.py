@@ -167,7 +167,7 @@ class _Rehearsal:
         if not self.cfg.data_checks:
             return None
         with self.timer.stage("fingerprint"):
-            return data_fingerprint(self.conn, since=previous)
+            return data_fingerprint(self.conn, since=previous, touched=touched if previous is not None else None)
 
     # -- steps ------------------------------------------------------------------------------
 
@@ -322,13 +322,13 @@ class _Rehearsal:
                 rollbacks[rev.id] = self._failed_rollback(rev, result)
                 self._stamp_down(rev)
                 residue = residue or rev.id
-                data = self.data_fp()
+                data = self.data_fp(data, None)
                 continue
             after_schema = self.schema_fp()
             data = self.data_fp(data, touched)
             rollbacks[rev.id] = self._compare(rev, schema_before[rev.id], after_schema, data_before[rev.id],
                                               data, data_after_up.get(rev.id), result, residue)
-        overall = self._overall(start_schema, start_data, applied)
+        overall = self._overall(start_schema, start_data, applied, data)
 
         reups: dict[str, StepResult] = {}
         for rev in applied:
@@ -383,7 +383,7 @@ class _Rehearsal:
             applied.append(rev)
             revisions.append(self._result(rev, up, down, reup, rollback, applied))
             schema = self.schema_fp()
-            data = self.data_fp()
+            data = self.data_fp(data_up, None)
         if not stopped:
             self._after_upgrade_checks(touched_all)
             self._invariants("after-upgrade")
@@ -500,12 +500,12 @@ class _Rehearsal:
         finally:
             engine.dispose()
 
-    def _overall(self, start_schema, start_data, applied: list[Revision]) -> RollbackResult:
+    def _overall(self, start_schema, start_data, applied: list[Revision], latest_data=None) -> RollbackResult:
         from .rollback.verify import compare_step
         if not applied:
             return RollbackResult(ok=True, classification="not-run")
         end_schema = self.schema_fp()
-        end_data = self.data_fp()
+        end_data = self.data_fp(latest_data, set()) if latest_data is not None else self.data_fp()
         result = compare_step(start_schema, end_schema, start_data, end_data,
                               compare_generated_names=self.cfg.compare_generated_names)
         if not result.ok:

@@ -238,7 +238,8 @@ class _PinnedSnapshot:
 
 def data_fingerprint(conn, tables: Iterable[str] | None = None, *,
                      since: DataFingerprint | None = None, previous: DataFingerprint | None = None,
-                     changed: Iterable[str] | None = None) -> DataFingerprint:
+                     changed: Iterable[str] | None = None,
+                     touched: Iterable[str] | None = None) -> DataFingerprint:
     """Row counts and per-column checksums of ``tables`` (default: every user table).
 
     Table names may be qualified (``public.orders``) or resolved through the search_path;
@@ -252,9 +253,14 @@ def data_fingerprint(conn, tables: Iterable[str] | None = None, *,
     migration touched are read in full. ``previous`` is another name for ``since``.
     ``changed``: tables known to be written (from the lock trace); they are hashed again
     without trying the proof. A table missing from ``changed`` is still proven, not trusted.
+    ``touched``: the COMPLETE set of tables that may have been written since ``since`` (every
+    table on which the migration's backend held a lock that permits writing: PostgreSQL cannot
+    change a table's rows without one). Other tables with the same physical stamp keep their
+    checksum with no scan at all. ``None`` means the set is not known.
     """
     since = since if since is not None else previous
     known_changed = set(changed or ())
+    maybe_written = None if touched is None else {t.replace('"', "") for t in touched}
     started = time.perf_counter()
     with _PinnedSnapshot(conn) as cur:
         if tables is None:
@@ -278,7 +284,13 @@ def data_fingerprint(conn, tables: Iterable[str] | None = None, *,
         for schema, table in targets:
             stamp = stamps[(schema, table)]
             written = f"{schema}.{table}" in known_changed or (schema == "public" and table in known_changed)
-            kept = None if written else _unchanged_since(cur, schema, table, stamp, since, origin)
+            kept = None
+            if not written and maybe_written is not None and since is not None and since.origin == origin \
+                    and f"{schema}.{table}" not in maybe_written:
+                old = since.by_table.get(f"{schema}.{table}")
+                kept = old if old is not None and old.stamp and old.stamp == stamp else None
+            if kept is None and not written:
+                kept = _unchanged_since(cur, schema, table, stamp, since, origin)
             if kept is not None:
                 reused.append(kept.table)
                 checksums.append(kept)
