@@ -273,14 +273,12 @@ class _Rehearsal:
                                                     project_dir=self.project.ini.parent))
             if self.cfg.policy is not None:
                 from .anonymize.policy import load_policy, uncovered_columns
-                missing = uncovered_columns(load_policy(self.cfg.policy), self.db.dsn)
-                for column in missing:
-                    self.findings.append(Finding(
-                        code="RH901", name="require-policy-coverage", severity="medium", phase="upgrade",
-                        message=(f"column {column} exists after the upgrade but the anonymization policy "
-                                 f"does not cover it: the next strict snapshot will refuse to run"),
-                        help="add the column to the policy (a strategy, or keep with a reason)",
-                        evidence={"column": column}))
+                from .checks import Hit, get_rule
+                rule = get_rule("require-policy-coverage")
+                for column in uncovered_columns(load_policy(self.cfg.policy), self.db.dsn):
+                    self.findings.append(rule.finding(Hit(
+                        f"column {column} exists after the upgrade but the anonymization policy does not "
+                        f"cover it: the next strict snapshot will refuse to run", {"column": column})))
 
     def _release(self, plan: Plan):
         """Upgrade the whole range one revision at a time, then downgrade it step by step."""
