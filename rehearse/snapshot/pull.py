@@ -6,7 +6,8 @@ table's COPY output: tables without personal columns go straight into zstd, the 
 transformed value by value (rehearse.anonymize.transform) and re-encoded. Nothing is ever loaded
 whole, nothing is created in the source (no temp tables, no functions), and the manifest is
 written last into a temporary directory that is renamed into place only after the leak scan
-passed: a failed pull never leaves a snapshot that looks complete.
+passed: a failed pull never leaves a snapshot that looks complete. With ``--subset`` each table's
+COPY (SELECT ...) also carries its row predicate, closed over foreign keys (see subset.py).
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from __future__ import annotations
 import hashlib
 import multiprocessing as mp
 import os
+import signal
 import queue as _queue
+import re
 import shutil
 import subprocess
 import time
@@ -29,15 +32,16 @@ import zstandard
 
 from .. import pgbin, urls
 from ..anonymize.detect import classify
-from ..anonymize.leak import LeakRecorder, find_leaks
+from ..anonymize.leak import MIN_LENGTH as LEAK_MIN_LENGTH, LeakRecorder, find_leaks
 from ..anonymize.policy import Policy, load_policy
 from ..anonymize.transform import Anonymizer, ColumnType, Rule, copy_decode, copy_encode, parse_array
 from ..errors import BadInput, InfrastructureError, LeakDetected, PolicyError, SnapshotError, SourceUnreachable
 from ..model import Snapshot, SourceInfo, TableData
 from .catalog import TableInfo, quote_ident, read_sequences, read_source_info, read_tables
 from .format import FORMAT, FORMAT_VERSION, SCHEMA_FILE, read_snapshot, sha256_file, write_manifest
+from .subset import SubsetPlan, SubsetSpec, load_subset, plan_subset
 
-ZSTD_LEVEL = 3
+ZSTD_LEVEL = 2  # level 3's ratio at level 1's speed, near enough
 SAMPLE_ROWS = 1000
 _TEXTLIKE = ("S", "U", "I", "X")  # categories whose values could carry a copied personal value
 # strategies whose output keeps part of the input: what they write is leak-scanned; whole fakes,
@@ -116,6 +120,7 @@ class TablePlan:
     columns: tuple[ColumnPlan, ...]
     file: str
     skip_data: bool = False
+    where: str | None = None  # the subset's predicate for this table (None: every row)
 
     @property
     def anonymized(self) -> tuple[str, ...]:
@@ -326,7 +331,14 @@ class _HashingFile:
 
 
 class _Sink:
-    """Where COPY output goes: transformed, leak-recorded and compressed, batch by batch."""
+    """Where COPY output goes: transformed, leak-recorded and compressed, batch by batch.
+
+    Three paths, cheapest first: a table with nothing to transform or scan goes straight into
+    zstd (``raw``: psycopg2 calls the compressor's C ``write`` itself, no Python per row); a table
+    with only kept text columns to leak-scan is compressed as is while a regex pulls the scanned
+    fields out of each batch (no per-line Python); only tables with anonymized columns are split
+    into fields, and only their anonymized fields are touched.
+    """
 
     def __init__(self, out, table_plan: TablePlan, anonymizer: Anonymizer | None,
                  recorder: LeakRecorder | None, report: Callable[[int], None]) -> None:
@@ -339,11 +351,19 @@ class _Sink:
         self.scan: list[tuple[int, int]] = []  # (index, column id) of kept text-like columns
         for i, c in enumerate(table_plan.columns):
             if c.rule is not None and anonymizer is not None:
-                self.ops.append((i, _field_converter(anonymizer, c, recorder)))
+                conv = _field_converter(anonymizer, c, recorder)
+                # unique columns never repeat a value; others often do (names, cities, json
+                # documents): a repeated field costs one dict lookup, and recording it again
+                # would add nothing to the leak scan, which compares sets
+                self.ops.append((i, conv if c.type.unique else _memoized(conv)))
             elif recorder is not None and (c.type.category in _TEXTLIKE or c.type.is_json or c.type.is_array):
                 self.scan.append((i, c.column_id))
         self.transform = bool(self.ops)
         self.text_out = self.transform or bool(self.scan)
+        # field i of every line of a batch, found in C
+        self.scan_re = [(re.compile(rb"^(?:[^\t\n]*\t){%d}([^\t\n]*)" % i, re.M), cid) for i, cid in self.scan]
+        self.memo_checked = False
+        self.raw = not self.text_out  # nothing to look at: psycopg2 may write into zstd directly
 
     def write(self, data: bytes) -> None:
         # psycopg2 calls this once per row: keep it to an append, work on whole batches
@@ -360,39 +380,83 @@ class _Sink:
 
     def _process(self, chunk: bytes) -> None:
         """Transform, leak-record and compress a run of whole COPY lines."""
-        if self.text_out:
+        if self.ops:
             lines = chunk.decode("utf-8", "surrogateescape").split("\n")
             lines.pop()  # the chunk ends with a newline
             self.rows += len(lines)
             ops, null = self.ops, "\\N"
-            if ops:
-                out = []
+            out = []
+            append = out.append
+            if len(ops) == 1:
+                i, conv = ops[0]
+                for line in lines:
+                    fields = line.split("\t")
+                    f = fields[i]
+                    if f != null:
+                        fields[i] = conv(f)
+                    append("\t".join(fields))
+            else:
                 for line in lines:
                     fields = line.split("\t")
                     for i, conv in ops:
                         f = fields[i]
                         if f != null:
                             fields[i] = conv(f)
-                    out.append("\t".join(fields))
-                out.append("")
-                chunk = "\n".join(out).encode("utf-8", "surrogateescape")
+                    append("\t".join(fields))
             if self.scan:
-                written = self.recorder.written
-                split = [line.split("\t") for line in lines]
-                for i, cid in self.scan:
-                    # distinct values per batch: a status column costs four hashes, not thousands
-                    for f in {fields[i] for fields in split}:
-                        if len(f) >= 6 and f != null:
-                            written(copy_decode(f), cid)
+                self._scan_fields(chunk)
+            if not self.memo_checked and self.rows >= MEMO_TRIAL_ROWS:
+                self.memo_checked = True
+                self.ops = [(i, conv.inner if getattr(conv, "misses", [0])[0] > 0.8 * self.rows else conv)
+                            for i, conv in ops]
+            append("")
+            chunk = "\n".join(out).encode("utf-8", "surrogateescape")
         else:
             self.rows += chunk.count(b"\n")
+            if self.scan:
+                self._scan_fields(chunk)
         self.writer.write(chunk)
+        if self.recorder is not None:
+            self.recorder.maybe_flush()
         self.report(self.rows)
+
+    def _scan_fields(self, chunk: bytes) -> None:
+        # kept columns are scanned as they were read: the transform never changes them
+        written = self.recorder.written
+        for pattern, cid in self.scan_re:
+            # distinct values per batch: a status column costs four hashes, not thousands
+            for f in set(pattern.findall(chunk)):
+                if len(f) >= 6 and f != b"\\N":
+                    written(copy_decode(f.decode("utf-8", "surrogateescape")), cid)
 
     def close(self) -> None:
         self._flush()
         self.writer.flush(zstandard.FLUSH_FRAME)
         self.writer.close()
+
+
+def _memoized(conv: Callable[[str], str], size: int = 16_384) -> Callable[[str], str]:
+    """``conv`` with a bounded memory of its last results (cleared when full: flat memory)."""
+    memo: dict[str, str] = {}
+    get = memo.get
+    misses = [0]
+
+    def conv_memo(f: str) -> str:
+        out = get(f)
+        if out is None:
+            out = conv(f)
+            misses[0] += 1
+            if len(memo) >= size:
+                memo.clear()
+            memo[f] = out
+        return out
+
+    conv_memo.misses = misses  # type: ignore[attr-defined]
+    conv_memo.inner = conv  # type: ignore[attr-defined]
+    return conv_memo
+
+
+MEMO_TRIAL_ROWS = 8_192  # after this many rows a memo that rarely hits is dropped (it only costs)
 
 
 def _field_converter(anonymizer: Anonymizer, col: ColumnPlan, rec: LeakRecorder | None) -> Callable[[str], str]:
@@ -414,6 +478,17 @@ def _field_converter(anonymizer: Anonymizer, col: ColumnPlan, rec: LeakRecorder 
         return conv_escaped
     original, written = rec.original, rec.written
     partial = rule.strategy in _PARTIAL
+    if rule.strategy == "json":
+        # the transform records originals leaf by leaf, and reports the part of each document
+        # that may still hold source values (the made-up values cannot): only that is scanned
+        keep = rec.originals_list(cid).append
+        fn = anonymizer.compile(rule, col.type, on_original=lambda v: len(v) >= LEAK_MIN_LENGTH and keep(v),
+                                on_kept=lambda text: written(text, cid))
+
+        def conv_json(f: str) -> str:
+            out = fn(copy_decode(f) if "\\" in f else f)
+            return "\\N" if out is None else copy_encode(out)
+        return conv_json
     fn = anonymizer.compile(rule, col.type, on_original=lambda v: original(v, cid))
     if rule.strategy == "json":
         originals = None  # recorded by the json transform itself, leaf by leaf
@@ -432,20 +507,14 @@ def _field_converter(anonymizer: Anonymizer, col: ColumnPlan, rec: LeakRecorder 
                 original(item, cid)
     else:
         # the hot path (a fake replacing a plain value): record the original inline
-        orig_bufs, flush, mask, buckets = rec._orig, rec._flush, 0xFFFFFFFFFFFFFFFF, len(rec._orig)
-        limit, min_len = 16_384, 6
+        keep_original = rec.originals_list(cid).append  # digested and sorted between batches
+        min_len = LEAK_MIN_LENGTH
 
         def conv_plain(f: str) -> str:
             value = copy_decode(f) if "\\" in f else f
             out = fn(value)
             if out != value and len(value) >= min_len:
-                d = hash(value) & mask  # the same digest LeakRecorder.original computes
-                b = d % buckets
-                buf = orig_bufs[b]
-                buf.append(d)
-                buf.append(cid)
-                if len(buf) >= limit:
-                    flush("o", b, buf)
+                keep_original(value)
             if out is None:
                 return "\\N"
             if safe:
@@ -497,6 +566,8 @@ def _copy_part(task: tuple[int, int, int | None, int | None]) -> dict[str, Any]:
     where = ""
     if lo is not None:  # a TID range scan reads only these heap blocks
         where = f" WHERE ctid >= '({lo},0)'::tid" + (f" AND ctid < '({hi},0)'::tid" if hi is not None else "")
+    if tp.where is not None:
+        where = (f"{where} AND ({tp.where})" if where else f" WHERE {tp.where}")
     sql = f"COPY (SELECT {cols} FROM ONLY {tp.table.ident}{where}) TO STDOUT"
     conn = conn_info.connect(readonly_snapshot=st["snapshot_id"])
     try:
@@ -504,7 +575,11 @@ def _copy_part(task: tuple[int, int, int | None, int | None]) -> dict[str, Any]:
             hashed = _HashingFile(raw)
             sink = _Sink(hashed, tp, st.get("anonymizer"), recorder, report)
             with conn.cursor() as cur:
-                cur.copy_expert(sql, sink)
+                if sink.raw:  # no Python per row: the compressor's C write is COPY's target
+                    cur.copy_expert(sql, sink.writer, size=1 << 20)
+                    sink.rows = max(cur.rowcount, 0)
+                else:
+                    cur.copy_expert(sql, sink)
             sink.close()
     finally:
         conn.rollback()
@@ -543,10 +618,13 @@ def _tasks(plan: Plan, jobs: int) -> list[tuple[int, int, int | None, int | None
     for i in order:
         pages = plan.tables[i].table.heap_pages
         if jobs > 1 and pages > SPLIT_PAGES:
-            step = -(-pages // jobs)
-            for part in range(jobs):
+            # twice as many ranges as workers on big tables: a worker that gets less CPU (the
+            # cores are shared with the server and whatever else runs) leaves less work to wait for
+            parts = jobs * 2 if pages > 4 * SPLIT_PAGES else jobs
+            step = -(-pages // parts)
+            for part in range(parts):
                 lo = part * step
-                hi = None if part == jobs - 1 else (part + 1) * step  # the last range is open-ended
+                hi = None if part == parts - 1 else (part + 1) * step  # the last range is open-ended
                 tasks.append((i, part, lo, hi))
         else:
             tasks.append((i, 0, None, None))
@@ -567,8 +645,7 @@ def pull_snapshot(source_url: str, out_dir: Path, *, policy_path: Path | None = 
                   strict: bool = False, jobs: int = 2, progress: bool = False, subset: Path | None = None,
                   anonymize: bool = True, sample_rows: int = SAMPLE_ROWS) -> Snapshot:
     """Pull an anonymized snapshot of ``source_url`` into ``out_dir`` (which must not hold one yet)."""
-    if subset is not None:
-        raise BadInput("--subset is not supported yet", hint="pull the whole database for now")
+    spec = load_subset(subset) if subset is not None else None  # refuse a bad file before connecting
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
         raise SnapshotError(f"{out_dir} already exists and is not empty",
@@ -592,6 +669,7 @@ def pull_snapshot(source_url: str, out_dir: Path, *, policy_path: Path | None = 
             sequences = read_sequences(cur)
             plan = build_plan(cur, tables, policy, strict=strict, anonymize=anonymize, sample_rows=sample_rows)
             plan.server_major = source.major
+            subset_plan = _apply_subset(cur, plan, tables, spec) if spec is not None else None
         if tmp.exists():
             shutil.rmtree(tmp)
         (tmp / "data").mkdir(parents=True)
@@ -648,6 +726,7 @@ def pull_snapshot(source_url: str, out_dir: Path, *, policy_path: Path | None = 
             "skipped_tables": [tp.table.qualified for tp in plan.tables if tp.skip_data],
             "sequences": sequences,
             "leak_scan": leak_scan,
+            "subset": subset_plan.manifest(spec) if subset_plan is not None else None,
             "rules": plan.rules,
             "warnings": plan.warnings,
             "duration_s": round(time.monotonic() - started, 3),
@@ -669,6 +748,30 @@ def pull_snapshot(source_url: str, out_dir: Path, *, policy_path: Path | None = 
     return read_snapshot(out_dir, verify=False)
 
 
+def _apply_subset(cur, plan: Plan, tables: list[TableInfo], spec: SubsetSpec) -> SubsetPlan:
+    """Give every table plan its subset predicate, and let the source check each one before any copy."""
+    skip = frozenset(tp.table.qualified for tp in plan.tables if tp.skip_data)
+    sp = plan_subset(tables, spec, skip=skip)
+    plan.warnings.extend(sp.warnings)
+    for n, tp in enumerate(plan.tables):
+        where = sp.where.get(tp.table.qualified)
+        if where is None or tp.skip_data:
+            continue
+        plan.tables[n] = replace(tp, where=where)
+        try:
+            cur.execute("SAVEPOINT rehearse_subset")
+            cur.execute(f"EXPLAIN SELECT 1 FROM ONLY {tp.table.ident} WHERE {where}")
+            cur.execute("RELEASE SAVEPOINT rehearse_subset")
+        except psycopg2.Error as exc:
+            cur.execute("ROLLBACK TO SAVEPOINT rehearse_subset")
+            rule = spec.rules.get(tp.table.qualified)
+            reason = (str(exc).strip().splitlines() or ["invalid"])[0]
+            raise BadInput(f"subset {spec.path or ''}: the rows of {tp.table.qualified} cannot be selected: {reason}",
+                           hint=f"check the rule {rule!r}" if rule else
+                           "check the rules of the tables that reference it") from None
+    return sp
+
+
 def _start_schema_dump(conn_info: _Conn, snapshot_id: str, source: SourceInfo, path: Path) -> subprocess.Popen:
     pg_dump = pgbin.client_tool("pg_dump", source.major)
     # subscriptions would make staging connect to production's publishers: never copy them
@@ -683,6 +786,13 @@ def _finish_schema_dump(proc: subprocess.Popen) -> None:
         reason = urls.redact((stderr.strip().splitlines() or ["no output"])[-1])
         raise InfrastructureError(f"pg_dump --schema-only failed: {reason}",
                                   hint="check the source's permissions and that pg_dump matches its version")
+
+
+def _worker_signals() -> None:
+    """Readers leave interrupts to the parent (which tears everything down) and die plainly on SIGTERM."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def _run_workers(plan: Plan, conn_info: _Conn, snapshot_id: str, tmp: Path, anonymizer: Anonymizer | None,
@@ -704,7 +814,8 @@ def _run_workers(plan: Plan, conn_info: _Conn, snapshot_id: str, tmp: Path, anon
                 if bar:
                     bar.drain(q)
         else:
-            with ctx.Pool(processes=min(jobs, len(tasks))) as pool:
+            pool = ctx.Pool(processes=min(jobs, len(tasks)), initializer=_worker_signals)
+            try:
                 pending = [pool.apply_async(_copy_part, (task,)) for task in tasks]
                 while pending:
                     for p in list(pending):
@@ -716,6 +827,12 @@ def _run_workers(plan: Plan, conn_info: _Conn, snapshot_id: str, tmp: Path, anon
                         bar.drain(q)
                     if pending:
                         pending[0].wait(0.1)
+                # idle workers exit on close(); terminate() can deadlock on the task queue's lock
+                pool.close()
+                pool.join()
+            except BaseException:
+                pool.terminate()
+                raise
         if bar:
             bar.drain(q)
     except psycopg2.Error as exc:

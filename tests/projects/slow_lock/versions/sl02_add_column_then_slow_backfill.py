@@ -22,3 +22,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_column("ledger", "note")
+    op.execute("SELECT pg_sleep(2)")  # slow on the way back too, so a run can be killed mid-rollback
