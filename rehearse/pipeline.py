@@ -62,7 +62,10 @@ def run_rehearsal(cfg: RunConfig, *, say: Say = _quiet, progress: bool = False) 
     run_id = uuid.uuid4().hex[:10]
 
     # fail fast on a bad project before touching any database
-    AlembicProject(cfg.alembic_ini, url="postgresql+psycopg2://check@localhost/check")
+    # (with --url-env, revision files are imported only once that variable holds the staging URL:
+    # project code may read it at import time)
+    AlembicProject(cfg.alembic_ini, url="postgresql+psycopg2://check@localhost/check",
+                   load_revisions=cfg.url_env is None)
 
     try:
         collect(quiet=True)
@@ -167,7 +170,23 @@ class _Rehearsal:
         if not self.cfg.data_checks:
             return None
         with self.timer.stage("fingerprint"):
-            return data_fingerprint(self.conn, since=previous, touched=touched if previous is not None else None)
+            fp = data_fingerprint(self.conn, since=previous, touched=touched if previous is not None else None)
+        return self._without_version_table(fp)
+
+    def _without_version_table(self, fp):
+        """Leave out the version table env.py configured when it is not the default one (a
+        ``version_table``/``version_table_schema`` of its own): every step rewrites it by design."""
+        table, schema = self.project.version_table, self.project.version_table_schema
+        if table == "alembic_version" and schema is None:
+            return fp  # already skipped by the fingerprint itself
+        names = {f"{schema}.{table}"} if schema else {f"{s}.{table}" for s in self._search_path()}
+        kept = tuple(t for t in fp.tables if t.table not in names)
+        return fp if len(kept) == len(fp.tables) else dataclasses.replace(fp, tables=kept)
+
+    def _search_path(self) -> list[str]:
+        with self.conn.cursor() as cur:
+            cur.execute("SELECT unnest(current_schemas(false))")
+            return [row[0] for row in cur.fetchall()]
 
     # -- steps ------------------------------------------------------------------------------
 
@@ -485,10 +504,14 @@ class _Rehearsal:
         from alembic.runtime.migration import MigrationContext
         from sqlalchemy import create_engine
 
+        from .migrate.runner import alembic_quiet
+
         engine = create_engine(self.db.url)
         try:
-            with engine.begin() as conn:
-                ctx = MigrationContext.configure(conn, opts={"version_table": self.project.version_table})
+            with alembic_quiet(), engine.begin() as conn:
+                ctx = MigrationContext.configure(conn, opts={
+                    "version_table": self.project.version_table,
+                    "version_table_schema": self.project.version_table_schema})
                 heads = set(ctx.get_current_heads())
                 heads.discard(rev.id)
                 heads |= set(rev.down_revisions)

@@ -36,8 +36,9 @@ _WRITE_MODES = {"RowExclusiveLock", "ShareUpdateExclusiveLock", "ShareRowExclusi
 _DML = re.compile(r"^\s*(?:--[^\n]*\n\s*)*(select|insert|update|delete|with|values|show|set|reset)\b", re.I)
 _WRITES_DATA = re.compile(r"^\s*(?:--[^\n]*\n\s*)*(insert|update|delete|with)\b", re.I)
 
+# relkind is cast to text: asyncpg returns the "char" type as bytes
 _LOCKS_SQL = """
-SELECT c.oid, quote_ident(n.nspname) || '.' || quote_ident(c.relname), c.relkind, l.mode,
+SELECT c.oid, quote_ident(n.nspname) || '.' || quote_ident(c.relname), c.relkind::text, l.mode,
        greatest(c.reltuples, 0)::bigint, pg_total_relation_size(c.oid)
 FROM pg_locks l
 JOIN pg_class c ON c.oid = l.relation
@@ -53,7 +54,7 @@ WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LI
 """
 
 _FILENODES_SQL = """
-SELECT c.oid, quote_ident(n.nspname) || '.' || quote_ident(c.relname), c.relkind, c.relfilenode
+SELECT c.oid, quote_ident(n.nspname) || '.' || quote_ident(c.relname), c.relkind::text, c.relfilenode
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%%'
   AND c.relkind IN ('r', 'm', 'i', 't')
@@ -138,6 +139,12 @@ class StepTracer:
         self._pending: dict[int, tuple[_Statement, Any, Any]] = {}
         self._thread = threading.get_ident()
         self._preexisting: set[int] | None = None  # relation oids that existed when the step began
+
+    def start(self) -> None:
+        """Record from now on, statements of the calling thread only (the one running the
+        migrations: env.py may run them in a worker thread or an event loop's thread)."""
+        self._thread = threading.get_ident()
+        self.recording = True
 
     # -- SQLAlchemy event handlers ------------------------------------------------------
 
@@ -308,7 +315,9 @@ def tracing(tracer: StepTracer) -> Iterator[StepTracer]:
 
 
 def _dbapi_connection(cursor):
-    return getattr(cursor, "connection", None)
+    # SQLAlchemy's asyncpg adapter cursor has no DB-API ``connection`` attribute; its adapted
+    # connection runs the catalog queries synchronously, in the migration's own transaction
+    return getattr(cursor, "connection", None) or getattr(cursor, "_adapt_connection", None)
 
 
 def _in_transaction(dbapi) -> bool:
@@ -324,9 +333,13 @@ def _in_transaction(dbapi) -> bool:
     is_in = getattr(driver, "is_in_transaction", None)  # asyncpg
     if callable(is_in):
         try:
-            return bool(is_in())
+            if is_in():
+                return True
         except Exception:
             return False
+        # SQLAlchemy's asyncpg adapter opens its transaction lazily, at the next statement,
+        # unless it is in autocommit mode (an autocommit_block)
+        return not getattr(dbapi, "autocommit", True)
     return not getattr(dbapi, "autocommit", False)
 
 
