@@ -1,22 +1,31 @@
 """The leak scan: prove that no original personal value reached the written snapshot.
 
-While rows stream, workers record a keyed 64-bit digest (SipHash, see _digest) of every original value an
-anonymizing rule replaced, and of every text field (and every token of free text) they write.
-Digests go to bucket files on disk (by their low bits), never into one big in-memory set, so memory
-stays flat however large the tables are. At the end each bucket's originals are loaded and the
-written digests checked against them: any match is a leak. The key is random per process, so the
-digest files say nothing about the data to anyone who finds them (they are deleted anyway).
+While rows stream, workers collect every original value an anonymizing rule replaced, and every
+text field (and every token of free text) they write, per column, in plain lists (one C-level
+append on the hot path). Every few thousand values a list becomes a *run*: the sorted, distinct
+64-bit digests (see _digest) of its values, written to a small file. At the end the digest space
+is cut into ranges small enough to hold in memory; per range, each column's original digests
+become a set and every written run's slice of that range is tested against it (binary search
+into the run files with pread, set operations in C): any common digest is a leak. Memory stays flat
+however large the tables are: a list holds at most _FLUSH values, a range at most ~_RANGE digests.
+Digests are keyed per process family, so the files say nothing about the data to anyone who finds
+them (they are deleted anyway).
 """
 
 from __future__ import annotations
 
+import os
 import re
+import struct
 from array import array
+from bisect import bisect_left
 from dataclasses import dataclass
 from pathlib import Path
 
-BUCKETS = 32
-_FLUSH = 16_384
+_FLUSH = 32_768  # values per column list before it becomes a run
+_RANGE = 131_072  # original digests per in-memory range at the end (a set of ~10 MB)
+_Q = struct.Struct("=q")
+_SEEN = 8_192
 MIN_LENGTH = 6  # shorter originals ("Bob", "NY") are too common to be evidence of a leak
 # tokens of at least MIN_LENGTH characters: shorter ones (JSON keys like "lang") never reach Python
 _TOKENS = re.compile(r"[^\s,;<>()\[\]{}\"'|\\=]{6,}")
@@ -29,14 +38,16 @@ class Leak:
 
 
 class LeakRecorder:
-    """One worker's digests, bucketed on disk. Not shared between processes."""
+    """One worker's values, turned into sorted digest runs on disk. Not shared between processes."""
 
     def __init__(self, directory: Path, tag: str, key: bytes) -> None:
         self.dir = directory
         self.tag = tag
         self.key = key
-        self._orig = [array("Q") for _ in range(BUCKETS)]
-        self._out = [array("Q") for _ in range(BUCKETS)]
+        self._orig: dict[int, list[str]] = {}
+        self._out: dict[int, list[str]] = {}
+        self._seen: dict[int, set[str]] = {}  # recently written texts per column (bounded: flat memory)
+        self._runs = 0
         directory.mkdir(parents=True, exist_ok=True)
 
     @staticmethod
@@ -44,76 +55,147 @@ class LeakRecorder:
         # Python's str hash is SipHash keyed with a random per-process key, 64 bits, computed in C
         # and cached on the string; every worker is forked from the pull process, so all of them
         # share that key. The digests never outlive the pull.
-        return hash(text) & 0xFFFFFFFFFFFFFFFF
+        return hash(text)
+
+    def originals_list(self, column_id: int) -> list[str]:
+        """The list a hot loop appends originals of one column to (only those of MIN_LENGTH or more)."""
+        return self._orig.setdefault(column_id, [])
 
     def original(self, text: str, column_id: int) -> None:
-        # no strip(): the hot path in the pull records values inline exactly as they are
-        if len(text) < MIN_LENGTH:
-            return
-        d = self._digest(text)
-        b = d % BUCKETS
-        buf = self._orig[b]
-        buf.append(d)
-        buf.append(column_id)
-        if len(buf) >= _FLUSH:
-            self._flush("o", b, buf)
+        if len(text) >= MIN_LENGTH:
+            self.originals_list(column_id).append(text)
 
     def written(self, text: str, column_id: int) -> None:
         """Record a written value, and each token of it when it is free text, JSON or an array."""
         if len(text) < MIN_LENGTH:
             return
-        items = [text]
+        out = self._out.get(column_id)
+        if out is None:
+            out = self._out[column_id] = []
+            self._seen[column_id] = set()
+        seen = self._seen[column_id]
+        if text in seen:  # already recorded for this column: the scan compares sets, a repeat adds nothing
+            return
+        if len(seen) >= _SEEN:
+            seen.clear()
+        seen.add(text)
+        out.append(text)
         if " " in text or "\n" in text or "," in text or '"' in text or "{" in text:
-            items.append(text.strip())
-            items.extend([t.rstrip(".:") if t[-1] in ".:" else t for t in _TOKENS.findall(text)])
-        bufs, n = self._out, BUCKETS
-        for t in items:
-            if len(t) >= MIN_LENGTH:
-                d = hash(t) & 0xFFFFFFFFFFFFFFFF  # the digest _digest computes, inlined: this runs per token
-                b = d % n
-                buf = bufs[b]
-                buf.append(d)
-                buf.append(column_id)
-                if len(buf) >= _FLUSH:
-                    self._flush("w", b, buf)
+            stripped = text.strip()
+            if len(stripped) >= MIN_LENGTH:
+                out.append(stripped)
+            for t in _TOKENS.findall(text):
+                if t[-1] in ".:":
+                    t = t.rstrip(".:")
+                    if len(t) < MIN_LENGTH:
+                        continue
+                out.append(t)
 
-    def _flush(self, kind: str, bucket: int, buf: array) -> None:
-        with open(self.dir / f"{kind}{bucket:02d}-{self.tag}.bin", "ab") as f:
-            buf.tofile(f)
-        del buf[:]
+    def maybe_flush(self) -> None:
+        """Turn full lists into runs (called between batches)."""
+        for kind, lists in (("o", self._orig), ("w", self._out)):
+            for cid, values in lists.items():
+                if len(values) >= _FLUSH:
+                    self._write_run(kind, cid, values)
+
+    def _write_run(self, kind: str, cid: int, values: list[str]) -> None:
+        digests = sorted(set(map(hash, values)))  # all in C; values are already MIN_LENGTH or more
+        del values[:]  # the same list object: hot loops hold its append
+        if not digests:
+            return
+        self._runs += 1
+        with open(self.dir / f"{kind}-{cid}-{self.tag}-{self._runs}.bin", "wb") as f:
+            array("q", digests).tofile(f)
 
     def close(self) -> None:
-        for b in range(BUCKETS):
-            if self._orig[b]:
-                self._flush("o", b, self._orig[b])
-            if self._out[b]:
-                self._flush("w", b, self._out[b])
+        for kind, lists in (("o", self._orig), ("w", self._out)):
+            for cid, values in lists.items():
+                if values:
+                    self._write_run(kind, cid, values)
+
+
+class _Run:
+    """One run file, indexable by position through pread (no mapping: nothing stays resident)."""
+
+    __slots__ = ("fd", "n")
+
+    def __init__(self, fd: int, n: int) -> None:
+        self.fd, self.n = fd, n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> int:
+        return _Q.unpack(os.pread(self.fd, 8, i * 8))[0]
+
+    def read(self, a: int, b: int) -> array:
+        part = array("q")
+        part.frombytes(os.pread(self.fd, (b - a) * 8, a * 8))
+        return part
+
+
+def _open_runs(directory: Path) -> tuple[list, list, list]:
+    runs: dict[str, list] = {"o": [], "w": []}
+    handles = []
+    for f in sorted(directory.glob("*.bin")):
+        kind, cid, _ = f.name.split("-", 2)
+        size = f.stat().st_size
+        if kind not in runs or size < 8:
+            continue
+        fh = open(f, "rb")
+        handles.append(fh)
+        runs[kind].append([int(cid), _Run(fh.fileno(), size // 8), 0])  # [2]: where the next range starts
+    return runs["o"], runs["w"], handles
+
+
+def _upper(run: _Run, start: int, value: int) -> int:
+    """The first index from ``start`` whose digest is >= ``value``, probing outward from ``start``
+    (ranges are read in ascending order, so each search is short)."""
+    n = len(run)
+    if start >= n or run[start] >= value:
+        return start
+    below, step = start, 1
+    while True:
+        probe = start + step
+        if probe >= n:
+            return bisect_left(run, value, below + 1, n)
+        if run[probe] >= value:
+            return bisect_left(run, value, below + 1, probe)
+        below, step = probe, step * 2
 
 
 def find_leaks(directory: Path, column_names: list[str], *, limit: int = 20) -> tuple[list[Leak], int, int]:
-    """Match written digests against originals bucket by bucket; (leaks, originals, written) counts."""
+    """Match written digests against originals range by range; (leaks, originals, written) counts."""
     leaks: dict[tuple[int, int], Leak] = {}
-    originals = written = 0
-    for b in range(BUCKETS):
-        seen: dict[int, int] = {}
-        for f in sorted(directory.glob(f"o{b:02d}-*.bin")):
-            a = array("Q")
-            a.frombytes(f.read_bytes())
-            originals += len(a) // 2
-            it = iter(a)
-            for d, col in zip(it, it):
-                seen.setdefault(d, col)
-        if not seen:
-            for f in directory.glob(f"w{b:02d}-*.bin"):
-                written += f.stat().st_size // 16
-            continue
-        for f in sorted(directory.glob(f"w{b:02d}-*.bin")):
-            a = array("Q")
-            a.frombytes(f.read_bytes())
-            written += len(a) // 2
-            it = iter(a)
-            for d, col in zip(it, it):
-                orig = seen.get(d)
-                if orig is not None and (orig, col) not in leaks and len(leaks) < limit:
-                    leaks[(orig, col)] = Leak(column_names[orig], column_names[col])
-    return list(leaks.values()), originals, written
+    originals, outs, handles = _open_runs(directory)
+    try:
+        n_orig = sum(len(entry[1]) for entry in originals)
+        n_written = sum(len(entry[1]) for entry in outs)
+        if not originals or not outs:
+            return [], n_orig, n_written
+        ranges = 1
+        while ranges * _RANGE < n_orig:
+            ranges *= 2
+        shift = 64 - (ranges.bit_length() - 1)
+        for r in range(ranges):
+            hi = ((r + 1) << shift) - (1 << 63)  # signed 64-bit digests, ranges in ascending order
+            sets: dict[int, set[int]] = {}
+            for entry in originals:
+                cid, run, a = entry
+                b = entry[2] = _upper(run, a, hi)
+                if a < b:
+                    sets.setdefault(cid, set()).update(run.read(a, b))
+            for entry in outs:
+                wcid, run, a = entry
+                b = entry[2] = _upper(run, a, hi)
+                if a >= b or not sets:
+                    continue
+                part = run.read(a, b)
+                for ocid, digests in sets.items():
+                    if (ocid, wcid) not in leaks and len(leaks) < limit and not digests.isdisjoint(part):
+                        leaks[(ocid, wcid)] = Leak(column_names[ocid], column_names[wcid])
+            del sets
+        return [leaks[k] for k in sorted(leaks)], n_orig, n_written  # by column order: stable messages
+    finally:
+        for fh in handles:
+            fh.close()

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 POOL_SIZE = 5_000
+MEMO_SIZE = 16_384  # values remembered per generator (cleared when full)
 
 # person-like kinds are built from two pools (first x last names: 25M combinations) so pools
 # stay small enough to generate in a second; phones and national ids take their digits from the
@@ -342,6 +343,38 @@ def _digit_template(sample: str) -> tuple[str, str, int]:
     return head, "".join("{}" if ch.isdigit() else ch for ch in body), min(count, 40)
 
 
+def _digit_filler(sample: str) -> tuple[Callable[[str], str], int]:
+    """The shape of ``sample`` compiled into one function of a digit string, and how many digits it takes.
+
+    Same output as filling _digit_template's placeholders one by one, but each run of digits is
+    one slice of an f-string: this is the per-value hot path of phone and ssn fakes.
+    """
+    head, fmt, count = _digit_template(sample)
+    body = fmt.replace("{}", "\0")  # placeholders, as a character no Faker shape contains
+    body = body.replace("{{", "{").replace("}}", "}")
+    out: list[str] = []
+    pos, i = 0, 0
+
+    def literal(text: str) -> str:
+        return (text.replace("\\", "\\\\").replace("'", "\\'").replace("{", "{{").replace("}", "}}")
+                .replace("\n", "\\n").replace("\r", "\\r"))
+
+    out.append(literal(head))
+    while i < len(body):
+        if body[i] == "\0":
+            j = i
+            while j < len(body) and body[j] == "\0":
+                j += 1
+            out.append(f"{{d[{min(pos, 40)}:{min(pos + j - i, 40)}]}}")
+            pos += j - i
+            i = j
+        else:
+            out.append(literal(body[i]))
+            i += 1
+    code = "lambda d: f'" + "".join(out) + "'"
+    return eval(code, {"__builtins__": {}}), count  # noqa: S307 - escaped literals and slices only
+
+
 @functools.lru_cache(maxsize=65536)
 def _ascii(text: str) -> str:
     import unicodedata
@@ -495,14 +528,15 @@ class Anonymizer:
                     n = from_bytes(d[:8], "big")
                     return f"https://{p0[n % n0]}-{p1[(n >> 21) % n1]}.example.com/{d[8:16].hex()}"
         elif kind in _DIGITS_FROM_HASH:
-            templates = [_digit_template(v) for v in self.pool(kind)]
-            nt = len(templates)
+            fillers = [_digit_filler(v)[0] for v in self.pool(kind)]
+            nt = len(fillers)
+
+            low = (1 << 64) - 1
 
             def make(value: str) -> str:
-                d = digest(value)
-                head, fmt, count = templates[from_bytes(d[:8], "big") % nt]
-                digits = str(from_bytes(d[8:16], "big")).zfill(20)
-                return head + fmt.format(*(digits + digits)[:count])
+                n = from_bytes(blake2b(value.encode("utf-8", "surrogatepass"), key=key, digest_size=16).digest(), "big")
+                digits = str(n & low).zfill(20)  # the digest's second half, then its first picks the shape
+                return fillers[(n >> 64) % nt](digits + digits)
         else:
             pool = self.pool(kind)
             npool = len(pool)
@@ -518,7 +552,7 @@ class Anonymizer:
             out = memo.get(value)
             if out is None:
                 out = make(value)
-                if len(memo) >= 4096:  # bounded: memory stays flat on huge tables
+                if len(memo) >= MEMO_SIZE:  # bounded: memory stays flat on huge tables
                     memo.clear()
                 memo[value] = out
             return out
@@ -557,13 +591,17 @@ class Anonymizer:
     # compiling rules ---------------------------------------------------------------------
 
     def compile(self, rule: Rule, ctype: ColumnType = ColumnType(), *,
-                on_original: Callable[[str], None] | None = None) -> Callable[[str], str | None]:
+                on_original: Callable[[str], None] | None = None,
+                on_kept: Callable[[str], None] | None = None) -> Callable[[str], str | None]:
         """A function from one decoded value (never NULL) to its replacement (None = NULL).
 
-        ``on_original`` is told every original value a json rule replaced inside a document.
+        ``on_original`` is told every original value a json rule replaced inside a document;
+        ``on_kept`` is told, for every document, the JSON text of what could still hold source
+        values (the whole output, or, for top-level key rules, the document without the keys
+        whose values rehearse made up): what the leak scan must read.
         """
         if rule.strategy == "json":
-            return self._compile_json(rule, on_original)
+            return self._compile_json(rule, on_original, on_kept)
         fn = self._compile_scalar(rule, ctype)
         if ctype.is_array and rule.strategy not in ("null", "json"):
             inner = fn
@@ -646,8 +684,8 @@ class Anonymizer:
 
         return fit
 
-    def _compile_json(self, rule: Rule, on_original: Callable[[str], None] | None = None
-                      ) -> Callable[[str], str | None]:
+    def _compile_json(self, rule: Rule, on_original: Callable[[str], None] | None = None,
+                      on_kept: Callable[[str], None] | None = None) -> Callable[[str], str | None]:
         """A json/jsonb document transformer; ``on_original`` hears every leaf value a rule replaced."""
         simple: list[tuple[str, Callable[[Any], Any]]] = []  # "$.key": the common case, no walking
         walked: list[tuple[tuple[str, ...], Callable[[Any], Any]]] = []
@@ -665,14 +703,24 @@ class Anonymizer:
         if isinstance(default, Rule) and default.strategy != "keep":
             default_leaf = self._json_leaf(default, on_original if default.leak_checked else None)
         loads, dumps = _json_codec()
+        # keys whose whole value rehearse makes up (not mask/scrub/shift_date, which keep a part)
+        made_up = frozenset(tokens[0] for tokens, _ in patterns
+                            if len(tokens) == 1 and rule.paths[next(p for p in rule.paths
+                                                                     if parse_json_path(p) == tokens)].strategy
+                            in ("fake", "hash", "constant", "null"))
 
         def transform(text: str) -> str | None:
             try:
                 doc = loads(text)
             except ValueError:
+                if on_kept is not None:
+                    on_kept(text)
                 return text
             if default_leaf is not None:  # every leaf: the first matching path's rule, else the default
-                return dumps(_walk_all(doc, [], patterns, default_leaf))
+                out = dumps(_walk_all(doc, [], patterns, default_leaf))
+                if on_kept is not None:
+                    on_kept(out)
+                return out
             if simple and type(doc) is dict:
                 for key, leaf in simple:
                     if key in doc:
@@ -680,7 +728,15 @@ class Anonymizer:
                         doc[key] = _apply_leaves(v, leaf) if isinstance(v, (dict, list)) else leaf(v)
             for tokens, leaf in walked:
                 doc = _walk_json(doc, tokens, leaf)
-            return dumps(doc)
+            out = dumps(doc)
+            if on_kept is not None:
+                if not walked and type(doc) is dict:
+                    kept = {k: v for k, v in doc.items() if k not in made_up}
+                    if kept:
+                        on_kept(dumps(kept))
+                else:
+                    on_kept(out)
+            return out
 
         return transform
 
