@@ -1,10 +1,11 @@
 """Data fingerprints: row counts and order-independent checksums, computed inside PostgreSQL.
 
-``data_fingerprint(conn)`` reads every user table once (one sequential scan per table, which
-PostgreSQL may run with parallel workers) and keeps, per table, the row count and, per column,
-the number of non-NULL values and the sum of a 64-bit hash of each value's text form. Sums do
-not depend on row order, so a table rewritten by ``ALTER COLUMN ... TYPE`` and back still
-matches when its values are the same, and a difference names the columns whose values changed.
+``data_fingerprint(conn)`` reads every user table once and keeps, per table, the row count
+and, per column, the number of non-NULL values and the sum of a 64-bit hash of each value's
+text form. Sums do not depend on row order, so a table rewritten by ``ALTER COLUMN ... TYPE``
+and back still matches when its values are the same, and a difference names the columns whose
+values changed. Sums also add: the scans run on two connections sharing one exported snapshot
+(hashing is CPU-bound), and a large table is read as two block ranges whose sums are added.
 A row checksum (the sum of a hash of each row's column hashes) catches values that moved
 between rows without changing any column's sum.
 
@@ -20,12 +21,15 @@ DateStyle, IntervalStyle, extra_float_digits, bytea_output) are pinned for the s
 
 from __future__ import annotations
 
+import threading
 import time
 import zlib
+from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Iterable
 
+import psycopg2
 from psycopg2 import sql
 
 from rehearse import model
@@ -41,6 +45,16 @@ _PINNED_SETTINGS = (
     ("extra_float_digits", "1"),
     ("bytea_output", "hex"),
 )
+
+# Hashing is CPU-bound: the scans run on up to WORKERS connections sharing one snapshot. A table
+# over SPLIT_ROWS rows (planner estimate) or SPLIT_BYTES is cut into one block range per
+# connection. Less work than PARALLEL_MIN_BYTES in all is not worth opening a second connection
+# (about 10 ms).
+WORKERS = 2
+SPLIT_ROWS = 50_000
+SPLIT_BYTES = 8 * 2**20
+PARALLEL_MIN_BYTES = 8 * 2**20
+_TID_RANGE_SCAN = 140000  # server_version_num from which `ctid >= ... AND ctid < ...` reads only that range
 
 
 @dataclass(frozen=True)
@@ -159,11 +173,48 @@ def _columns(cur, tables: list[tuple[str, str]]) -> tuple[dict, dict]:
     return found, {t: ",".join(parts) for t, parts in stamps.items()}
 
 
-def _checksum_query(schema: str, table: str, columns: list[tuple[str, str]]) -> sql.Composed:
+def _sizes(cur, tables: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, float]]:
+    """Each table's size in blocks (of its main fork) and its planner row estimate."""
+    if not tables:
+        return {}
+    cur.execute("""
+        SELECT n.nspname, c.relname, pg_relation_size(c.oid) / current_setting('block_size')::int,
+               c.reltuples
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        JOIN unnest(%s::text[], %s::text[]) AS w(s, t) ON w.s = n.nspname AND w.t = c.relname""",
+                ([s for s, _ in tables], [t for _, t in tables]))
+    return {(schema, table): (int(blocks), float(rows)) for schema, table, blocks, rows in cur.fetchall()}
+
+
+def _block_ranges(blocks: int, parts: int) -> list[tuple[int | None, int | None]]:
+    """``parts`` ranges [first, end) of block numbers covering the whole table, open at both ends.
+
+    The ends are open so that a tuple outside the size read from the catalog is still counted.
+    """
+    parts = max(1, min(parts, blocks))
+    cuts = [blocks * i // parts for i in range(1, parts)]
+    return list(zip([None, *cuts], [*cuts, None]))
+
+
+def _where_blocks(blocks: tuple[int | None, int | None]) -> sql.Composable:
+    # Tuple offsets start at 1, so '(b,0)' sorts before every tuple of block b.
+    first, end = blocks
+    conditions = []
+    if first is not None:
+        conditions.append(sql.SQL("ctid >= {}::tid").format(sql.Literal(f"({first},0)")))
+    if end is not None:
+        conditions.append(sql.SQL("ctid < {}::tid").format(sql.Literal(f"({end},0)")))
+    return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("")
+
+
+def _checksum_query(schema: str, table: str, columns: list[tuple[str, str]],
+                    blocks: tuple[int | None, int | None] = (None, None)) -> sql.Composed:
     """One scan: count(*), the row checksum, then count and hash sum for each column.
 
     The row checksum sums a hash of the XOR of a row's column hashes (NULL stands for the
     column's seed), so values that moved between rows show even when every column's sum holds.
+    Every output is a count or an exact (numeric) sum, so the results of scans over disjoint
+    block ranges add up to the result of one scan over the whole table (see ``_add``).
     """
     hashes, outer, row_parts = [], [sql.SQL("count(*)")], []
     for i, (column, typname) in enumerate(columns):
@@ -178,56 +229,85 @@ def _checksum_query(schema: str, table: str, columns: list[tuple[str, str]]) -> 
     outer.insert(1, sql.SQL("coalesce(sum(hashint8extended({}, 0)), 0)").format(row))
     inner = sql.SQL(", ").join(hashes) if hashes else sql.SQL("1")
     # OFFSET 0 keeps the subquery: flattened, PostgreSQL would compute every hash three times.
-    return sql.SQL("SELECT {} FROM (SELECT {} FROM ONLY {}.{} OFFSET 0) AS s").format(
-        sql.SQL(", ").join(outer), inner, sql.Identifier(schema), sql.Identifier(table))
+    return sql.SQL("SELECT {} FROM (SELECT {} FROM ONLY {}.{}{} OFFSET 0) AS s").format(
+        sql.SQL(", ").join(outer), inner, sql.Identifier(schema), sql.Identifier(table),
+        _where_blocks(blocks))
 
 
-def _checksum_table(cur, schema: str, table: str, columns: list[tuple[str, str]], stamp: str) -> TableChecksum:
-    cur.execute(_checksum_query(schema, table, columns))
-    values = cur.fetchone()
-    rows, row_checksum, rest = int(values[0]), int(values[1]), values[2:]
-    per_column = tuple(ColumnChecksum(column, int(rest[2 * i]), int(rest[2 * i + 1]),
-                                      _HASHES.get(typname, _TEXT_HASH)[0])
+def _add(partials: list[tuple]) -> tuple[int, ...]:
+    """Column-wise sum of the results of scans over disjoint parts of one table.
+
+    Only valid for queries whose every output is a count or a sum (``_checksum_query`` and
+    ``_newer_tuples_query``): those are additive over a partition of the rows.
+    """
+    return tuple(sum(int(value) for value in column) for column in zip(*partials))
+
+
+def _table_checksum(schema: str, table: str, columns: list[tuple[str, str]], stamp: str,
+                    values: tuple[int, ...]) -> TableChecksum:
+    rows, row_checksum, rest = values[0], values[1], values[2:]
+    per_column = tuple(ColumnChecksum(column, rest[2 * i], rest[2 * i + 1], _HASHES.get(typname, _TEXT_HASH)[0])
                        for i, (column, typname) in enumerate(columns))
     return TableChecksum(f"{schema}.{table}", rows, row_checksum, per_column, stamp)
 
 
-def _unchanged_since(cur, schema: str, table: str, stamp: str, since: DataFingerprint | None,
+def _proof_candidate(schema: str, table: str, stamp: str, since: DataFingerprint | None,
                      origin: str) -> TableChecksum | None:
-    """The checksum ``since`` holds for this table, when its content provably did not change.
+    """The checksum ``since`` holds for this table, if a count scan may prove it still holds.
 
     The proof: same database, same physical stamp (no rewrite, truncate or column change), as
     many rows as then, and no visible tuple written by a transaction the earlier snapshot did
-    not see (an id from its xmax on, or one running when it was taken). Every insert and update writes a tuple with a new xmin; a delete alone lowers the
-    count. So the visible tuples are a subset of the earlier ones, of the same size: the same.
-    Costs a scan without printing or hashing values (about 4x cheaper than a checksum).
+    not see (an id from its xmax on, or one running when it was taken; ``_newer_tuples_query``
+    counts both). Every insert and update writes a tuple with a new xmin; a delete alone lowers
+    the count. So the visible tuples are a subset of the earlier ones, of the same size: the
+    same. The scan neither prints nor hashes values (about 4x cheaper than a checksum).
     """
     if since is None or since.xid_horizon is None or since.origin != origin:
         return None
     old = since.by_table.get(f"{schema}.{table}")
-    if old is None or not old.stamp or old.stamp != stamp:
-        return None
-    cur.execute(sql.SQL("SELECT count(*), count(*) FILTER (WHERE age(xmin) <= age({}::text::xid) "
-                        "OR xmin = ANY({}::text[]::xid[])) FROM ONLY {}.{}").format(
+    return old if old is not None and old.stamp and old.stamp == stamp else None
+
+
+def _newer_tuples_query(schema: str, table: str, since: DataFingerprint,
+                        blocks: tuple[int | None, int | None] = (None, None)) -> sql.Composed:
+    """count(*), and the count of tuples written by a transaction ``since`` did not see."""
+    return sql.SQL("SELECT count(*), count(*) FILTER (WHERE age(xmin) <= age({}::text::xid) "
+                   "OR xmin = ANY({}::text[]::xid[])) FROM ONLY {}.{}{}").format(
         sql.Literal(str(since.xid_horizon)), sql.Literal([str(x) for x in since.xids_in_progress]),
-        sql.Identifier(schema), sql.Identifier(table)))
-    rows, newer = cur.fetchone()
-    return old if rows == old.rows and newer == 0 else None
+        sql.Identifier(schema), sql.Identifier(table), _where_blocks(blocks))
+
+
+def _begin_pinned(cur) -> None:
+    for name, value in _PINNED_SETTINGS:
+        cur.execute("SELECT set_config(%s, %s, true)", (name, value))
 
 
 class _PinnedSnapshot:
-    """One read-only snapshot with text-form settings pinned; restores nothing it did not set."""
+    """One read-only snapshot with text-form settings pinned; restores nothing it did not set.
 
-    def __init__(self, conn) -> None:
+    With ``export``, the snapshot is exported (``snapshot_id``) for other connections to share;
+    only in a transaction of its own, and None if the server refuses.
+    """
+
+    def __init__(self, conn, export: bool = False) -> None:
         self.conn = conn
         self.own_transaction = bool(conn.autocommit)
+        self.export = export and self.own_transaction
+        self.snapshot_id: str | None = None
 
     def __enter__(self):
         cur = self.conn.cursor()
         if self.own_transaction:
             cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        for name, value in _PINNED_SETTINGS:
-            cur.execute("SELECT set_config(%s, %s, true)", (name, value))
+            if self.export:
+                # first thing in the transaction: a refusal then costs a fresh start, nothing read
+                try:
+                    cur.execute("SELECT pg_export_snapshot()")
+                    (self.snapshot_id,) = cur.fetchone()
+                except psycopg2.Error:
+                    cur.execute("ROLLBACK")
+                    cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        _begin_pinned(cur)
         return cur
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -236,10 +316,121 @@ class _PinnedSnapshot:
                 cur.execute("COMMIT" if exc_type is None else "ROLLBACK")
 
 
+class _SharedSnapshot:
+    """A second connection reading in an exported snapshot of ``conn``, settings pinned alike.
+
+    Opened with the first connection's parameters (and password, if any). Yields a cursor, or
+    None when no second connection can be had (too many connections, a server that refuses the
+    snapshot): the caller then does all the work on the first connection.
+    """
+
+    def __init__(self, conn, snapshot_id: str) -> None:
+        self.conn, self.snapshot_id, self.other = conn, snapshot_id, None
+
+    def __enter__(self):
+        try:
+            params = dict(self.conn.info.dsn_parameters)
+            password = getattr(self.conn.info, "password", None)
+            if password:
+                params["password"] = password
+            params.setdefault("connect_timeout", "10")
+            self.other = psycopg2.connect(**params)
+            self.other.autocommit = True
+            cur = self.other.cursor()
+            cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            cur.execute("SET TRANSACTION SNAPSHOT %s", (self.snapshot_id,))
+            _begin_pinned(cur)
+            return cur
+        except psycopg2.Error:
+            self._close()
+            return None
+
+    def cancel(self) -> None:
+        if self.other is not None:
+            try:
+                self.other.cancel()
+            except psycopg2.Error:
+                pass  # already gone: nothing left to stop
+
+    def _close(self) -> None:
+        if self.other is not None:
+            self.other.close()  # ends its read-only transaction; there is nothing to commit
+            self.other = None
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._close()
+
+
+@dataclass(frozen=True)
+class _Scan:
+    kind: str  # "count" (the proof that a table is unchanged) or "hash"
+    table: tuple[str, str]
+    blocks: tuple[int | None, int | None]
+    weight: float  # bytes to read, scaled by cost: only orders the work
+
+
+def _run_scans(cursors: list, first: list[_Scan], execute: Callable, done: Callable,
+               cancel: Callable[[], None] = lambda: None) -> None:
+    """Runs every scan, largest first, on each cursor in its own thread; ``done`` may add scans.
+
+    ``execute(cur, scan)`` returns the scan's row; ``done(scan, row)`` is called under the lock
+    and returns further scans. The first cursor is used by the calling thread. On any error
+    (Ctrl-C included) the other connections are cancelled and the first error is raised.
+    """
+    pending = sorted(first, key=lambda s: s.weight)  # popped from the end: largest first
+    lock = threading.Condition()
+    state = {"in_flight": 0, "stop": False}
+    errors: list[BaseException] = []
+
+    def work(cur) -> None:
+        while True:
+            with lock:
+                while not pending and state["in_flight"] and not state["stop"]:
+                    lock.wait()
+                if state["stop"] or not pending:
+                    lock.notify_all()
+                    return
+                scan = pending.pop()
+                state["in_flight"] += 1
+            try:
+                row = execute(cur, scan)
+                with lock:
+                    pending.extend(done(scan, row))
+                    pending.sort(key=lambda s: s.weight)
+            except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
+                with lock:
+                    errors.append(exc)
+                    state["stop"] = True
+                return
+            finally:
+                with lock:
+                    state["in_flight"] -= 1
+                    lock.notify_all()
+
+    helpers = [threading.Thread(target=work, args=(cur,), name="rehearse-fingerprint", daemon=True)
+               for cur in cursors[1:]]
+    for thread in helpers:
+        thread.start()
+    finished = False
+    try:
+        work(cursors[0])
+        finished = True
+    finally:
+        if not finished or errors:  # stop the other connections' scans too, then wait for them
+            with lock:
+                state["stop"] = True
+                lock.notify_all()
+            cancel()
+        for thread in helpers:
+            thread.join()
+    if errors:
+        raise errors[0]
+
+
 def data_fingerprint(conn, tables: Iterable[str] | None = None, *,
                      since: DataFingerprint | None = None, previous: DataFingerprint | None = None,
                      changed: Iterable[str] | None = None,
-                     touched: Iterable[str] | None = None) -> DataFingerprint:
+                     touched: Iterable[str] | None = None, workers: int | None = None) -> DataFingerprint:
     """Row counts and per-column checksums of ``tables`` (default: every user table).
 
     Table names may be qualified (``public.orders``) or resolved through the search_path;
@@ -248,7 +439,7 @@ def data_fingerprint(conn, tables: Iterable[str] | None = None, *,
     their partitions; a partitioned table named explicitly stands for its partitions.
 
     ``since``: an earlier fingerprint of the same database. Tables it provably did not change
-    since then (see ``_unchanged_since``) keep their earlier checksums instead of being hashed
+    since then (see ``_proof_candidate``) keep their earlier checksums instead of being hashed
     again; a rehearsal passes the previous step's fingerprint so that only the tables a
     migration touched are read in full. ``previous`` is another name for ``since``.
     ``changed``: tables known to be written (from the lock trace); they are hashed again
@@ -257,12 +448,21 @@ def data_fingerprint(conn, tables: Iterable[str] | None = None, *,
     table on which the migration's backend held a lock that permits writing: PostgreSQL cannot
     change a table's rows without one). Other tables with the same physical stamp keep their
     checksum with no scan at all. ``None`` means the set is not known.
+
+    ``workers``: connections to scan on (default ``WORKERS``, used when there are at least
+    ``PARALLEL_MIN_BYTES`` to read; an explicit 2 always opens the second one). The second
+    connection imports the first one's snapshot, so both read the same rows; large tables are
+    cut into block ranges whose sums add up to the same checksums. With ``conn`` in a
+    transaction of its own (not autocommit) the work stays on ``conn``: another connection
+    would not see what that transaction wrote.
     """
     since = since if since is not None else previous
     known_changed = set(changed or ())
     maybe_written = None if touched is None else {t.replace('"', "") for t in touched}
     started = time.perf_counter()
-    with _PinnedSnapshot(conn) as cur:
+    wanted = WORKERS if workers is None else max(1, workers)
+    pinned = _PinnedSnapshot(conn, export=wanted > 1)
+    with pinned as cur:
         if tables is None:
             targets = _user_tables(cur)
         else:
@@ -277,30 +477,99 @@ def data_fingerprint(conn, tables: Iterable[str] | None = None, *,
         columns, stamps = _columns(cur, targets)
         cur.execute("SELECT (SELECT system_identifier FROM pg_control_system()) || '/' || d.oid, "
                     "pg_snapshot_xmax(pg_current_snapshot())::text, "
-                    "(SELECT array_agg(x::text) FROM pg_snapshot_xip(pg_current_snapshot()) x) "
+                    "(SELECT array_agg(x::text) FROM pg_snapshot_xip(pg_current_snapshot()) x), "
+                    "current_setting('block_size')::int "
                     "FROM pg_database d WHERE d.datname = current_database()")
-        origin, horizon, in_progress = cur.fetchone()
-        checksums, reused = [], []
+        origin, horizon, in_progress, block_size = cur.fetchone()
+        found: dict[tuple[str, str], TableChecksum] = {}
+        proofs: dict[tuple[str, str], TableChecksum] = {}  # tables to prove unchanged, with the old checksum
+        to_hash: list[tuple[str, str]] = []
         for schema, table in targets:
             stamp = stamps[(schema, table)]
             written = f"{schema}.{table}" in known_changed or (schema == "public" and table in known_changed)
-            kept = None
-            if not written and maybe_written is not None and since is not None and since.origin == origin \
+            if written:
+                to_hash.append((schema, table))
+                continue
+            if maybe_written is not None and since is not None and since.origin == origin \
                     and f"{schema}.{table}" not in maybe_written:
                 old = since.by_table.get(f"{schema}.{table}")
-                kept = old if old is not None and old.stamp and old.stamp == stamp else None
-            if kept is None and not written:
-                kept = _unchanged_since(cur, schema, table, stamp, since, origin)
-            if kept is not None:
-                reused.append(kept.table)
-                checksums.append(kept)
+                if old is not None and old.stamp and old.stamp == stamp:
+                    found[(schema, table)] = old
+                    continue
+            old = _proof_candidate(schema, table, stamp, since, origin)
+            if old is not None:
+                proofs[(schema, table)] = old
             else:
-                checksums.append(_checksum_table(cur, schema, table, columns[(schema, table)], stamp))
+                to_hash.append((schema, table))
+
+        sizes = _sizes(cur, [*proofs, *to_hash])
+        volume = sum(sizes.get(t, (0, 0))[0] for t in [*proofs, *to_hash]) * block_size
+        parallel = (pinned.snapshot_id is not None and bool(sizes)
+                    and (workers is not None or volume >= PARALLEL_MIN_BYTES))
+        shared = _SharedSnapshot(conn, pinned.snapshot_id) if parallel else None
+        with shared or nullcontext() as other:
+            cursors = [cur] if other is None else [cur, other]
+            if other is not None:
+                # each connection is one core's worth already; parallel workers would oversubscribe
+                for c in cursors:
+                    c.execute("SELECT set_config('max_parallel_workers_per_gather', '0', true)")
+            _scan_all(cursors, cancel=shared.cancel if other is not None else (lambda: None), found=found,
+                      proofs=proofs, to_hash=to_hash, sizes=sizes, block_size=block_size,
+                      columns=columns, stamps=stamps, since=since,
+                      split=other is not None and conn.server_version >= _TID_RANGE_SCAN)
         cur.close()
+    checksums = [found[t] for t in targets]
+    hashed = set(to_hash)
+    reused = [found[t].table for t in targets if t not in hashed]
     return DataFingerprint(tuple(checksums), duration_s=time.perf_counter() - started, origin=origin,
                            xid_horizon=int(horizon) % 2**32,
                            xids_in_progress=tuple(int(x) % 2**32 for x in in_progress or ()),
                            reused=tuple(reused))
+
+
+def _scan_all(cursors, *, cancel, found, proofs, to_hash, sizes, block_size, columns, stamps,
+              since, split) -> None:
+    """Proves or hashes every table in ``proofs`` and ``to_hash``; results go to ``found``."""
+    parts: dict[tuple[str, tuple[str, str]], list] = {}
+    expected: dict[tuple[str, tuple[str, str]], int] = {}
+
+    def scans(kind: str, table: tuple[str, str]) -> list[_Scan]:
+        blocks, rows = sizes.get(table, (0, 0.0))
+        large = rows > SPLIT_ROWS or blocks * block_size > SPLIT_BYTES
+        ranges = _block_ranges(blocks, len(cursors)) if split and large else [(None, None)]
+        expected[(kind, table)] = len(ranges)
+        weight = blocks * block_size / len(ranges) / (4 if kind == "count" else 1)
+        return [_Scan(kind, table, r, weight) for r in ranges]
+
+    def execute(c, scan: _Scan) -> tuple:
+        schema, table = scan.table
+        if scan.kind == "count":
+            c.execute(_newer_tuples_query(schema, table, since, scan.blocks))
+        else:
+            c.execute(_checksum_query(schema, table, columns[scan.table], scan.blocks))
+        return c.fetchone()
+
+    def done(scan: _Scan, row: tuple) -> list[_Scan]:
+        key = (scan.kind, scan.table)
+        parts.setdefault(key, []).append(row)
+        if len(parts[key]) < expected[key]:
+            return []
+        values = _add(parts.pop(key))
+        schema, table = scan.table
+        if scan.kind == "hash":
+            found[scan.table] = _table_checksum(schema, table, columns[scan.table], stamps[scan.table], values)
+            return []
+        old = proofs[scan.table]
+        rows, newer = values
+        if rows == old.rows and newer == 0:
+            found[scan.table] = old
+            return []
+        to_hash.append(scan.table)
+        return scans("hash", scan.table)
+
+    first = [s for t in proofs for s in scans("count", t)] + [s for t in list(to_hash) for s in scans("hash", t)]
+    if first:
+        _run_scans(cursors, first, execute, done, cancel=cancel)
 
 
 def _partitions(cur, schema: str, table: str) -> list[tuple[str, str]]:
@@ -328,7 +597,7 @@ def tables_with_rows(conn, tables: Iterable[str]) -> dict[str, int]:
 
 
 def _short(table: str) -> str:
-    return table[len("public."):] if table.startswith("public.") else table
+    return table.removeprefix("public.")
 
 
 def _plural(n: int, word: str) -> str:
