@@ -343,6 +343,9 @@ def _in_transaction(dbapi) -> bool:
     return not getattr(dbapi, "autocommit", False)
 
 
+TRACE_MARKER = "/* rehearse:trace */"  # lets the traffic probe tell our catalog queries from the migration's
+
+
 def _query(dbapi, sql: str):
     """Run a catalog query on the migration's own connection; None when it cannot be run."""
     if dbapi is None:
@@ -350,7 +353,7 @@ def _query(dbapi, sql: str):
     try:
         cur = dbapi.cursor()
         try:
-            cur.execute(sql)
+            cur.execute(TRACE_MARKER + " " + sql)
             return cur.fetchall()
         finally:
             cur.close()

@@ -115,6 +115,9 @@ def _shorten(sql: str, limit: int = 80) -> str:
     return one if len(one) <= limit else one[: limit - 4].rstrip() + " ..."
 
 
+_TRACER_MARKER = "/* rehearse:trace */"  # rehearse.migrate.trace prefixes its catalog queries with it
+
+
 def _pick_statement(query: str, table: str) -> str:
     """From a multi-statement query string, the statement that most likely took the lock.
 
@@ -202,6 +205,7 @@ class TrafficProbe:
         self._blocked: list[_Query] = []
         self._waits: dict[tuple, _Wait] = {}
         self._first_lock: dict[tuple, str] = {}  # (pid, xact_start, relation, mode) -> statement
+        self._last_noted: dict[int, str] = {}  # migration pid -> the statement it ran last
         self._workers: list[_Worker] = []
         self._threads: list[threading.Thread] = []
         self._control = None
@@ -417,7 +421,13 @@ class TrafficProbe:
         with self._guard:
             for q in self._blocked:
                 bpid, bxact, relation, bquery, mode = q.seen[-1]
-                statement = self._first_lock.get((bpid, bxact, relation, mode)) or bquery or ""
+                statement = (self._first_lock.get((bpid, bxact, relation, mode))
+                             or next((sql for (p, x, r, _), sql in self._first_lock.items()
+                                      if (p, x, r) == (bpid, bxact, relation)), None)
+                             or bquery or "")
+                if statement.lstrip().startswith(_TRACER_MARKER):
+                    # caught between statements, while the tracer read the catalog: not the culprit
+                    statement = self._last_noted.get(bpid, "")
                 statement = _pick_statement(statement, q.table) if statement else None
                 waited = (q.end if q.end is not None else now) - q.start
                 groups.setdefault((q.table, q.kind, statement, mode), []).append(waited)
@@ -477,6 +487,7 @@ class TrafficProbe:
                               AND l.relation = ANY(%s::oid[])""", (pid, [t.oid for t in self.tables]))
             rows = cur.fetchall()
         with self._guard:
+            self._last_noted[pid] = sql
             for row in rows:
                 self._first_lock.setdefault(tuple(row), sql)
 
