@@ -239,6 +239,10 @@ def build_plan(cur, tables: list[TableInfo], policy: Policy | None, *, strict: b
                              is_json=col.type.is_json, is_array=col.type.is_array)
                 if v.personal:
                     rule = v.rule
+                    if col.type.unique and not rule.collision_free:
+                        # a guess must never make the restore fail: a keyed hash cannot collide
+                        rule = replace(rule, strategy="hash", kind=None, options={},
+                                       why=f"{rule.why or rule.label}; unique column, so hashed")
             if rule is not None:
                 effective[(t.schema, t.name, col.name)] = rule
         if policy is not None:
