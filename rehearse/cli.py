@@ -82,7 +82,7 @@ def run(
     alembic_ini: Annotated[Path, typer.Option("--alembic-ini", help="The project's alembic.ini.")],
     snapshot: Annotated[Optional[Path], typer.Option(help="A snapshot directory written by `rehearse snapshot`.")] = None,
     source: Annotated[Optional[str], typer.Option(help="Pull a fresh snapshot from this database URL (read only).")] = None,
-    policy: Annotated[Optional[Path], typer.Option(help="Anonymization policy (rehearse.yaml) for --source.")] = None,
+    policy: Annotated[Optional[Path], typer.Option(help="Anonymization policy (rehearse.yaml): anonymizes a --source pull; columns a migration adds outside it are reported.")] = None,
     to: Annotated[Optional[str], typer.Option("--to", help="Target revision (default: heads).")] = None,
     staging: Annotated[str, typer.Option(help="local (throwaway cluster), docker, or a server URL for a scratch database.")] = "local",
     image: Annotated[Optional[str], typer.Option(help="Container image for --staging docker.")] = None,
@@ -94,10 +94,10 @@ def run(
     mode: Annotated[str, typer.Option(help="release: up the whole range, then down step by step; stairway: up/down/up each revision.")] = "release",
     traffic: Annotated[bool, typer.Option(help="Run a small read/write workload during each revision and measure blocking.")] = False,
     traffic_rate: Annotated[float, typer.Option(help="Queries per second per kind for --traffic.")] = 20.0,
-    lock_timeout: Annotated[Optional[str], typer.Option(help="Show which statements would fail with this lock_timeout (e.g. 2s).")] = None,
+    lock_timeout: Annotated[Optional[str], typer.Option(help="Show which statements would fail with this lock_timeout under traffic (e.g. 2s; implies --traffic).")] = None,
     fail_on: Annotated[Optional[str], typer.Option(help="Exit 1 when a revision reaches this risk: low, medium, high, critical.")] = None,
     baseline: Annotated[Optional[Path], typer.Option(help="Accepted findings (code + revision + reason).")] = None,
-    changed_since: Annotated[Optional[str], typer.Option(help="Apply rules only to revisions after this one.")] = None,
+    changed_since: Annotated[Optional[str], typer.Option(help="A revision id or a git ref (e.g. origin/main): rules and --fail-on apply only to revisions added since.")] = None,
     models: Annotated[Optional[str], typer.Option(help="module:metadata of the models, to report drift after the upgrade.")] = None,
     config: Annotated[Optional[Path], typer.Option(help="rehearse.yaml or pyproject.toml (default: found from the current directory).")] = None,
     strict: Annotated[Optional[bool], typer.Option("--strict/--no-strict", help="Refuse columns the policy does not cover (default on in CI).")] = None,
@@ -114,10 +114,12 @@ def run(
     formats = tuple(format or run_defaults.get("formats") or ("json", "md"))
     cfg = RunConfig(
         alembic_ini=alembic_ini, snapshot=snapshot, source=source,
-        policy=policy or (settings_file if source and settings_file and settings.get("tables") else None),
+        policy=policy or (settings_file if settings_file and (settings.get("tables") or settings.get("anonymize"))
+                          else None),
         target=to, staging=staging, image=image, report_dir=report_dir,
         formats=tuple(f for f in formats if f != "terminal"), keep=keep, reuse=reuse, url_env=url_env, mode=mode,
-        traffic=traffic, traffic_rate=traffic_rate, lock_timeout_s=parse_duration(lock_timeout), fail_on=fail_on,
+        traffic=traffic or lock_timeout is not None, traffic_rate=traffic_rate,
+        lock_timeout_s=parse_duration(lock_timeout), fail_on=fail_on,
         baseline=baseline, changed_since=changed_since, models=models,
         invariants=invariants_from(settings, str(settings_file)), thresholds=settings.get("thresholds") or {},
         strict=_ci() if strict is None else strict, data_checks=data_checks)

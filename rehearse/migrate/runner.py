@@ -29,7 +29,7 @@ from sqlalchemy import create_engine
 
 from ..errors import BadInput
 from ..model import StepResult
-from ..urls import redact
+from ..urls import libpq_dsn, redact
 from .trace import StepTracer, tracing
 
 
@@ -214,7 +214,7 @@ class AlembicProject:
             self.current_heads()  # learns the version table and how env.py must be run
         tracer = StepTracer(revision_file=str(Path(script.path).resolve()) if script.path else None,
                             version_table=self.version_table, preflight=preflight, on_backend=on_connect,
-                            on_statement=on_statement)
+                            on_statement=on_statement, dsn=self._lock_watch_dsn())
 
         def work(heads, context):
             tracer.start()  # in the thread env.py runs migrations in (a worker thread for some)
@@ -242,6 +242,12 @@ class AlembicProject:
         return StepResult(ok=error is None, duration_s=round(duration, 6), statements=statements,
                           error=redact(error) if error else None,
                           failed_statement=failed.sql if failed is not None else None), tracer
+
+    def _lock_watch_dsn(self) -> str | None:
+        try:
+            return libpq_dsn(self.url)
+        except Exception:  # an URL rehearse cannot turn into a DSN: no outside lock watching
+            return None
 
     @contextmanager
     def _url_env(self) -> Iterator[None]:

@@ -30,9 +30,16 @@ from ..model import LockTaken, StatementTrace
 # reads take AccessShareLock, writes RowExclusiveLock.
 _BLOCKS_READS = {"AccessExclusiveLock"}
 _BLOCKS_WRITES = {"ShareLock", "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock"}
-_WRITE_MODES = {"RowExclusiveLock", "ShareUpdateExclusiveLock", "ShareRowExclusiveLock",
-                "ExclusiveLock", "AccessExclusiveLock"}
+# Row changes need RowExclusiveLock (INSERT, UPDATE, DELETE, MERGE, COPY FROM, and the same
+# statements run by triggers); pg_locks lists it even when the backend also holds a stronger
+# mode. DDL that changes rows without it (rewrites, TRUNCATE, ADD/DROP/retype COLUMN) changes
+# the table's physical stamp (relfilenode, columns), which the data fingerprint checks itself.
+_ROW_WRITE_MODES = {"RowExclusiveLock", "ExclusiveLock"}
 
+_NO_ROW_WRITES = re.compile(
+    r"^\s*(?:--[^\n]*\n\s*)*(?:/\*.*?\*/\s*)*(?:show\b|set\b|reset\b|vacuum\b|analyze\b|"
+    r"create\s+(?:unique\s+)?index\b|drop\s+index\b|reindex\b|alter\s+type\s+\S+\s+add\s+value\b|"
+    r"comment\b|grant\b|revoke\b)", re.I | re.S)
 _DML = re.compile(r"^\s*(?:--[^\n]*\n\s*)*(select|insert|update|delete|with|values|show|set|reset)\b", re.I)
 _WRITES_DATA = re.compile(r"^\s*(?:--[^\n]*\n\s*)*(insert|update|delete|with)\b", re.I)
 
@@ -126,7 +133,10 @@ class StepTracer:
     def __init__(self, *, revision_file: str | None, version_table: str = "alembic_version",
                  preflight: Callable[[str, Any], dict] | None = None,
                  on_backend: Callable[[int], None] | None = None,
-                 on_statement: Callable[[str], None] | None = None) -> None:
+                 on_statement: Callable[[str], None] | None = None, dsn: str | None = None) -> None:
+        self.dsn = dsn  # for watching locks of statements that run outside a transaction
+        self._pid: int | None = None
+        self._samplers: dict[int, "_LockSampler"] = {}
         self.on_backend = on_backend
         self.on_statement = on_statement
         self.revision_file = revision_file
@@ -175,6 +185,14 @@ class StepTracer:
                         record.probes = dict(self.preflight(statement, probe_cursor) or {})
                 except Exception as exc:  # a probe must never break the migration
                     record.probes = {"error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__}
+        if ddl and not in_txn and self.dsn:
+            # its locks are released before after() can look: watch them from outside while it runs
+            if self._pid is None:
+                pid = _query(dbapi, "SELECT pg_backend_pid()")
+                self._pid = int(pid[0][0]) if pid else None
+            if self._pid is not None:
+                self._samplers[id(cursor)] = _LockSampler(self.dsn, self._pid, self._preexisting or set(),
+                                                          self.version_table).start()
         self._pending[id(cursor)] = (record, nodes, catalog)
         record.started = time.perf_counter()
 
@@ -190,6 +208,7 @@ class StepTracer:
         except Exception:
             record.rows_affected = None
         dbapi = _dbapi_connection(cursor)
+        self._stop_sampler(cursor, record, now)
         if record.in_transaction or _in_transaction(dbapi):
             self._collect_locks(dbapi, record, now)
         if nodes is not None:
@@ -218,6 +237,7 @@ class StepTracer:
             return
         record = pending[0]
         record.duration_s = time.perf_counter() - record.started
+        self._stop_sampler(cursor, record, time.perf_counter())
         record.ok = False
         err = context.original_exception
         record.error = _first_line(err)
@@ -256,6 +276,15 @@ class StepTracer:
             self._held[key] = lock
             record.locks.append(lock)
 
+    def _stop_sampler(self, cursor, record: _Statement, now: float) -> None:
+        sampler = self._samplers.pop(id(cursor), None)
+        if sampler is None:
+            return
+        for relation, mode, rows, size in sampler.stop():
+            # outside a transaction a lock lasts as long as its statement
+            record.locks.append(_Lock(relation=relation, mode=mode, acquired=record.started, rows=rows,
+                                      bytes=size, released=now))
+
     def _is_bookkeeping(self, statement: str) -> bool:
         lowered = statement.lower()
         return self.version_table in lowered and ("alembic" in self.version_table or "version" in lowered)
@@ -289,15 +318,72 @@ class StepTracer:
         return tuple(traces)
 
     def touched_relations(self) -> set[str] | None:
-        """Relations this step may have written to; None when that cannot be known."""
+        """Relations whose rows this step may have changed without changing their physical stamp;
+        None when that cannot be known.
+
+        Outside a transaction the locks are gone before they can be read (the side sampler can
+        miss a short one), so only statements that cannot write rows are trusted there: index
+        builds, enum value additions, VACUUM/ANALYZE. (An event trigger doing DML on such a
+        statement would escape this; rehearse assumes none does.)
+        """
         touched: set[str] = set()
         for s in self.statements:
-            if not s.in_transaction and (not _DML.match(s.sql) or _WRITES_DATA.match(s.sql)):
-                return None  # locks of autocommit statements are gone before we can look
+            if not s.in_transaction and not _NO_ROW_WRITES.match(s.sql):
+                return None
             for lock in s.locks:
-                if lock.mode in _WRITE_MODES:
+                if lock.mode in _ROW_WRITE_MODES:
                     touched.add(lock.relation)
         return touched
+
+
+class _LockSampler:
+    """Polls pg_locks for the migration's backend from a connection of its own.
+
+    Used only for DDL that runs outside a transaction (autocommit blocks, CREATE INDEX
+    CONCURRENTLY): its locks are gone when the statement returns. Sampling every 20 ms sees
+    every lock held longer than that, which is every lock that matters to traffic.
+    """
+
+    INTERVAL_S = 0.02
+
+    def __init__(self, dsn: str, pid: int, preexisting: set[int], version_table: str) -> None:
+        self.dsn, self.pid, self.preexisting, self.version_table = dsn, pid, preexisting, version_table
+        self.seen: dict[tuple[str, str], tuple[int | None, int | None]] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> "_LockSampler":
+        self._thread = threading.Thread(target=self._run, name="rehearse-lock-sampler", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        import psycopg2
+        try:
+            conn = psycopg2.connect(self.dsn, application_name="rehearse lock sampler")
+        except Exception:
+            return
+        conn.autocommit = True
+        sql = _LOCKS_SQL.replace("pg_backend_pid()", str(int(self.pid)))
+        try:
+            with conn.cursor() as cur:
+                while not self._stop.is_set():
+                    cur.execute(TRACE_MARKER + " " + sql)
+                    for oid, relation, relkind, mode, reltuples, size in cur.fetchall():
+                        if oid in self.preexisting and self.version_table not in relation:
+                            rows = int(reltuples) if relkind in ("r", "p", "m") else None
+                            self.seen.setdefault((relation, mode), (rows, int(size)))
+                    self._stop.wait(self.INTERVAL_S)
+        except Exception:
+            pass
+        finally:
+            conn.close()
+
+    def stop(self) -> list[tuple[str, str, int | None, int | None]]:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        return [(rel, mode, rows, size) for (rel, mode), (rows, size) in self.seen.items()]
 
 
 @contextmanager

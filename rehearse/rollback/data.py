@@ -444,9 +444,10 @@ def data_fingerprint(conn, tables: Iterable[str] | None = None, *,
     migration touched are read in full. ``previous`` is another name for ``since``.
     ``changed``: tables known to be written (from the lock trace); they are hashed again
     without trying the proof. A table missing from ``changed`` is still proven, not trusted.
-    ``touched``: the COMPLETE set of tables that may have been written since ``since`` (every
-    table on which the migration's backend held a lock that permits writing: PostgreSQL cannot
-    change a table's rows without one). Other tables with the same physical stamp keep their
+    ``touched``: the COMPLETE set of tables whose rows may have changed since ``since`` without
+    their physical stamp changing (every table on which the migration's backend held
+    RowExclusiveLock: no INSERT/UPDATE/DELETE runs without it; DDL that changes rows rewrites
+    the table or changes its columns, which changes the stamp). Other tables with the same physical stamp keep their
     checksum with no scan at all. ``None`` means the set is not known.
 
     ``workers``: connections to scan on (default ``WORKERS``, used when there are at least
