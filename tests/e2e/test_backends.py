@@ -31,7 +31,8 @@ def demo_snapshot(tmp_path_factory):
         url = f"postgresql://postgres@127.0.0.1:5432/{name}"
         seed(url, 600, 1800)
         out = tmp_path_factory.mktemp("snap") / "demo"
-        proc = rehearse("snapshot", url, "-o", str(out), "--policy", str(REPO / "demo" / "rehearse.yaml"))
+        proc = rehearse("snapshot", url, "-o", str(out), "--policy", str(REPO / "demo" / "rehearse.yaml"),
+                        env={"REHEARSE_SECRET": "backends-test-secret"})
         assert proc.returncode == 0, proc.stderr
         yield out
     finally:
