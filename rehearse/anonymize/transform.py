@@ -740,6 +740,47 @@ class Anonymizer:
 
         return transform
 
+    def compile_json_split(self, rule: Rule, on_original: Callable[[str], None] | None = None,
+                           on_kept: Callable[[str], None] | None = None
+                           ) -> Callable[[str, list[str | None]], str]:
+        """The json transform for a document PostgreSQL already split (see json_top_keys).
+
+        The returned function takes ``rest`` (jsonb text of the document without the rule's keys)
+        and, per key in json_top_keys order, that key's value as JSON text (None: the key is
+        absent), and returns the document text. Only the extracted values are parsed: the rest is
+        spliced back as text, so a big document costs no more than its anonymized keys. Same
+        values, originals and kept text as compile() would give (jsonb restores key order). A
+        ``rest`` that is not an object (an array or scalar document) goes through compile().
+        """
+        keys = json_top_keys(rule)
+        if keys is None:
+            raise ValueError("compile_json_split needs a json rule on top-level keys only")
+        whole = self._compile_json(rule, on_original, on_kept)
+        loads, dumps = _json_codec()
+        by_key = {parse_json_path(p)[0]: sub for p, sub in rule.paths.items()}
+        entries = []
+        for key in keys:
+            sub = by_key[key]
+            leaf = self._json_leaf(sub, on_original if sub.leak_checked else None)
+            made_up = sub.strategy in ("fake", "hash", "constant", "null")
+            entries.append((dumps(key) + ": ", _value_transform(leaf, loads, dumps), made_up))
+
+        def transform(rest: str, values: list[str | None]) -> str:
+            if not rest.startswith("{"):
+                return whole(rest)
+            kept: list[str] = []
+            made: list[str] = []
+            for (prefix, fn, made_up), v in zip(entries, values):
+                if v is not None:
+                    (made if made_up else kept).append(prefix + fn(v))
+            if on_kept is not None:
+                text = _splice(rest, kept)
+                if text != "{}":
+                    on_kept(text)
+            return _splice(rest, kept + made)
+
+        return transform
+
     def _json_leaf(self, rule: Rule, on_original: Callable[[str], None] | None = None) -> Callable[[Any], Any]:
         if rule.strategy == "keep":
             return lambda v: v
@@ -759,6 +800,62 @@ class Anonymizer:
             return out
 
         return leaf
+
+
+def json_top_keys(rule: Rule) -> tuple[str, ...] | None:
+    """The keys of a json rule whose paths are all plain top-level keys ($.key) and that has no
+    default rule, in path order; None when the document must be walked (compile())."""
+    if rule.strategy != "json" or not rule.paths:
+        return None
+    default = rule.options.get("default")
+    if isinstance(default, Rule) and default.strategy != "keep":
+        return None
+    keys: list[str] = []
+    for path in rule.paths:
+        try:
+            tokens = parse_json_path(path)
+        except ValueError:
+            return None
+        if len(tokens) != 1 or tokens[0] in ("*", "**") or tokens[0].startswith("[") or tokens[0] in keys:
+            return None
+        keys.append(tokens[0])
+    return tuple(keys)
+
+
+def _splice(rest: str, pairs: list[str]) -> str:
+    """Put ``"key": value`` pairs into the text of a JSON object (jsonb normalises key order)."""
+    if not pairs:
+        return rest
+    if rest == "{}":
+        return "{" + ", ".join(pairs) + "}"
+    return "{" + ", ".join(pairs) + ", " + rest[1:]
+
+
+def _value_transform(leaf: Callable[[Any], Any], loads: Callable[[str], Any],
+                     dumps: Callable[[Any], str], size: int = 16_384) -> Callable[[str], str]:
+    """JSON text of one extracted value -> JSON text of its replacement, with a bounded memo
+    (flat memory; a repeat adds nothing to the leak scan, which compares sets)."""
+    memo: dict[str, str] = {}
+    get = memo.get
+
+    def fn(text: str) -> str:
+        out = get(text)
+        if out is not None:
+            return out
+        if text[0] == '"' and "\\" not in text:  # a plain string: its text is its value
+            v: Any = text[1:-1]
+        else:
+            try:
+                v = loads(text)
+            except ValueError:
+                return text
+        out = dumps(_apply_leaves(v, leaf) if isinstance(v, (dict, list)) else leaf(v))
+        if len(memo) >= size:
+            memo.clear()
+        memo[text] = out
+        return out
+
+    return fn
 
 
 def _json_codec() -> tuple[Callable[[str], Any], Callable[[Any], str]]:

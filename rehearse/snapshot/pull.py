@@ -34,7 +34,8 @@ from .. import pgbin, urls
 from ..anonymize.detect import classify
 from ..anonymize.leak import MIN_LENGTH as LEAK_MIN_LENGTH, LeakRecorder, find_leaks
 from ..anonymize.policy import Policy, load_policy
-from ..anonymize.transform import Anonymizer, ColumnType, Rule, copy_decode, copy_encode, parse_array
+from ..anonymize.transform import (Anonymizer, ColumnType, Rule, copy_decode, copy_encode, json_top_keys,
+                                   parse_array)
 from ..errors import BadInput, InfrastructureError, LeakDetected, PolicyError, SnapshotError, SourceUnreachable
 from ..model import Snapshot, SourceInfo, TableData
 from .catalog import TableInfo, quote_ident, read_sequences, read_source_info, read_tables
@@ -47,6 +48,9 @@ _TEXTLIKE = ("S", "U", "I", "X")  # categories whose values could carry a copied
 # strategies whose output keeps part of the input: what they write is leak-scanned; whole fakes,
 # hashes and constants are made by rehearse and cannot carry a source value
 _PARTIAL = frozenset({"scrub", "json", "mask", "shift_date"})
+# a json rule on top-level keys of a jsonb column has PostgreSQL split each document in the COPY
+# query (the rest, plus each key's value): Python parses only the anonymized values
+JSON_SPLIT = True
 
 
 # --- connecting ------------------------------------------------------------------------------
@@ -352,9 +356,21 @@ class _Sink:
         self.report = report
         self.recorder = recorder
         self.ops: list[tuple[int, Callable[[str], str]]] = []
+        # (index, first extra field, key count, converter): split jsonb documents (see _json_split)
+        self.splits: list[tuple[int, int, int, Callable[[str, list[str]], str]]] = []
         self.scan: list[tuple[int, int]] = []  # (index, column id) of kept text-like columns
+        self.ncols = len(table_plan.columns)
+        self.select = [quote_ident(c.name) for c in table_plan.columns]  # the COPY query's output
         for i, c in enumerate(table_plan.columns):
-            if c.rule is not None and anonymizer is not None:
+            keys = _json_split(c, anonymizer)
+            if keys is not None:
+                col = quote_ident(c.name)
+                arr = "ARRAY[" + ", ".join(_sql_literal(k) for k in keys) + "]::text[]"
+                # jsonb - text[] would drop string elements of an array document, and fails on a scalar
+                self.select[i] = f"CASE WHEN jsonb_typeof({col}) = 'object' THEN {col} - {arr} ELSE {col} END"
+                self.splits.append((i, len(self.select), len(keys), _split_converter(anonymizer, c, recorder)))
+                self.select.extend(f"{col} -> {_sql_literal(k)}" for k in keys)
+            elif c.rule is not None and anonymizer is not None:
                 conv = _field_converter(anonymizer, c, recorder)
                 # unique columns never repeat a value; others often do (names, cities, json
                 # documents): a repeated field costs one dict lookup, and recording it again
@@ -362,7 +378,7 @@ class _Sink:
                 self.ops.append((i, conv if c.type.unique else _memoized(conv)))
             elif recorder is not None and (c.type.category in _TEXTLIKE or c.type.is_json or c.type.is_array):
                 self.scan.append((i, c.column_id))
-        self.transform = bool(self.ops)
+        self.transform = bool(self.ops or self.splits)
         self.text_out = self.transform or bool(self.scan)
         # field i of every line of a batch, found in C
         self.scan_re = [(re.compile(rb"^(?:[^\t\n]*\t){%d}([^\t\n]*)" % i, re.M), cid) for i, cid in self.scan]
@@ -384,14 +400,28 @@ class _Sink:
 
     def _process(self, chunk: bytes) -> None:
         """Transform, leak-record and compress a run of whole COPY lines."""
-        if self.ops:
+        if self.ops or self.splits:
             lines = chunk.decode("utf-8", "surrogateescape").split("\n")
             lines.pop()  # the chunk ends with a newline
             self.rows += len(lines)
             ops, null = self.ops, "\\N"
             out = []
             append = out.append
-            if len(ops) == 1:
+            if self.splits:
+                splits, ncols = self.splits, self.ncols
+                for line in lines:
+                    fields = line.split("\t")
+                    for i, conv in ops:
+                        f = fields[i]
+                        if f != null:
+                            fields[i] = conv(f)
+                    for i, j, n, conv in splits:
+                        f = fields[i]
+                        if f != null:
+                            fields[i] = conv(f, fields[j:j + n])
+                    del fields[ncols:]
+                    append("\t".join(fields))
+            elif len(ops) == 1:
                 i, conv = ops[0]
                 for line in lines:
                     fields = line.split("\t")
@@ -553,6 +583,37 @@ def _flat(items):
             yield item
 
 
+def _json_split(col: ColumnPlan, anonymizer: Anonymizer | None) -> tuple[str, ...] | None:
+    """The top-level keys PostgreSQL should split out of this column's documents, or None."""
+    if not JSON_SPLIT or anonymizer is None or col.rule is None or col.rule.strategy != "json":
+        return None
+    if col.type.name != "jsonb" or col.type.is_array:  # json keeps its text as written: walk it
+        return None
+    return json_top_keys(col.rule)
+
+
+def _sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _split_converter(anonymizer: Anonymizer, col: ColumnPlan,
+                     rec: LeakRecorder | None) -> Callable[[str, list[str]], str]:
+    """(rest field, value fields) COPY text -> the document's COPY field, recording like conv_json."""
+    if rec is None:
+        fn = anonymizer.compile_json_split(col.rule)
+    else:
+        cid = col.column_id
+        keep, written = rec.originals_list(cid).append, rec.written
+        fn = anonymizer.compile_json_split(col.rule, on_original=lambda v: len(v) >= LEAK_MIN_LENGTH and keep(v),
+                                           on_kept=lambda text: written(text, cid))
+
+    def conv_split(f: str, vals: list[str]) -> str:
+        values = [None if v == "\\N" else copy_decode(v) if "\\" in v else v for v in vals]
+        return copy_encode(fn(copy_decode(f) if "\\" in f else f, values))
+
+    return conv_split
+
+
 def _copy_part(task: tuple[int, int, int | None, int | None]) -> dict[str, Any]:
     """Copy one table, or one block range of a big table, into its own compressed file."""
     index, part, lo, hi = task
@@ -566,18 +627,17 @@ def _copy_part(task: tuple[int, int, int | None, int | None]) -> dict[str, Any]:
     started = time.monotonic()
     report = (lambda rows: q.put((index, part, rows))) if q is not None else (lambda rows: None)
     report(0)
-    cols = ", ".join(quote_ident(c.name) for c in tp.columns)
     where = ""
     if lo is not None:  # a TID range scan reads only these heap blocks
         where = f" WHERE ctid >= '({lo},0)'::tid" + (f" AND ctid < '({hi},0)'::tid" if hi is not None else "")
     if tp.where is not None:
         where = (f"{where} AND ({tp.where})" if where else f" WHERE {tp.where}")
-    sql = f"COPY (SELECT {cols} FROM ONLY {tp.table.ident}{where}) TO STDOUT"
     conn = conn_info.connect(readonly_snapshot=st["snapshot_id"])
     try:
         with open(out_path, "wb") as raw:
             hashed = _HashingFile(raw)
             sink = _Sink(hashed, tp, st.get("anonymizer"), recorder, report)
+            sql = f"COPY (SELECT {', '.join(sink.select)} FROM ONLY {tp.table.ident}{where}) TO STDOUT"
             with conn.cursor() as cur:
                 if sink.raw:  # no Python per row: the compressor's C write is COPY's target
                     cur.copy_expert(sql, sink.writer, size=1 << 20)
