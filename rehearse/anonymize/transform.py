@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 POOL_SIZE = 5_000
-MEMO_SIZE = 16_384  # values remembered per generator (cleared when full)
 
 # person-like kinds are built from two pools (first x last names: 25M combinations) so pools
 # stay small enough to generate in a second; phones and national ids take their digits from the
@@ -478,13 +477,16 @@ class Anonymizer:
 
     def generator(self, kind: str) -> Callable[[str], str]:
         """A fast function value -> fake for one kind (pools, key and shape bound once)."""
-        blake2b = hashlib.blake2b
-        key = self.key(kind)
         from_bytes = int.from_bytes
-        memo: dict[str, str] = {}
+        # keyed BLAKE2b states made once and copied per value: the same digests as
+        # blake2b(value, key=key), without hashing the key block again for every value
+        copy16 = hashlib.blake2b(key=self.key(kind), digest_size=16).copy
+        copy8 = hashlib.blake2b(key=self.key(kind), digest_size=8).copy
 
         def digest(value: str) -> bytes:
-            return blake2b(value.encode("utf-8", "surrogatepass"), key=key, digest_size=16).digest()
+            h = copy16()
+            h.update(value.encode("utf-8", "surrogatepass"))
+            return h.digest()
 
         # the hot kinds below inline digest(): one Python call less per value
 
@@ -501,8 +503,9 @@ class Anonymizer:
 
             if kind == "name":
                 def make(value: str) -> str:
-                    n = from_bytes(blake2b(value.encode("utf-8", "surrogatepass"), key=key, digest_size=8).digest(),
-                                   "big")
+                    h = copy8()
+                    h.update(value.encode("utf-8", "surrogatepass"))
+                    n = from_bytes(h.digest(), "big")
                     return f"{p0[n % n0]} {p1[(n >> 21) % n1]}"
             elif kind == "address":
                 n2 = len(p2)
@@ -514,7 +517,9 @@ class Anonymizer:
                 tlds = ("com", "net", "org")
 
                 def make(value: str) -> str:
-                    d = blake2b(value.encode("utf-8", "surrogatepass"), key=key, digest_size=16).digest()
+                    h = copy16()
+                    h.update(value.encode("utf-8", "surrogatepass"))
+                    d = h.digest()
                     n = from_bytes(d[:8], "big")
                     return f"{p0[n % n0]}.{p1[(n >> 21) % n1]}.{d[8:16].hex()}@example.{tlds[n % 3]}"
             elif kind == "username":
@@ -532,32 +537,25 @@ class Anonymizer:
             nt = len(fillers)
 
             low = (1 << 64) - 1
+            wide = [_digit_filler(v)[1] > 20 for v in self.pool(kind)]  # shapes that need more than 20 digits
 
             def make(value: str) -> str:
-                n = from_bytes(blake2b(value.encode("utf-8", "surrogatepass"), key=key, digest_size=16).digest(), "big")
+                h = copy16()
+                h.update(value.encode("utf-8", "surrogatepass"))
+                n = from_bytes(h.digest(), "big")
                 digits = str(n & low).zfill(20)  # the digest's second half, then its first picks the shape
-                return fillers[(n >> 64) % nt](digits + digits)
+                shape = (n >> 64) % nt
+                return fillers[shape](digits + digits if wide[shape] else digits)
         else:
             pool = self.pool(kind)
             npool = len(pool)
 
             def make(value: str) -> str:
-                return pool[from_bytes(blake2b(value.encode("utf-8", "surrogatepass"), key=key,
-                                               digest_size=8).digest(), "big") % npool]
+                h = copy8()
+                h.update(value.encode("utf-8", "surrogatepass"))
+                return pool[from_bytes(h.digest(), "big") % npool]
 
-        if kind not in _DIGITS_FROM_HASH and kind not in ("address", "uuid"):
-            return make  # cheaper to recompute than to look up
-
-        def gen(value: str) -> str:
-            out = memo.get(value)
-            if out is None:
-                out = make(value)
-                if len(memo) >= MEMO_SIZE:  # bounded: memory stays flat on huge tables
-                    memo.clear()
-                memo[value] = out
-            return out
-
-        return gen
+        return make  # callers that see repeated values keep their own bounded memo
 
     def hash_text(self, value: str, length: int = 16) -> str:
         return self.digest("hash", value).hex()[:max(8, min(length, 32))]
@@ -742,12 +740,13 @@ class Anonymizer:
 
     def compile_json_split(self, rule: Rule, on_original: Callable[[str], None] | None = None,
                            on_kept: Callable[[str], None] | None = None
-                           ) -> Callable[[str, list[str | None]], str]:
-        """The json transform for a document PostgreSQL already split (see json_top_keys).
+                           ) -> Callable[[list[str | None], list[list[str | None]]], list[str | None]]:
+        """The json transform for a batch of documents PostgreSQL already split (see json_top_keys).
 
-        The returned function takes ``rest`` (jsonb text of the document without the rule's keys)
-        and, per key in json_top_keys order, that key's value as JSON text (None: the key is
-        absent), and returns the document text. Only the extracted values are parsed: the rest is
+        The returned function takes, for a batch of rows, ``rests`` (jsonb text of each document
+        without the rule's keys; None: a NULL document) and, per key in json_top_keys order, a
+        column of that key's values as JSON text (None: the key is absent), and returns the
+        documents' text. Only the extracted values are parsed, column by column: the rest is
         spliced back as text, so a big document costs no more than its anonymized keys. Same
         values, originals and kept text as compile() would give (jsonb restores key order). A
         ``rest`` that is not an object (an array or scalar document) goes through compile().
@@ -758,26 +757,52 @@ class Anonymizer:
         whole = self._compile_json(rule, on_original, on_kept)
         loads, dumps = _json_codec()
         by_key = {parse_json_path(p)[0]: sub for p, sub in rule.paths.items()}
-        entries = []
+        prefixes, value_columns, made_up = [], [], []
         for key in keys:
             sub = by_key[key]
-            leaf = self._json_leaf(sub, on_original if sub.leak_checked else None)
-            made_up = sub.strategy in ("fake", "hash", "constant", "null")
-            entries.append((dumps(key) + ": ", _value_transform(leaf, loads, dumps), made_up))
+            record = on_original if sub.leak_checked else None
+            leaf = self._json_leaf(sub, record)
+            # a string value in, a string out: the scalar rule, with no JSON round trip
+            scalar = None if sub.strategy in ("keep", "null", "json") else self._compile_scalar(sub, ColumnType())
+            prefixes.append(dumps(key) + ": ")
+            value_columns.append(_value_column(leaf, scalar, record, loads, dumps))
+            made_up.append(sub.strategy in ("fake", "hash", "constant", "null"))
+        all_made_up = all(made_up)
 
-        def transform(rest: str, values: list[str | None]) -> str:
-            if not rest.startswith("{"):
-                return whole(rest)
-            kept: list[str] = []
-            made: list[str] = []
-            for (prefix, fn, made_up), v in zip(entries, values):
-                if v is not None:
-                    (made if made_up else kept).append(prefix + fn(v))
-            if on_kept is not None:
-                text = _splice(rest, kept)
-                if text != "{}":
-                    on_kept(text)
-            return _splice(rest, kept + made)
+        def transform(rests: list[str | None], values: list[list[str | None]]) -> list[str | None]:
+            # each key's values, column by column; then "key": value pairs row by row
+            pairs = [[None if r is None else prefix + r for r in column(texts)]
+                     for prefix, column, texts in zip(prefixes, value_columns, values)]
+            out: list[str | None] = []
+            append = out.append
+            if all_made_up:  # what may still hold source values is the rest alone
+                if on_kept is not None:
+                    for rest in set(rests):  # recorded once per distinct text: the scan compares sets
+                        if rest is not None and rest != "{}" and rest[0] == "{":
+                            on_kept(rest)
+                for rest, joined in zip(rests, map(", ".join, map(functools.partial(filter, None), zip(*pairs)))):
+                    if rest is None:
+                        append(None)
+                    elif rest[0] != "{":
+                        append(whole(rest))
+                    elif not joined:
+                        append(rest)
+                    else:
+                        append("{" + joined + ("}" if rest == "{}" else ", " + rest[1:]))
+                return out
+            for rest, *row in zip(rests, *pairs):
+                if rest is None:
+                    append(None)
+                elif rest[0] != "{":
+                    append(whole(rest))
+                else:
+                    kept = [p for p, made in zip(row, made_up) if p is not None and not made]
+                    if on_kept is not None:
+                        text = _splice(rest, kept)
+                        if text != "{}":
+                            on_kept(text)
+                    append(_splice(rest, kept + [p for p, made in zip(row, made_up) if p is not None and made]))
+            return out
 
         return transform
 
@@ -831,31 +856,52 @@ def _splice(rest: str, pairs: list[str]) -> str:
     return "{" + ", ".join(pairs) + ", " + rest[1:]
 
 
-def _value_transform(leaf: Callable[[Any], Any], loads: Callable[[str], Any],
-                     dumps: Callable[[Any], str], size: int = 16_384) -> Callable[[str], str]:
-    """JSON text of one extracted value -> JSON text of its replacement, with a bounded memo
-    (flat memory; a repeat adds nothing to the leak scan, which compares sets)."""
+def _value_column(leaf: Callable[[Any], Any], scalar: Callable[[str], str | None] | None,
+                  on_original: Callable[[str], None] | None, loads: Callable[[str], Any],
+                  dumps: Callable[[Any], str], size: int = 16_384) -> Callable[[list[str | None]], list[str | None]]:
+    """A column of extracted values as JSON text (None: key absent) -> their replacements' JSON text.
+
+    A plain string value (the common case) goes straight through ``scalar`` (when the rule has
+    one) without a JSON round trip; anything else goes through ``leaf`` on the parsed value. A
+    bounded memo skips repeats (flat memory; a repeat adds nothing to the leak scan, which
+    compares sets)."""
     memo: dict[str, str] = {}
     get = memo.get
 
-    def fn(text: str) -> str:
-        out = get(text)
-        if out is not None:
-            return out
+    def one(text: str) -> str:
         if text[0] == '"' and "\\" not in text:  # a plain string: its text is its value
-            v: Any = text[1:-1]
-        else:
-            try:
-                v = loads(text)
-            except ValueError:
-                return text
-        out = dumps(_apply_leaves(v, leaf) if isinstance(v, (dict, list)) else leaf(v))
-        if len(memo) >= size:
-            memo.clear()
-        memo[text] = out
+            v = text[1:-1]
+            if scalar is not None:
+                s = scalar(v)
+                if on_original is not None and s != v:
+                    on_original(v)
+                if s is None:
+                    return "null"
+                return f'"{s}"' if '"' not in s and "\\" not in s and s.isprintable() else dumps(s)
+            return dumps(leaf(v))
+        try:
+            v = loads(text)
+        except ValueError:
+            return text
+        return dumps(_apply_leaves(v, leaf) if isinstance(v, (dict, list)) else leaf(v))
+
+    def column(texts: list[str | None]) -> list[str | None]:
+        out: list[str | None] = []
+        append = out.append
+        for text in texts:
+            if text is None:
+                append(None)
+                continue
+            r = get(text)
+            if r is None:
+                r = one(text)
+                if len(memo) >= size:
+                    memo.clear()
+                memo[text] = r
+            append(r)
         return out
 
-    return fn
+    return column
 
 
 def _json_codec() -> tuple[Callable[[str], Any], Callable[[Any], str]]:

@@ -17,40 +17,30 @@ import multiprocessing as mp
 import os
 import signal
 import queue as _queue
-import re
 import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import psycopg2
 import psycopg2.extensions
-import zstandard
 
 from .. import pgbin, urls
 from ..anonymize.detect import classify
-from ..anonymize.leak import MIN_LENGTH as LEAK_MIN_LENGTH, LeakRecorder, find_leaks
+from ..anonymize.leak import LeakRecorder, find_leaks
 from ..anonymize.policy import Policy, load_policy
-from ..anonymize.transform import (Anonymizer, ColumnType, Rule, copy_decode, copy_encode, json_top_keys,
-                                   parse_array)
+from ..anonymize.transform import Anonymizer, ColumnType, Rule
 from ..errors import BadInput, InfrastructureError, LeakDetected, PolicyError, SnapshotError, SourceUnreachable
 from ..model import Snapshot, SourceInfo, TableData
 from .catalog import TableInfo, quote_ident, read_sequences, read_source_info, read_tables
 from .format import FORMAT, FORMAT_VERSION, SCHEMA_FILE, read_snapshot, sha256_file, write_manifest
+from .sink import Sink
 from .subset import SubsetPlan, SubsetSpec, load_subset, plan_subset
 
-ZSTD_LEVEL = 2  # level 3's ratio at level 1's speed, near enough
 SAMPLE_ROWS = 1000
-_TEXTLIKE = ("S", "U", "I", "X")  # categories whose values could carry a copied personal value
-# strategies whose output keeps part of the input: what they write is leak-scanned; whole fakes,
-# hashes and constants are made by rehearse and cannot carry a source value
-_PARTIAL = frozenset({"scrub", "json", "mask", "shift_date"})
-# a json rule on top-level keys of a jsonb column has PostgreSQL split each document in the COPY
-# query (the rest, plus each key's value): Python parses only the anonymized values
-JSON_SPLIT = True
 
 
 # --- connecting ------------------------------------------------------------------------------
@@ -338,282 +328,6 @@ class _HashingFile:
         self.fh.flush()
 
 
-class _Sink:
-    """Where COPY output goes: transformed, leak-recorded and compressed, batch by batch.
-
-    Three paths, cheapest first: a table with nothing to transform or scan goes straight into
-    zstd (``raw``: psycopg2 calls the compressor's C ``write`` itself, no Python per row); a table
-    with only kept text columns to leak-scan is compressed as is while a regex pulls the scanned
-    fields out of each batch (no per-line Python); only tables with anonymized columns are split
-    into fields, and only their anonymized fields are touched.
-    """
-
-    def __init__(self, out, table_plan: TablePlan, anonymizer: Anonymizer | None,
-                 recorder: LeakRecorder | None, report: Callable[[int], None]) -> None:
-        self.writer = zstandard.ZstdCompressor(level=ZSTD_LEVEL).stream_writer(out, closefd=False)
-        self.buf: list = []
-        self.rows = 0
-        self.report = report
-        self.recorder = recorder
-        self.ops: list[tuple[int, Callable[[str], str]]] = []
-        # (index, first extra field, key count, converter): split jsonb documents (see _json_split)
-        self.splits: list[tuple[int, int, int, Callable[[str, list[str]], str]]] = []
-        self.scan: list[tuple[int, int]] = []  # (index, column id) of kept text-like columns
-        self.ncols = len(table_plan.columns)
-        self.select = [quote_ident(c.name) for c in table_plan.columns]  # the COPY query's output
-        for i, c in enumerate(table_plan.columns):
-            keys = _json_split(c, anonymizer)
-            if keys is not None:
-                col = quote_ident(c.name)
-                arr = "ARRAY[" + ", ".join(_sql_literal(k) for k in keys) + "]::text[]"
-                # jsonb - text[] would drop string elements of an array document, and fails on a scalar
-                self.select[i] = f"CASE WHEN jsonb_typeof({col}) = 'object' THEN {col} - {arr} ELSE {col} END"
-                self.splits.append((i, len(self.select), len(keys), _split_converter(anonymizer, c, recorder)))
-                self.select.extend(f"{col} -> {_sql_literal(k)}" for k in keys)
-            elif c.rule is not None and anonymizer is not None:
-                conv = _field_converter(anonymizer, c, recorder)
-                # unique columns never repeat a value; others often do (names, cities, json
-                # documents): a repeated field costs one dict lookup, and recording it again
-                # would add nothing to the leak scan, which compares sets
-                self.ops.append((i, conv if c.type.unique else _memoized(conv)))
-            elif recorder is not None and (c.type.category in _TEXTLIKE or c.type.is_json or c.type.is_array):
-                self.scan.append((i, c.column_id))
-        self.transform = bool(self.ops or self.splits)
-        self.text_out = self.transform or bool(self.scan)
-        # field i of every line of a batch, found in C
-        self.scan_re = [(re.compile(rb"^(?:[^\t\n]*\t){%d}([^\t\n]*)" % i, re.M), cid) for i, cid in self.scan]
-        self.memo_checked = False
-        self.raw = not self.text_out  # nothing to look at: psycopg2 may write into zstd directly
-
-    def write(self, data: bytes) -> None:
-        # psycopg2 calls this once per row: keep it to an append, work on whole batches
-        buf = self.buf
-        buf.append(data)
-        if len(buf) >= 4096:
-            self._flush()
-
-    def _flush(self) -> None:
-        if self.buf:
-            chunk = b"".join(self.buf)
-            self.buf.clear()
-            self._process(chunk)
-
-    def _process(self, chunk: bytes) -> None:
-        """Transform, leak-record and compress a run of whole COPY lines."""
-        if self.ops or self.splits:
-            lines = chunk.decode("utf-8", "surrogateescape").split("\n")
-            lines.pop()  # the chunk ends with a newline
-            self.rows += len(lines)
-            ops, null = self.ops, "\\N"
-            out = []
-            append = out.append
-            if self.splits:
-                splits, ncols = self.splits, self.ncols
-                for line in lines:
-                    fields = line.split("\t")
-                    for i, conv in ops:
-                        f = fields[i]
-                        if f != null:
-                            fields[i] = conv(f)
-                    for i, j, n, conv in splits:
-                        f = fields[i]
-                        if f != null:
-                            fields[i] = conv(f, fields[j:j + n])
-                    del fields[ncols:]
-                    append("\t".join(fields))
-            elif len(ops) == 1:
-                i, conv = ops[0]
-                for line in lines:
-                    fields = line.split("\t")
-                    f = fields[i]
-                    if f != null:
-                        fields[i] = conv(f)
-                    append("\t".join(fields))
-            else:
-                for line in lines:
-                    fields = line.split("\t")
-                    for i, conv in ops:
-                        f = fields[i]
-                        if f != null:
-                            fields[i] = conv(f)
-                    append("\t".join(fields))
-            if self.scan:
-                self._scan_fields(chunk)
-            if not self.memo_checked and self.rows >= MEMO_TRIAL_ROWS:
-                self.memo_checked = True
-                self.ops = [(i, conv.inner if getattr(conv, "misses", [0])[0] > 0.8 * self.rows else conv)
-                            for i, conv in ops]
-            append("")
-            chunk = "\n".join(out).encode("utf-8", "surrogateescape")
-        else:
-            self.rows += chunk.count(b"\n")
-            if self.scan:
-                self._scan_fields(chunk)
-        self.writer.write(chunk)
-        if self.recorder is not None:
-            self.recorder.maybe_flush()
-        self.report(self.rows)
-
-    def _scan_fields(self, chunk: bytes) -> None:
-        # kept columns are scanned as they were read: the transform never changes them
-        written = self.recorder.written
-        for pattern, cid in self.scan_re:
-            # distinct values per batch: a status column costs four hashes, not thousands
-            for f in set(pattern.findall(chunk)):
-                if len(f) >= 6 and f != b"\\N":
-                    written(copy_decode(f.decode("utf-8", "surrogateescape")), cid)
-
-    def close(self) -> None:
-        self._flush()
-        self.writer.flush(zstandard.FLUSH_FRAME)
-        self.writer.close()
-
-
-def _memoized(conv: Callable[[str], str], size: int = 16_384) -> Callable[[str], str]:
-    """``conv`` with a bounded memory of its last results (cleared when full: flat memory)."""
-    memo: dict[str, str] = {}
-    get = memo.get
-    misses = [0]
-
-    def conv_memo(f: str) -> str:
-        out = get(f)
-        if out is None:
-            out = conv(f)
-            misses[0] += 1
-            if len(memo) >= size:
-                memo.clear()
-            memo[f] = out
-        return out
-
-    conv_memo.misses = misses  # type: ignore[attr-defined]
-    conv_memo.inner = conv  # type: ignore[attr-defined]
-    return conv_memo
-
-
-MEMO_TRIAL_ROWS = 8_192  # after this many rows a memo that rarely hits is dropped (it only costs)
-
-
-def _field_converter(anonymizer: Anonymizer, col: ColumnPlan, rec: LeakRecorder | None) -> Callable[[str], str]:
-    """COPY field text -> COPY field text for one column: decode, transform, record, encode."""
-    rule = col.rule
-    cid = col.column_id
-    if rec is None or (not rule.leak_checked and rule.strategy not in _PARTIAL):  # nothing to record
-        fn = anonymizer.compile(rule, col.type)
-
-        if rule.copy_safe:
-            def conv(f: str) -> str:
-                out = fn(copy_decode(f) if "\\" in f else f)
-                return "\\N" if out is None else out
-            return conv
-
-        def conv_escaped(f: str) -> str:
-            out = fn(copy_decode(f) if "\\" in f else f)
-            return "\\N" if out is None else copy_encode(out)
-        return conv_escaped
-    original, written = rec.original, rec.written
-    partial = rule.strategy in _PARTIAL
-    if rule.strategy == "json":
-        # the transform records originals leaf by leaf, and reports the part of each document
-        # that may still hold source values (the made-up values cannot): only that is scanned
-        keep = rec.originals_list(cid).append
-        fn = anonymizer.compile(rule, col.type, on_original=lambda v: len(v) >= LEAK_MIN_LENGTH and keep(v),
-                                on_kept=lambda text: written(text, cid))
-
-        def conv_json(f: str) -> str:
-            out = fn(copy_decode(f) if "\\" in f else f)
-            return "\\N" if out is None else copy_encode(out)
-        return conv_json
-    fn = anonymizer.compile(rule, col.type, on_original=lambda v: original(v, cid))
-    if rule.strategy == "json":
-        originals = None  # recorded by the json transform itself, leaf by leaf
-    elif not rule.leak_checked:
-        originals = None
-    elif rule.strategy == "scrub":
-        from ..anonymize.transform import SCRUB_PATTERNS
-
-        def originals(value: str) -> None:
-            for _, pattern in SCRUB_PATTERNS:
-                for m in pattern.findall(value):
-                    original(m, cid)
-    elif col.type.is_array:
-        def originals(value: str) -> None:
-            for item in _flat(parse_array(value)):
-                original(item, cid)
-    else:
-        # the hot path (a fake replacing a plain value): record the original inline
-        keep_original = rec.originals_list(cid).append  # digested and sorted between batches
-        min_len = LEAK_MIN_LENGTH
-
-        def conv_plain(f: str) -> str:
-            value = copy_decode(f) if "\\" in f else f
-            out = fn(value)
-            if out != value and len(value) >= min_len:
-                keep_original(value)
-            if out is None:
-                return "\\N"
-            if safe:
-                return out
-            return copy_encode(out) if not partial else (written(out, cid) or copy_encode(out))
-
-        safe = rule.copy_safe and not partial
-        return conv_plain
-
-    def conv(f: str) -> str:
-        value = copy_decode(f) if "\\" in f else f
-        out = fn(value)
-        if out is None:
-            if originals is not None:
-                originals(value)
-            return "\\N"
-        if out != value:
-            if originals is not None:
-                originals(value)
-            if partial:
-                written(out, cid)
-        return copy_encode(out)
-
-    return conv
-
-
-def _flat(items):
-    for item in items:
-        if isinstance(item, list):
-            yield from _flat(item)
-        elif item is not None:
-            yield item
-
-
-def _json_split(col: ColumnPlan, anonymizer: Anonymizer | None) -> tuple[str, ...] | None:
-    """The top-level keys PostgreSQL should split out of this column's documents, or None."""
-    if not JSON_SPLIT or anonymizer is None or col.rule is None or col.rule.strategy != "json":
-        return None
-    if col.type.name != "jsonb" or col.type.is_array:  # json keeps its text as written: walk it
-        return None
-    return json_top_keys(col.rule)
-
-
-def _sql_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _split_converter(anonymizer: Anonymizer, col: ColumnPlan,
-                     rec: LeakRecorder | None) -> Callable[[str, list[str]], str]:
-    """(rest field, value fields) COPY text -> the document's COPY field, recording like conv_json."""
-    if rec is None:
-        fn = anonymizer.compile_json_split(col.rule)
-    else:
-        cid = col.column_id
-        keep, written = rec.originals_list(cid).append, rec.written
-        fn = anonymizer.compile_json_split(col.rule, on_original=lambda v: len(v) >= LEAK_MIN_LENGTH and keep(v),
-                                           on_kept=lambda text: written(text, cid))
-
-    def conv_split(f: str, vals: list[str]) -> str:
-        values = [None if v == "\\N" else copy_decode(v) if "\\" in v else v for v in vals]
-        return copy_encode(fn(copy_decode(f) if "\\" in f else f, values))
-
-    return conv_split
-
-
 def _copy_part(task: tuple[int, int, int | None, int | None]) -> dict[str, Any]:
     """Copy one table, or one block range of a big table, into its own compressed file."""
     index, part, lo, hi = task
@@ -636,7 +350,7 @@ def _copy_part(task: tuple[int, int, int | None, int | None]) -> dict[str, Any]:
     try:
         with open(out_path, "wb") as raw:
             hashed = _HashingFile(raw)
-            sink = _Sink(hashed, tp, st.get("anonymizer"), recorder, report)
+            sink = Sink(hashed, tp, st.get("anonymizer"), recorder, report)
             sql = f"COPY (SELECT {', '.join(sink.select)} FROM ONLY {tp.table.ident}{where}) TO STDOUT"
             with conn.cursor() as cur:
                 if sink.raw:  # no Python per row: the compressor's C write is COPY's target

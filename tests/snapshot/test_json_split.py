@@ -7,7 +7,7 @@ import pytest
 
 from rehearse.anonymize.transform import Anonymizer
 from rehearse.errors import LeakDetected
-from rehearse.snapshot import pull
+from rehearse.snapshot import sink
 from rehearse.snapshot.pull import pull_snapshot
 from rehearse.snapshot.restore import restore_snapshot
 
@@ -67,10 +67,10 @@ def people(source_db, tmp_path):
 
 def test_split_and_walked_paths_restore_identical_values(people, tmp_path, make_staging, monkeypatch):
     url, policy, _ = people
-    monkeypatch.setattr(pull, "JSON_SPLIT", False)
+    monkeypatch.setattr(sink, "JSON_SPLIT", False)
     old = _restored(pull_snapshot(url, tmp_path / "old", policy_path=policy, secret=b"s" * 32, jobs=1),
                     make_staging())
-    monkeypatch.setattr(pull, "JSON_SPLIT", True)
+    monkeypatch.setattr(sink, "JSON_SPLIT", True)
     calls = []
     real = Anonymizer.compile_json_split
     monkeypatch.setattr(Anonymizer, "compile_json_split", lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
@@ -93,6 +93,6 @@ def test_split_path_still_records_originals(people, tmp_path, monkeypatch):
     url, policy, dsn = people
     with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
         cur.execute("UPDATE people SET note = 'alice_wonder' WHERE id = 5")
-    monkeypatch.setattr(pull, "JSON_SPLIT", True)
+    monkeypatch.setattr(sink, "JSON_SPLIT", True)
     with pytest.raises(LeakDetected):
         pull_snapshot(url, tmp_path / "leaky", policy_path=policy, secret=b"s" * 32, jobs=1)

@@ -1,0 +1,339 @@
+"""The row path of a pull: COPY text in, anonymized COPY text out, compressed, batch by batch.
+
+psycopg2 hands a COPY one row at a time; a ``Sink`` only appends rows to a batch. A batch is
+worked column by column, not row by row: the whole batch is split into fields in one C call, each
+anonymized column is cut out of it with an extended slice, transformed as a list (one comprehension
+per column, no per-row Python loop and no per-field wrapper calls), and the rows are joined back in
+C (``zip`` + ``str.join``). Only the values of anonymized columns ever reach Python code.
+
+Three paths, cheapest first: a table with nothing to transform or scan goes straight into zstd
+(``raw``: psycopg2 calls the compressor's C ``write`` itself); a table with only kept text columns
+to leak-scan is compressed as is while a regex pulls the scanned fields out of each batch; only
+tables with anonymized columns are split into fields.
+
+COPY text escapes are rare: a batch whose only backslashes are NULL markers (``\\N``) skips
+decoding and encoding altogether (one count over the batch decides).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, Callable
+
+import zstandard
+
+from ..anonymize.leak import MIN_LENGTH as LEAK_MIN_LENGTH, LeakRecorder
+from ..anonymize.transform import Anonymizer, SCRUB_PATTERNS, copy_decode, copy_encode, json_top_keys, parse_array
+from ..errors import SnapshotError
+from .catalog import quote_ident
+
+if TYPE_CHECKING:
+    from .pull import ColumnPlan, TablePlan
+
+ZSTD_LEVEL = 2  # level 3's ratio at level 1's speed, near enough
+BATCH_ROWS = 4096
+NULL = "\\N"
+_TEXTLIKE = ("S", "U", "I", "X")  # categories whose values could carry a copied personal value
+# strategies whose output keeps part of the input: what they write is leak-scanned; whole fakes,
+# hashes and constants are made by rehearse and cannot carry a source value
+PARTIAL = frozenset({"scrub", "json", "mask", "shift_date"})
+# a json rule on top-level keys of a jsonb column has PostgreSQL split each document in the COPY
+# query (the rest, plus each key's value): Python parses only the anonymized values
+JSON_SPLIT = True
+MEMO_SIZE = 16_384  # values a column remembers (cleared when full: flat memory)
+MEMO_TRIAL_ROWS = 8_192  # after this many rows a memo that rarely hits is dropped (it only costs)
+_COPY_SPECIAL = ("\\", "\t", "\n", "\r")
+
+Column = list[str]  # one column of a batch: COPY field texts, NULL as \N
+ColumnConverter = Callable[[Column, bool], Column]  # (fields, batch has escapes) -> fields
+
+
+class Sink:
+    """Where one COPY's output goes: transformed, leak-recorded and compressed, batch by batch."""
+
+    def __init__(self, out, table_plan: TablePlan, anonymizer: Anonymizer | None,
+                 recorder: LeakRecorder | None, report: Callable[[int], None]) -> None:
+        self.writer = zstandard.ZstdCompressor(level=ZSTD_LEVEL).stream_writer(out, closefd=False)
+        self.buf: list = []
+        self.rows = 0
+        self.report = report
+        self.recorder = recorder
+        self.ops: list[tuple[int, ColumnConverter]] = []
+        # (index, first extra field, key count, converter): split jsonb documents (see json_split_keys)
+        self.splits: list[tuple[int, int, int, Callable[[Column, list[Column], bool], Column]]] = []
+        self.scan: list[tuple[int, int]] = []  # (index, column id) of kept text-like columns
+        self.ncols = len(table_plan.columns)
+        self.select = [quote_ident(c.name) for c in table_plan.columns]  # the COPY query's output
+        for i, c in enumerate(table_plan.columns):
+            keys = json_split_keys(c, anonymizer)
+            if keys is not None:
+                col = quote_ident(c.name)
+                arr = "ARRAY[" + ", ".join(sql_literal(k) for k in keys) + "]::text[]"
+                # jsonb - text[] would drop string elements of an array document, and fails on a scalar
+                self.select[i] = f"CASE WHEN jsonb_typeof({col}) = 'object' THEN {col} - {arr} ELSE {col} END"
+                self.splits.append((i, len(self.select), len(keys), split_converter(anonymizer, c, recorder)))
+                self.select.extend(f"{col} -> {sql_literal(k)}" for k in keys)
+            elif c.rule is not None and anonymizer is not None:
+                self.ops.append((i, column_converter(anonymizer, c, recorder)))
+            elif recorder is not None and (c.type.category in _TEXTLIKE or c.type.is_json or c.type.is_array):
+                self.scan.append((i, c.column_id))
+        self.nfields = len(self.select)
+        self.transform = bool(self.ops or self.splits)
+        # field i of every line of a batch, found in C
+        self.scan_re = [(re.compile(rb"^(?:[^\t\n]*\t){%d}([^\t\n]*)" % i, re.M), cid) for i, cid in self.scan]
+        self.raw = not (self.transform or self.scan)  # nothing to look at: psycopg2 may write into zstd directly
+
+    def write(self, data: bytes) -> None:
+        # psycopg2 calls this once per row: keep it to an append, work on whole batches
+        buf = self.buf
+        buf.append(data)
+        if len(buf) >= BATCH_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.buf:
+            chunk = b"".join(self.buf)
+            self.buf.clear()
+            self._process(chunk)
+
+    def _process(self, chunk: bytes) -> None:
+        """Transform, leak-record and compress a run of whole COPY lines."""
+        if self.transform:
+            text = chunk.decode("utf-8", "surrogateescape")
+            escaped = text.count("\\") != text.count(NULL)  # any backslash that is not a NULL marker
+            fields = text.replace("\n", "\t").split("\t")  # COPY text never holds a raw tab or newline
+            fields.pop()  # the chunk ends with a newline
+            nf = self.nfields
+            rows, odd = divmod(len(fields), nf)
+            if odd:
+                raise SnapshotError(f"COPY returned a line without {nf} fields",
+                                    hint="this is a bug in rehearse: please report it with the table's definition")
+            self.rows += rows
+            cols = [fields[i::nf] for i in range(self.ncols)]
+            for i, conv in self.ops:
+                cols[i] = conv(cols[i], escaped)
+            for i, j, n, conv in self.splits:
+                cols[i] = conv(cols[i], [fields[k::nf] for k in range(j, j + n)], escaped)
+            if self.scan:
+                self._scan_fields(chunk)
+            chunk = ("\n".join(map("\t".join, zip(*cols))) + "\n").encode("utf-8", "surrogateescape")
+        else:
+            self.rows += chunk.count(b"\n")
+            if self.scan:
+                self._scan_fields(chunk)
+        self.writer.write(chunk)
+        if self.recorder is not None:
+            self.recorder.maybe_flush()
+        self.report(self.rows)
+
+    def _scan_fields(self, chunk: bytes) -> None:
+        # kept columns are scanned as they were read: the transform never changes them
+        written = self.recorder.written
+        for pattern, cid in self.scan_re:
+            # distinct values per batch: a status column costs four hashes, not thousands
+            for f in set(pattern.findall(chunk)):
+                if len(f) >= 6 and f != b"\\N":
+                    written(copy_decode(f.decode("utf-8", "surrogateescape")), cid)
+
+    def close(self) -> None:
+        self._flush()
+        self.writer.flush(zstandard.FLUSH_FRAME)
+        self.writer.close()
+
+
+# --- column converters -----------------------------------------------------------------------
+
+
+def _memo_trial(fn: Callable[[str], Any]) -> Callable[[int], Callable[[str], Any]]:
+    """A bounded memo in front of ``fn``, kept only while it pays: returns ``current(rows_done)``,
+    the function to use for the next batch (the memo, or ``fn`` once a trial showed it rarely hits)."""
+    memo: dict[str, Any] = {}
+    get = memo.get
+    misses = 0
+
+    def remembered(v: str) -> Any:
+        nonlocal misses
+        out = get(v)
+        if out is None:
+            out = fn(v)
+            misses += 1
+            if len(memo) >= MEMO_SIZE:
+                memo.clear()
+            memo[v] = out
+        return out
+
+    chosen: list = [remembered]
+
+    def current(rows: int) -> Callable[[str], Any]:
+        if chosen[0] is remembered and rows >= MEMO_TRIAL_ROWS and misses > 0.8 * rows:
+            chosen[0] = fn
+            memo.clear()
+        return chosen[0]
+
+    return current
+
+
+def _encoded(values: list[str | None]) -> Column:
+    """Decoded values (None = NULL) as COPY fields; the escaping regex runs only when the column needs it."""
+    out = [NULL if v is None else v for v in values]
+    blob = " ".join(out)  # a separator that cannot pair a trailing backslash with a following N
+    if any(ch in blob for ch in _COPY_SPECIAL if ch != "\\") or blob.count("\\") != blob.count(NULL):
+        return [f if v is None else copy_encode(f) for f, v in zip(out, values)]
+    return out
+
+
+def column_converter(anonymizer: Anonymizer, col: ColumnPlan, rec: LeakRecorder | None) -> ColumnConverter:
+    """One anonymized column of a batch -> its output fields, recording originals for the leak scan."""
+    rule = col.rule
+    whole_value = rule.strategy not in PARTIAL and not col.type.is_array
+    if not whole_value:
+        return _per_field(_field_converter(anonymizer, col, rec), col)
+    fn = anonymizer.compile(rule, col.type)  # value -> replacement (None: NULL)
+    keep = rec.originals_list(col.column_id).extend if rec is not None and rule.leak_checked else None
+    min_len = LEAK_MIN_LENGTH
+    current = (lambda rows: fn) if col.type.unique else _memo_trial(fn)  # unique columns never repeat
+    null_out = rule.strategy == "null"
+    safe = rule.copy_safe and not null_out
+    rows = 0
+
+    def conv(fields: Column, escaped: bool) -> Column:
+        nonlocal rows
+        f = current(rows)
+        rows += len(fields)
+        if escaped:
+            values = [None if v == NULL else copy_decode(v) for v in fields]
+            if keep is not None:
+                keep([v for v in values if v is not None and len(v) >= min_len])
+            if null_out:
+                return [NULL] * len(fields)
+            return _encoded([None if v is None else f(v) for v in values])
+        # no escapes in this batch: a field's text is its value
+        if keep is not None:
+            keep([v for v in fields if len(v) >= min_len])  # NULL markers are shorter: never recorded
+        if null_out:
+            return [NULL] * len(fields)
+        out = [v if v == NULL else f(v) for v in fields]
+        return out if safe else _encoded([None if v == NULL else o for v, o in zip(fields, out)])
+
+    return conv
+
+
+def _per_field(field: Callable[[str], str], col: ColumnPlan) -> ColumnConverter:
+    """A field -> field converter applied to every non-NULL field (arrays, partial strategies)."""
+    current = (lambda rows: field) if col.type.unique else _memo_trial(field)
+    rows = 0
+
+    def conv(fields: Column, escaped: bool) -> Column:
+        nonlocal rows
+        f = current(rows)
+        rows += len(fields)
+        return [v if v == NULL else f(v) for v in fields]
+
+    return conv
+
+
+def _field_converter(anonymizer: Anonymizer, col: ColumnPlan, rec: LeakRecorder | None) -> Callable[[str], str]:
+    """COPY field text -> COPY field text for one column of a partial strategy or an array column:
+    decode, transform, record what the leak scan needs, encode."""
+    rule = col.rule
+    cid = col.column_id
+    if rec is None or (not rule.leak_checked and rule.strategy not in PARTIAL):  # nothing to record
+        fn = anonymizer.compile(rule, col.type)
+
+        def conv_plain(f: str) -> str:
+            out = fn(copy_decode(f) if "\\" in f else f)
+            return NULL if out is None else copy_encode(out)
+        return conv_plain
+    original, written = rec.original, rec.written
+    partial = rule.strategy in PARTIAL
+    if rule.strategy == "json":
+        # the transform records originals leaf by leaf, and reports the part of each document
+        # that may still hold source values (the made-up values cannot): only that is scanned
+        keep = rec.originals_list(cid).append
+        fn = anonymizer.compile(rule, col.type, on_original=lambda v: len(v) >= LEAK_MIN_LENGTH and keep(v),
+                                on_kept=lambda text: written(text, cid))
+
+        def conv_json(f: str) -> str:
+            out = fn(copy_decode(f) if "\\" in f else f)
+            return NULL if out is None else copy_encode(out)
+        return conv_json
+    fn = anonymizer.compile(rule, col.type, on_original=lambda v: original(v, cid))
+    originals: Callable[[str], None] | None
+    if not rule.leak_checked:
+        originals = None
+    elif rule.strategy == "scrub":
+        def originals(value: str) -> None:
+            for _, pattern in SCRUB_PATTERNS:
+                for m in pattern.findall(value):
+                    original(m, cid)
+    elif col.type.is_array:
+        def originals(value: str) -> None:
+            for item in _flat(parse_array(value)):
+                original(item, cid)
+    else:
+        def originals(value: str) -> None:
+            original(value, cid)
+
+    def conv(f: str) -> str:
+        value = copy_decode(f) if "\\" in f else f
+        out = fn(value)
+        if out is None:
+            if originals is not None:
+                originals(value)
+            return NULL
+        if out != value:
+            if originals is not None:
+                originals(value)
+            if partial:
+                written(out, cid)
+        return copy_encode(out)
+
+    return conv
+
+
+def _flat(items):
+    for item in items:
+        if isinstance(item, list):
+            yield from _flat(item)
+        elif item is not None:
+            yield item
+
+
+# --- jsonb documents split by the server -----------------------------------------------------
+
+
+def json_split_keys(col: ColumnPlan, anonymizer: Anonymizer | None) -> tuple[str, ...] | None:
+    """The top-level keys PostgreSQL should split out of this column's documents, or None."""
+    if not JSON_SPLIT or anonymizer is None or col.rule is None or col.rule.strategy != "json":
+        return None
+    if col.type.name != "jsonb" or col.type.is_array:  # json keeps its text as written: walk it
+        return None
+    return json_top_keys(col.rule)
+
+
+def sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def split_converter(anonymizer: Anonymizer, col: ColumnPlan,
+                    rec: LeakRecorder | None) -> Callable[[Column, list[Column], bool], Column]:
+    """(rest fields, one field column per key) of a batch -> the documents' COPY fields, recording
+    originals and the kept part of each document like the walking json transform does."""
+    if rec is None:
+        fn = anonymizer.compile_json_split(col.rule)
+    else:
+        cid = col.column_id
+        keep, written = rec.originals_list(cid).append, rec.written
+        fn = anonymizer.compile_json_split(col.rule, on_original=lambda v: len(v) >= LEAK_MIN_LENGTH and keep(v),
+                                           on_kept=lambda text: written(text, cid))
+
+    def conv(rests: Column, values: list[Column], escaped: bool) -> Column:
+        if escaped:
+            docs = fn([None if f == NULL else copy_decode(f) for f in rests],
+                      [[None if v == NULL else copy_decode(v) for v in c] for c in values])
+        else:
+            docs = fn([None if f == NULL else f for f in rests],
+                      [[None if v == NULL else v for v in c] for c in values])
+        return _encoded(docs)
+
+    return conv
