@@ -22,6 +22,8 @@ from bisect import bisect_left
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 _FLUSH = 32_768  # values per column list before it becomes a run
 _RANGE = 131_072  # original digests per in-memory range at the end (a set of ~10 MB)
 _Q = struct.Struct("=q")
@@ -99,13 +101,14 @@ class LeakRecorder:
                     self._write_run(kind, cid, values)
 
     def _write_run(self, kind: str, cid: int, values: list[str]) -> None:
-        digests = sorted(set(map(hash, values)))  # all in C; values are already MIN_LENGTH or more
-        del values[:]  # the same list object: hot loops hold its append
-        if not digests:
+        # hashed, sorted and deduplicated in C (values are already MIN_LENGTH or more)
+        digests = np.unique(np.fromiter(map(hash, values), dtype=np.int64, count=len(values)))
+        del values[:]  # the same list object: hot loops hold its append / extend
+        if not len(digests):
             return
         self._runs += 1
         with open(self.dir / f"{kind}-{cid}-{self.tag}-{self._runs}.bin", "wb") as f:
-            array("q", digests).tofile(f)
+            digests.tofile(f)
 
     def close(self) -> None:
         for kind, lists in (("o", self._orig), ("w", self._out)):

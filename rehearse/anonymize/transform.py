@@ -386,6 +386,52 @@ def derive_key(secret: bytes, label: str) -> bytes:
     return hmac.digest(secret, label.encode(), "sha256")
 
 
+_MASK64 = (1 << 64) - 1
+HASH_ARRAY_MIN = 16  # from this many values on, one array call beats hashing value by value
+
+
+def _sip_key(secret: bytes, label: str) -> str:
+    """A SipHash key derived from the secret: 16 ASCII characters (112 key bits), the form pandas takes."""
+    return "".join(chr(b & 0x7F) for b in derive_key(secret, label)[:16])
+
+
+def _mix64(x: int) -> int:
+    """The 64-bit finalizer pandas applies after SipHash (splitmix64's), for single values."""
+    x ^= x >> 30
+    x = (x * 0xBF58476D1CE4E5B9) & _MASK64
+    x ^= x >> 27
+    x = (x * 0x94D049BB133111EB) & _MASK64
+    return x ^ (x >> 31)
+
+
+def keyed_hashes(values: list[str], key: str) -> list[int]:
+    """Keyed SipHash-2-4 of each value's UTF-8 bytes, finalized to 64 unsigned bits.
+
+    SipHash is a pseudo-random function made for short inputs: without the key nothing links a
+    value to its hash. A list is hashed in one C call (pandas.util.hash_array, the same
+    SipHash-2-4 plus a fixed finalizer); a short list, or one holding text that is not valid
+    UTF-8 (surrogates from a SQL_ASCII database), value by value with the siphash24 module
+    and the same finalizer. Both give the same numbers (tests/snapshot/test_keyed_hashes.py).
+    """
+    if len(values) >= HASH_ARRAY_MIN:
+        from pandas.util import hash_array
+
+        try:
+            return hash_array(_np().array(values, dtype=object), hash_key=key, categorize=False).tolist()
+        except UnicodeEncodeError:
+            pass
+    from siphash24 import siphash24
+
+    k = key.encode()
+    return [_mix64(siphash24(v.encode("utf-8", "surrogatepass"), key=k).intdigest() & _MASK64) for v in values]
+
+
+def _np():
+    import numpy
+
+    return numpy
+
+
 class Anonymizer:
     """Keyed fakes for one secret and locale; pools are built lazily, once per kind."""
 
@@ -450,14 +496,20 @@ class Anonymizer:
 
     def prepare(self, rules: list[Rule]) -> None:
         """Build every pool the rules need now (before worker processes fork and share them)."""
+        if rules:
+            from pandas.util import hash_array  # noqa: F401 - imported once, before workers fork
         for rule in rules:
             if rule.strategy == "fake" and rule.kind:
                 for k in self.kinds_for(rule.kind):
                     self.pool(k)
+                if rule.kind not in self._gens:  # compiled once, before workers fork and share it
+                    self._gens[rule.kind] = self.generator(rule.kind)
             if rule.strategy == "scrub":
                 for kind, _ in SCRUB_PATTERNS:
                     for k in self.kinds_for(kind):
                         self.pool(k)
+                    if kind not in self._gens:
+                        self._gens[kind] = self.generator(kind)
             self.prepare(list(rule.paths.values()))
             default = rule.options.get("default")
             if isinstance(default, Rule):
@@ -470,29 +522,29 @@ class Anonymizer:
     # values ------------------------------------------------------------------------------
 
     def fake(self, kind: str, value: str) -> str:
+        return self.fakes(kind)([value])[0]
+
+    def fakes(self, kind: str) -> Callable[[list[str]], list[str]]:
+        """The function values -> fakes for one kind, built once (see generator)."""
         gen = self._gens.get(kind)
         if gen is None:
             gen = self._gens[kind] = self.generator(kind)
-        return gen(value)
+        return gen
 
-    def generator(self, kind: str) -> Callable[[str], str]:
-        """A fast function value -> fake for one kind (pools, key and shape bound once)."""
-        from_bytes = int.from_bytes
-        # keyed BLAKE2b states made once and copied per value: the same digests as
-        # blake2b(value, key=key), without hashing the key block again for every value
-        copy16 = hashlib.blake2b(key=self.key(kind), digest_size=16).copy
-        copy8 = hashlib.blake2b(key=self.key(kind), digest_size=8).copy
+    def generator(self, kind: str) -> Callable[[list[str]], list[str]]:
+        """A function from a list of values to their fakes of one kind (pools, keys and shape bound once).
 
-        def digest(value: str) -> bytes:
-            h = copy16()
-            h.update(value.encode("utf-8", "surrogatepass"))
-            return h.digest()
-
-        # the hot kinds below inline digest(): one Python call less per value
+        Every fake is a pure function of the value and the secret: keyed 64-bit hashes of the
+        value (see keyed_hashes) pick pool entries and fill digits and tags. A list is hashed in
+        one call; a single value costs a list of one, with the same result.
+        """
+        key1 = _sip_key(self._secret, f"fake:{kind}:1")
+        key2 = _sip_key(self._secret, f"fake:{kind}:2")  # a second, independent 64 bits where needed
 
         if kind == "uuid":
-            def make(value: str) -> str:
-                return str(_uuid.UUID(bytes=digest(value), version=4))
+            def many(values: list[str]) -> list[str]:
+                return [str(_uuid.UUID(int=(a << 64) | b, version=4))
+                        for a, b in zip(keyed_hashes(values, key1), keyed_hashes(values, key2))]
         elif kind in _COMPOSED:
             pools = [self.pool(k) for k in _COMPOSED[kind]]
             if kind in ("email", "username", "url"):
@@ -502,60 +554,49 @@ class Anonymizer:
             p2 = rest[0] if rest else None
 
             if kind == "name":
-                def make(value: str) -> str:
-                    h = copy8()
-                    h.update(value.encode("utf-8", "surrogatepass"))
-                    n = from_bytes(h.digest(), "big")
-                    return f"{p0[n % n0]} {p1[(n >> 21) % n1]}"
+                def many(values: list[str]) -> list[str]:
+                    return [f"{p0[a % n0]} {p1[(a >> 21) % n1]}" for a in keyed_hashes(values, key1)]
             elif kind == "address":
                 n2 = len(p2)
 
-                def make(value: str) -> str:
-                    n = from_bytes(digest(value)[:8], "big")
-                    return f"{p0[n % n0]}, {p1[(n >> 21) % n1]}, {p2[(n >> 42) % n2]}"
+                def many(values: list[str]) -> list[str]:
+                    return [f"{p0[a % n0]}, {p1[(a >> 21) % n1]}, {p2[(a >> 42) % n2]}"
+                            for a in keyed_hashes(values, key1)]
             elif kind == "email":
                 tlds = ("com", "net", "org")
 
-                def make(value: str) -> str:
-                    h = copy16()
-                    h.update(value.encode("utf-8", "surrogatepass"))
-                    d = h.digest()
-                    n = from_bytes(d[:8], "big")
-                    return f"{p0[n % n0]}.{p1[(n >> 21) % n1]}.{d[8:16].hex()}@example.{tlds[n % 3]}"
+                def many(values: list[str]) -> list[str]:
+                    # 64 bits of tag on top of the picks: collision-free on unique columns
+                    return [f"{p0[a % n0]}.{p1[(a >> 21) % n1]}.{b:016x}@example.{tlds[a % 3]}"
+                            for a, b in zip(keyed_hashes(values, key1), keyed_hashes(values, key2))]
             elif kind == "username":
-                def make(value: str) -> str:
-                    d = digest(value)
-                    n = from_bytes(d[:8], "big")
-                    return f"{p0[n % n0][:1]}{p1[(n >> 21) % n1]}_{d[8:16].hex()}"
+                def many(values: list[str]) -> list[str]:
+                    return [f"{p0[a % n0][:1]}{p1[(a >> 21) % n1]}_{b:016x}"
+                            for a, b in zip(keyed_hashes(values, key1), keyed_hashes(values, key2))]
             else:  # url
-                def make(value: str) -> str:
-                    d = digest(value)
-                    n = from_bytes(d[:8], "big")
-                    return f"https://{p0[n % n0]}-{p1[(n >> 21) % n1]}.example.com/{d[8:16].hex()}"
+                def many(values: list[str]) -> list[str]:
+                    return [f"https://{p0[a % n0]}-{p1[(a >> 21) % n1]}.example.com/{b:016x}"
+                            for a, b in zip(keyed_hashes(values, key1), keyed_hashes(values, key2))]
         elif kind in _DIGITS_FROM_HASH:
-            fillers = [_digit_filler(v)[0] for v in self.pool(kind)]
+            compiled = [_digit_filler(v) for v in self.pool(kind)]
+            fillers = [fill for fill, _ in compiled]
+            wide = [count > 20 for _, count in compiled]  # shapes that need more than 20 digits
             nt = len(fillers)
 
-            low = (1 << 64) - 1
-            wide = [_digit_filler(v)[1] > 20 for v in self.pool(kind)]  # shapes that need more than 20 digits
-
-            def make(value: str) -> str:
-                h = copy16()
-                h.update(value.encode("utf-8", "surrogatepass"))
-                n = from_bytes(h.digest(), "big")
-                digits = str(n & low).zfill(20)  # the digest's second half, then its first picks the shape
-                shape = (n >> 64) % nt
+            def one(shape: int, digits: str) -> str:
                 return fillers[shape](digits + digits if wide[shape] else digits)
+
+            def many(values: list[str]) -> list[str]:
+                # the first hash picks the locale's shape, the second gives the digits
+                return [one(a % nt, f"{b:020d}") for a, b in zip(keyed_hashes(values, key1), keyed_hashes(values, key2))]
         else:
             pool = self.pool(kind)
             npool = len(pool)
 
-            def make(value: str) -> str:
-                h = copy8()
-                h.update(value.encode("utf-8", "surrogatepass"))
-                return pool[from_bytes(h.digest(), "big") % npool]
+            def many(values: list[str]) -> list[str]:
+                return [pool[a % npool] for a in keyed_hashes(values, key1)]
 
-        return make  # callers that see repeated values keep their own bounded memo
+        return many
 
     def hash_text(self, value: str, length: int = 16) -> str:
         return self.digest("hash", value).hex()[:max(8, min(length, 32))]
@@ -609,6 +650,19 @@ class Anonymizer:
 
         return fn
 
+    def compile_many(self, rule: Rule, ctype: ColumnType = ColumnType()) -> Callable[[list[str]], list[str | None]]:
+        """compile() for a whole list of values at once (scalar, non-json rules): a fake hashes
+        the list in one call; other strategies map their scalar function."""
+        if rule.strategy == "fake" and not ctype.is_array:
+            kind = rule.kind or "text"
+            many = self.fakes(kind)
+            if not ctype.max_length:
+                return many
+            fit = self._fit(lambda v: v, ctype.max_length, kind)
+            return lambda values: [fit(v) for v in many(values)]
+        fn = self.compile(rule, ctype)
+        return lambda values: [fn(v) for v in values]
+
     def _compile_scalar(self, rule: Rule, ctype: ColumnType) -> Callable[[str], str | None]:
         s = rule.strategy
         limit = ctype.max_length
@@ -646,10 +700,8 @@ class Anonymizer:
             return self._fit(self.scrub, limit, None)
         if s == "fake":
             kind = rule.kind or "text"
-            gen = self._gens.get(kind)
-            if gen is None:
-                gen = self._gens[kind] = self.generator(kind)
-            return self._fit(gen, limit, kind)
+            many = self.fakes(kind)
+            return self._fit(lambda v: many([v])[0], limit, kind)
         if s == "json":
             return self._compile_json(rule)
         raise ValueError(f"unknown strategy {s!r}")
@@ -763,9 +815,9 @@ class Anonymizer:
             record = on_original if sub.leak_checked else None
             leaf = self._json_leaf(sub, record)
             # a string value in, a string out: the scalar rule, with no JSON round trip
-            scalar = None if sub.strategy in ("keep", "null", "json") else self._compile_scalar(sub, ColumnType())
+            many = None if sub.strategy in ("keep", "null", "json") else self.compile_many(sub)
             prefixes.append(dumps(key) + ": ")
-            value_columns.append(_value_column(leaf, scalar, record, loads, dumps))
+            value_columns.append(_value_column(leaf, many, record, loads, dumps))
             made_up.append(sub.strategy in ("fake", "hash", "constant", "null"))
         all_made_up = all(made_up)
 
@@ -856,29 +908,21 @@ def _splice(rest: str, pairs: list[str]) -> str:
     return "{" + ", ".join(pairs) + ", " + rest[1:]
 
 
-def _value_column(leaf: Callable[[Any], Any], scalar: Callable[[str], str | None] | None,
+def _value_column(leaf: Callable[[Any], Any], many: Callable[[list[str]], list[str | None]] | None,
                   on_original: Callable[[str], None] | None, loads: Callable[[str], Any],
                   dumps: Callable[[Any], str], size: int = 16_384) -> Callable[[list[str | None]], list[str | None]]:
     """A column of extracted values as JSON text (None: key absent) -> their replacements' JSON text.
 
-    A plain string value (the common case) goes straight through ``scalar`` (when the rule has
-    one) without a JSON round trip; anything else goes through ``leaf`` on the parsed value. A
-    bounded memo skips repeats (flat memory; a repeat adds nothing to the leak scan, which
-    compares sets)."""
+    Plain string values (the common case) are replaced all at once through ``many`` (when the
+    rule has one) without a JSON round trip; anything else goes through ``leaf`` on the parsed
+    value. A bounded memo skips repeats (flat memory; a repeat adds nothing to the leak scan,
+    which compares sets)."""
     memo: dict[str, str] = {}
     get = memo.get
 
-    def one(text: str) -> str:
-        if text[0] == '"' and "\\" not in text:  # a plain string: its text is its value
-            v = text[1:-1]
-            if scalar is not None:
-                s = scalar(v)
-                if on_original is not None and s != v:
-                    on_original(v)
-                if s is None:
-                    return "null"
-                return f'"{s}"' if '"' not in s and "\\" not in s and s.isprintable() else dumps(s)
-            return dumps(leaf(v))
+    def other(text: str) -> str:
+        if text[0] == '"' and "\\" not in text:
+            return dumps(leaf(text[1:-1]))
         try:
             v = loads(text)
         except ValueError:
@@ -888,17 +932,28 @@ def _value_column(leaf: Callable[[Any], Any], scalar: Callable[[str], str | None
     def column(texts: list[str | None]) -> list[str | None]:
         out: list[str | None] = []
         append = out.append
+        todo: list[int] = []  # positions of plain strings not seen lately
         for text in texts:
             if text is None:
                 append(None)
                 continue
             r = get(text)
             if r is None:
-                r = one(text)
-                if len(memo) >= size:
-                    memo.clear()
-                memo[text] = r
+                if many is not None and text[0] == '"' and "\\" not in text:  # its text is its value
+                    todo.append(len(out))
+                else:
+                    r = other(text)
+                    memo[text] = r
             append(r)
+        if todo:
+            values = [out_text[1:-1] for out_text in (texts[i] for i in todo)]
+            for i, v, s in zip(todo, values, many(values)):
+                if on_original is not None and s != v:
+                    on_original(v)
+                r = "null" if s is None else f'"{s}"' if '"' not in s and "\\" not in s and s.isprintable() else dumps(s)
+                out[i] = memo[texts[i]] = r
+        if len(memo) >= size:
+            memo.clear()
         return out
 
     return column

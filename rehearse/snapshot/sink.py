@@ -188,32 +188,30 @@ def column_converter(anonymizer: Anonymizer, col: ColumnPlan, rec: LeakRecorder 
     whole_value = rule.strategy not in PARTIAL and not col.type.is_array
     if not whole_value:
         return _per_field(_field_converter(anonymizer, col, rec), col)
-    fn = anonymizer.compile(rule, col.type)  # value -> replacement (None: NULL)
+    many = anonymizer.compile_many(rule, col.type)  # values -> replacements (None: NULL)
     keep = rec.originals_list(col.column_id).extend if rec is not None and rule.leak_checked else None
     min_len = LEAK_MIN_LENGTH
-    current = (lambda rows: fn) if col.type.unique else _memo_trial(fn)  # unique columns never repeat
     null_out = rule.strategy == "null"
     safe = rule.copy_safe and not null_out
-    rows = 0
 
     def conv(fields: Column, escaped: bool) -> Column:
-        nonlocal rows
-        f = current(rows)
-        rows += len(fields)
         if escaped:
-            values = [None if v == NULL else copy_decode(v) for v in fields]
-            if keep is not None:
-                keep([v for v in values if v is not None and len(v) >= min_len])
-            if null_out:
-                return [NULL] * len(fields)
-            return _encoded([None if v is None else f(v) for v in values])
-        # no escapes in this batch: a field's text is its value
+            values = [None if f == NULL else copy_decode(f) for f in fields]
+            present = [v for v in values if v is not None]
+        else:  # no escapes in this batch: a field's text is its value
+            present = [f for f in fields if f != NULL] if NULL in fields else fields
         if keep is not None:
-            keep([v for v in fields if len(v) >= min_len])  # NULL markers are shorter: never recorded
+            keep([v for v in present if len(v) >= min_len])
         if null_out:
             return [NULL] * len(fields)
-        out = [v if v == NULL else f(v) for v in fields]
-        return out if safe else _encoded([None if v == NULL else o for v, o in zip(fields, out)])
+        made = many(present)
+        if escaped:
+            it = iter(made)
+            return _encoded([None if v is None else next(it) for v in values])
+        if len(made) != len(fields):
+            it = iter(made)
+            made = [NULL if f == NULL else next(it) for f in fields]
+        return made if safe else _encoded([None if f == NULL else o for f, o in zip(fields, made)])
 
     return conv
 
