@@ -342,6 +342,12 @@ def _digit_template(sample: str) -> tuple[str, str, int]:
     return head, "".join("{}" if ch.isdigit() else ch for ch in body), min(count, 40)
 
 
+def _shape_key(sample: str) -> str:
+    """What _digit_filler depends on: the sample with every digit after the country code made 0."""
+    head, fmt, _ = _digit_template(sample)
+    return head + "\0" + fmt
+
+
 def _digit_filler(sample: str) -> tuple[Callable[[str], str], int]:
     """The shape of ``sample`` compiled into one function of a digit string, and how many digits it takes.
 
@@ -578,7 +584,9 @@ class Anonymizer:
                     return [f"https://{p0[a % n0]}-{p1[(a >> 21) % n1]}.example.com/{b:016x}"
                             for a, b in zip(keyed_hashes(values, key1), keyed_hashes(values, key2))]
         elif kind in _DIGITS_FROM_HASH:
-            compiled = [_digit_filler(v) for v in self.pool(kind)]
+            shapes: dict[str, tuple[Callable[[str], str], int]] = {}  # a locale has a few dozen shapes
+            compiled = [shapes.get(k) or shapes.setdefault(k, _digit_filler(v))
+                        for v, k in ((v, _shape_key(v)) for v in self.pool(kind))]
             fillers = [fill for fill, _ in compiled]
             wide = [count > 20 for _, count in compiled]  # shapes that need more than 20 digits
             nt = len(fillers)

@@ -8,8 +8,8 @@ C (``zip`` + ``str.join``). Only the values of anonymized columns ever reach Pyt
 
 Three paths, cheapest first: a table with nothing to transform or scan goes straight into zstd
 (``raw``: psycopg2 calls the compressor's C ``write`` itself); a table with only kept text columns
-to leak-scan is compressed as is while a regex pulls the scanned fields out of each batch; only
-tables with anonymized columns are split into fields.
+to leak-scan is compressed as is, its batches split into fields only to collect the scanned
+columns' distinct values; only tables with anonymized columns are re-encoded.
 
 COPY text escapes are rare: a batch whose only backslashes are NULL markers (``\\N``) skips
 decoding and encoding altogether (one count over the batch decides).
@@ -17,7 +17,6 @@ decoding and encoding altogether (one count over the batch decides).
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any, Callable
 
 import zstandard
@@ -79,8 +78,6 @@ class Sink:
                 self.scan.append((i, c.column_id))
         self.nfields = len(self.select)
         self.transform = bool(self.ops or self.splits)
-        # field i of every line of a batch, found in C
-        self.scan_re = [(re.compile(rb"^(?:[^\t\n]*\t){%d}([^\t\n]*)" % i, re.M), cid) for i, cid in self.scan]
         self.raw = not (self.transform or self.scan)  # nothing to look at: psycopg2 may write into zstd directly
 
     def write(self, data: bytes) -> None:
@@ -98,42 +95,47 @@ class Sink:
 
     def _process(self, chunk: bytes) -> None:
         """Transform, leak-record and compress a run of whole COPY lines."""
+        nf = self.nfields
         if self.transform:
             text = chunk.decode("utf-8", "surrogateescape")
             escaped = text.count("\\") != text.count(NULL)  # any backslash that is not a NULL marker
             fields = text.replace("\n", "\t").split("\t")  # COPY text never holds a raw tab or newline
-            fields.pop()  # the chunk ends with a newline
-            nf = self.nfields
-            rows, odd = divmod(len(fields), nf)
-            if odd:
-                raise SnapshotError(f"COPY returned a line without {nf} fields",
-                                    hint="this is a bug in rehearse: please report it with the table's definition")
-            self.rows += rows
+        elif self.scan:
+            fields = chunk.replace(b"\n", b"\t").split(b"\t")
+        else:
+            self.rows += chunk.count(b"\n")
+            self._write(chunk)
+            return
+        fields.pop()  # the chunk ends with a newline
+        rows, odd = divmod(len(fields), nf)
+        if odd:
+            raise SnapshotError(f"COPY returned a line without {nf} fields",
+                                hint="this is a bug in rehearse: please report it with the table's definition")
+        self.rows += rows
+        if self.scan:
+            # kept columns are recorded as they were read (the transform never changes them),
+            # once per distinct value in the batch: a status column costs four hashes, not thousands
+            written = self.recorder.written
+            for i, cid in self.scan:
+                for f in set(fields[i::nf]):
+                    if len(f) >= LEAK_MIN_LENGTH:  # NULL markers are shorter
+                        if type(f) is bytes:
+                            f = f.decode("utf-8", "surrogateescape")
+                        written(copy_decode(f), cid)
+        if self.transform:
             cols = [fields[i::nf] for i in range(self.ncols)]
             for i, conv in self.ops:
                 cols[i] = conv(cols[i], escaped)
             for i, j, n, conv in self.splits:
                 cols[i] = conv(cols[i], [fields[k::nf] for k in range(j, j + n)], escaped)
-            if self.scan:
-                self._scan_fields(chunk)
             chunk = ("\n".join(map("\t".join, zip(*cols))) + "\n").encode("utf-8", "surrogateescape")
-        else:
-            self.rows += chunk.count(b"\n")
-            if self.scan:
-                self._scan_fields(chunk)
+        self._write(chunk)
+
+    def _write(self, chunk: bytes) -> None:
         self.writer.write(chunk)
         if self.recorder is not None:
             self.recorder.maybe_flush()
         self.report(self.rows)
-
-    def _scan_fields(self, chunk: bytes) -> None:
-        # kept columns are scanned as they were read: the transform never changes them
-        written = self.recorder.written
-        for pattern, cid in self.scan_re:
-            # distinct values per batch: a status column costs four hashes, not thousands
-            for f in set(pattern.findall(chunk)):
-                if len(f) >= 6 and f != b"\\N":
-                    written(copy_decode(f.decode("utf-8", "surrogateescape")), cid)
 
     def close(self) -> None:
         self._flush()
