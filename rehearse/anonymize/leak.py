@@ -4,10 +4,10 @@ While rows stream, workers collect every original value an anonymizing rule repl
 text field (and every token of free text) they write, per column, in plain lists (one C-level
 append on the hot path). Every few thousand values a list becomes a *run*: the sorted, distinct
 64-bit digests (see _digest) of its values, written to a small file. At the end the digest space
-is cut into ranges small enough to hold in memory; per range, each column's original digests
-become a set and every written run's slice of that range is tested against it (binary search
-into the run files with pread, set operations in C): any common digest is a leak. Memory stays flat
-however large the tables are: a list holds at most _FLUSH values, a range at most ~_RANGE digests.
+is cut into ranges small enough to hold in memory; per range, each column's written digests
+become one sorted array and every original run's slice of that range is searched in it (binary
+search into the run files with pread, then numpy's searchsorted): any common digest is a leak. Memory stays flat
+however large the tables are: a list holds at most _FLUSH values, a range ~_RANGE written digests.
 Digests are keyed per process family, so the files say nothing about the data to anyone who finds
 them (they are deleted anyway).
 """
@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import re
 import struct
-from array import array
 from bisect import bisect_left
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 _FLUSH = 32_768  # values per column list before it becomes a run
-_RANGE = 131_072  # original digests per in-memory range at the end (a set of ~10 MB)
+_RANGE = 1 << 20  # written digests per in-memory range at the end (a sorted array of 8 MB)
 _Q = struct.Struct("=q")
 _SEEN = 8_192
 MIN_LENGTH = 6  # shorter originals ("Bob", "NY") are too common to be evidence of a leak
@@ -131,10 +130,8 @@ class _Run:
     def __getitem__(self, i: int) -> int:
         return _Q.unpack(os.pread(self.fd, 8, i * 8))[0]
 
-    def read(self, a: int, b: int) -> array:
-        part = array("q")
-        part.frombytes(os.pread(self.fd, (b - a) * 8, a * 8))
-        return part
+    def read(self, a: int, b: int) -> np.ndarray:
+        return np.frombuffer(os.pread(self.fd, (b - a) * 8, a * 8), dtype=np.int64)
 
 
 def _open_runs(directory: Path) -> tuple[list, list, list]:
@@ -167,6 +164,13 @@ def _upper(run: _Run, start: int, value: int) -> int:
         below, step = probe, step * 2
 
 
+def _any_common(sorted_digests: np.ndarray, part: np.ndarray) -> bool:
+    """Whether any digest of ``part`` is in ``sorted_digests`` (binary searches, in C)."""
+    at = np.searchsorted(sorted_digests, part)
+    np.minimum(at, len(sorted_digests) - 1, out=at)
+    return bool((sorted_digests[at] == part).any())
+
+
 def find_leaks(directory: Path, column_names: list[str], *, limit: int = 20) -> tuple[list[Leak], int, int]:
     """Match written digests against originals range by range; (leaks, originals, written) counts."""
     leaks: dict[tuple[int, int], Leak] = {}
@@ -176,28 +180,30 @@ def find_leaks(directory: Path, column_names: list[str], *, limit: int = 20) -> 
         n_written = sum(len(entry[1]) for entry in outs)
         if not originals or not outs:
             return [], n_orig, n_written
-        ranges = 1
-        while ranges * _RANGE < n_orig:
+        ranges = 1  # the written side is held in memory, one range of the digest space at a time
+        while ranges * _RANGE < n_written:
             ranges *= 2
         shift = 64 - (ranges.bit_length() - 1)
         for r in range(ranges):
             hi = ((r + 1) << shift) - (1 << 63)  # signed 64-bit digests, ranges in ascending order
-            sets: dict[int, set[int]] = {}
-            for entry in originals:
-                cid, run, a = entry
-                b = entry[2] = _upper(run, a, hi)
-                if a < b:
-                    sets.setdefault(cid, set()).update(run.read(a, b))
+            slices: dict[int, list[np.ndarray]] = {}
             for entry in outs:
                 wcid, run, a = entry
                 b = entry[2] = _upper(run, a, hi)
-                if a >= b or not sets:
+                if a < b:
+                    slices.setdefault(wcid, []).append(run.read(a, b))
+            written = {cid: np.unique(np.concatenate(parts)) for cid, parts in slices.items()}  # sorted
+            del slices
+            for entry in originals:
+                ocid, run, a = entry
+                b = entry[2] = _upper(run, a, hi)
+                if a >= b or not written:
                     continue
-                part = run.read(a, b)
-                for ocid, digests in sets.items():
-                    if (ocid, wcid) not in leaks and len(leaks) < limit and not digests.isdisjoint(part):
+                part = run.read(a, b)  # sorted already: each run was written sorted
+                for wcid, digests in written.items():
+                    if (ocid, wcid) not in leaks and len(leaks) < limit and _any_common(digests, part):
                         leaks[(ocid, wcid)] = Leak(column_names[ocid], column_names[wcid])
-            del sets
+            del written
         return [leaks[k] for k in sorted(leaks)], n_orig, n_written  # by column order: stable messages
     finally:
         for fh in handles:
