@@ -17,6 +17,7 @@ Everything it creates is dropped at the end. PGANON_ROWS bounds pganonymize (def
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import resource
@@ -165,9 +166,11 @@ def phase_transform(src: str, with_json: str = "yes") -> dict:
         tp = plan.tables[0]
         anon = Anonymizer(SECRET.encode())
         anon.prepare([c.rule for c in tp.columns if c.rule])
-        # read the raw COPY text first so only the transform is timed
+        # read the COPY text first, as the pull's query shapes it (jsonb keys split out by the
+        # server), so only the transform is timed
+        shaper = _Sink(io.BytesIO(), tp, anon, None, lambda rows: None)
         raw = tempfile.SpooledTemporaryFile(max_size=1 << 30)
-        cur.copy_expert(f"COPY {tp.table.ident} TO STDOUT", raw)
+        cur.copy_expert(f"COPY (SELECT {', '.join(shaper.select)} FROM {tp.table.ident}) TO STDOUT", raw)
         raw.seek(0)
         lines = raw.read().splitlines(keepends=True)
 
