@@ -1,8 +1,9 @@
 """Keyed, deterministic value transforms: one secret turns each personal value into the same fake everywhere.
 
-Every fake is chosen by a keyed hash of the original value (BLAKE2b keyed with a per-kind key
-derived from the secret by HMAC-SHA256) into a pool of values Faker generated once, seeded from
-the secret. So the same input gives the same output across tables, columns and runs, a different
+Every fake is chosen by keyed hashes of the original value (SipHash-2-4, a pseudo-random function
+built for short inputs, with per-kind keys derived from the secret by HMAC-SHA256; see
+keyed_hashes) into a pool of values Faker generated once, seeded from the secret. Values are
+hashed a list at a time, in C: no per-value Python hashing object on the hot path. So the same input gives the same output across tables, columns and runs, a different
 secret gives unrelated output, and nobody without the secret can go back from fake to original.
 Kinds that must stay unique (email, username, uuid, url, hash) carry 64 bits of the keyed hash in
 the value itself, so two different inputs collide only with probability ~n^2/2^65.
