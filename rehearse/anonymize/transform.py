@@ -955,7 +955,7 @@ def _value_column(leaf: Callable[[Any], Any], many: Callable[[list[str]], list[s
                     memo[text] = r
             append(r)
         if todo:
-            values = [out_text[1:-1] for out_text in (texts[i] for i in todo)]
+            values = [texts[i][1:-1] for i in todo]
             for i, v, s in zip(todo, values, many(values)):
                 if on_original is not None and s != v:
                     on_original(v)

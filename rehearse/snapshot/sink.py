@@ -176,12 +176,11 @@ def _memo_trial(fn: Callable[[str], Any]) -> Callable[[int], Callable[[str], Any
 
 
 def _encoded(values: list[str | None]) -> Column:
-    """Decoded values (None = NULL) as COPY fields; the escaping regex runs only when the column needs it."""
-    out = [NULL if v is None else v for v in values]
-    blob = " ".join(out)  # a separator that cannot pair a trailing backslash with a following N
-    if any(ch in blob for ch in _COPY_SPECIAL if ch != "\\") or blob.count("\\") != blob.count(NULL):
-        return [f if v is None else copy_encode(f) for f, v in zip(out, values)]
-    return out
+    """Decoded values (None = NULL) as COPY fields; the escaping runs only when some value needs it."""
+    blob = "".join([v for v in values if v is not None])
+    if any(ch in blob for ch in _COPY_SPECIAL):  # a decoded value with a backslash, tab or newline
+        return [NULL if v is None else copy_encode(v) for v in values]
+    return [NULL if v is None else v for v in values]
 
 
 def column_converter(anonymizer: Anonymizer, col: ColumnPlan, rec: LeakRecorder | None) -> ColumnConverter:
