@@ -32,7 +32,7 @@ from .. import pgbin, urls
 from ..anonymize.detect import classify
 from ..anonymize.leak import LeakRecorder, find_leaks
 from ..anonymize.policy import Policy, load_policy
-from ..anonymize.transform import Anonymizer, ColumnType, Rule
+from ..anonymize.transform import FAKES_VERSION, Anonymizer, ColumnType, Rule
 from ..errors import BadInput, InfrastructureError, LeakDetected, PolicyError, SnapshotError, SourceUnreachable
 from ..model import Snapshot, SourceInfo, TableData
 from .catalog import TableInfo, quote_ident, read_sequences, read_source_info, read_tables
@@ -497,6 +497,9 @@ def pull_snapshot(source_url: str, out_dir: Path, *, policy_path: Path | None = 
             list(source.alembic_revisions) or None,
             "policy_hash": policy.digest if policy else None,
             "anonymized": anonymize,
+            # which keyed hash chose the fakes: snapshots pulled with the same secret and the same
+            # fakes version give every value the same fake
+            "fakes_version": FAKES_VERSION if anonymize else None,
             "strict": bool(strict or (policy and policy.strict)),
             "schema": {"file": SCHEMA_FILE, "sha256": sha256_file(tmp / SCHEMA_FILE),
                        "bytes": (tmp / SCHEMA_FILE).stat().st_size},

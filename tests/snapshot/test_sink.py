@@ -8,10 +8,12 @@ it gets on its own.
 
 from __future__ import annotations
 
+import json
+
 import psycopg2
 import pytest
 
-from rehearse.anonymize.transform import Anonymizer, Rule
+from rehearse.anonymize.transform import FAKES_VERSION, Anonymizer, Rule
 from rehearse.snapshot import sink
 from rehearse.snapshot.pull import pull_snapshot
 from rehearse.snapshot.restore import restore_snapshot
@@ -71,6 +73,7 @@ def test_mixed_batches_restore_exactly(people, tmp_path, make_staging, monkeypat
     policy = tmp_path / "rehearse.yaml"
     policy.write_text(POLICY)
     snap = pull_snapshot(url, tmp_path / "snap", policy_path=policy, secret=SECRET, jobs=1)
+    assert json.loads((snap.path / "manifest.json").read_text())["fakes_version"] == FAKES_VERSION
     staging = make_staging()
     restore_snapshot(snap, staging, jobs=1)
     with psycopg2.connect(staging.dsn) as conn, conn.cursor() as cur:
@@ -91,8 +94,6 @@ def test_mixed_batches_restore_exactly(people, tmp_path, make_staging, monkeypat
         if s_profile is None:
             assert profile is None
         else:
-            import json
-
             src_doc = json.loads(s_profile)
             assert profile["k"] == src_doc["k"]
             assert profile["email"] == anon.fake("email", src_doc["email"])
