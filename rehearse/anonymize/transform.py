@@ -608,12 +608,17 @@ class Anonymizer:
 
         return many
 
-    def hash_text(self, value: str, length: int = 16) -> str:
-        return self.digest("hash", value).hex()[:max(8, min(length, 32))]
-
-    def hash_int(self, value: str, bits: int) -> str:
-        n = int.from_bytes(self.digest("hash", value)[:8], "big")
-        return str(n % (2 ** (bits - 1) - 1) + 1)
+    def hashes(self, ctype: ColumnType, length: int) -> Callable[[list[str]], list[str]]:
+        """The ``hash`` strategy for a list of values: keyed SipHash-2-4 as hex text (``length``
+        characters, 8 to 32), or as a positive number that fits an integer column."""
+        key1 = _sip_key(self._secret, "hash:1")
+        if ctype.numeric_bits:
+            top = 2 ** (ctype.numeric_bits - 1) - 1
+            return lambda values: [str(a % top + 1) for a in keyed_hashes(values, key1)]
+        key2 = _sip_key(self._secret, "hash:2")
+        n = max(8, min(length, 32))
+        return lambda values: [f"{a:016x}{b:016x}"[:n]
+                               for a, b in zip(keyed_hashes(values, key1), keyed_hashes(values, key2))]
 
     def shift_date(self, value: str, days: int) -> str:
         if len(value) < 10 or not value[:4].isdigit():
@@ -663,6 +668,8 @@ class Anonymizer:
     def compile_many(self, rule: Rule, ctype: ColumnType = ColumnType()) -> Callable[[list[str]], list[str | None]]:
         """compile() for a whole list of values at once (scalar, non-json rules): a fake hashes
         the list in one call; other strategies map their scalar function."""
+        if rule.strategy == "hash" and not ctype.is_array:
+            return self._hash_many(rule, ctype)
         if rule.strategy == "fake" and not ctype.is_array:
             kind = rule.kind or "text"
             many = self.fakes(kind)
@@ -672,6 +679,12 @@ class Anonymizer:
             return lambda values: [fit(v) for v in many(values)]
         fn = self.compile(rule, ctype)
         return lambda values: [fn(v) for v in values]
+
+    def _hash_many(self, rule: Rule, ctype: ColumnType) -> Callable[[list[str]], list[str]]:
+        length = int(rule.options.get("length", 16 if not ctype.unique else 32))
+        if ctype.max_length:
+            length = min(length, ctype.max_length)
+        return self.hashes(ctype, length)
 
     def _compile_scalar(self, rule: Rule, ctype: ColumnType) -> Callable[[str], str | None]:
         s = rule.strategy
@@ -685,13 +698,8 @@ class Anonymizer:
             const = str(opts.get("value", ""))
             return lambda v: const
         if s == "hash":
-            if ctype.numeric_bits:
-                bits = ctype.numeric_bits
-                return lambda v: self.hash_int(v, bits)
-            length = int(opts.get("length", 16 if not ctype.unique else 32))
-            if limit:
-                length = min(length, limit)
-            return lambda v: self.hash_text(v, length)
+            many = self._hash_many(rule, ctype)
+            return lambda v: many([v])[0]
         if s == "mask":
             first = int(opts.get("keep_first", 0))
             last = int(opts.get("keep_last", 4))

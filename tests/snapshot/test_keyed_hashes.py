@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from rehearse.anonymize.transform import (FAKE_KINDS, HASH_ARRAY_MIN, Anonymizer, _sip_key, keyed_hashes)
+from rehearse.anonymize.transform import (FAKE_KINDS, HASH_ARRAY_MIN, Anonymizer, ColumnType, Rule, _sip_key,
+                                         keyed_hashes)
 
 VALUES = ["customer1@mail-1.com", "", "é€𝄞 ünïcödé", "a" * 300, "x\x00y", "O'Brien \"Bob\"", "tab\there"]
 
@@ -53,3 +54,20 @@ def test_a_kind_gives_each_value_the_same_fake_alone_or_in_a_list(kind, tmp_path
     assert all(isinstance(f, str) and f for f in together)
     again = Anonymizer(b"k" * 32, pool_size=200).fakes(kind)(values)
     assert again == together  # deterministic across instances (and runs) with one secret
+
+
+@pytest.mark.parametrize("ctype", [ColumnType(), ColumnType(max_length=10), ColumnType(unique=True),
+                                   ColumnType(name="bigint", category="N", numeric_bits=64),
+                                   ColumnType(name="integer", category="N", numeric_bits=32)])
+def test_hash_strategy_is_the_same_alone_or_in_a_list(ctype):
+    anon = Anonymizer(b"k" * 32)
+    rule = Rule("hash")
+    values = [f"token-{i}" for i in range(HASH_ARRAY_MIN * 2)]
+    together = anon.compile_many(rule, ctype)(values)
+    one = anon.compile(rule, ctype)
+    assert together == [one(v) for v in values]
+    assert len(set(together)) == len(values)
+    if ctype.numeric_bits:
+        assert all(0 < int(h) < 2 ** (ctype.numeric_bits - 1) for h in together)
+    else:
+        assert all(len(h) == min(ctype.max_length or 99, 32 if ctype.unique else 16) for h in together)
