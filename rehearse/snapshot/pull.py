@@ -2,8 +2,8 @@
 
 One REPEATABLE READ READ ONLY transaction exports a snapshot; pg_dump (schema only) and every
 data worker join that snapshot, so all tables come from the same instant. Workers stream each
-table's COPY output: tables without personal columns go straight into zstd, the others are parsed,
-transformed value by value (rehearse.anonymize.transform) and re-encoded. Nothing is ever loaded
+table's COPY output: tables without personal columns go straight into zstd, the others are
+worked a batch and a column at a time (sink.py) and re-encoded. Nothing is ever loaded
 whole, nothing is created in the source (no temp tables, no functions), and the manifest is
 written last into a temporary directory that is renamed into place only after the leak scan
 passed: a failed pull never leaves a snapshot that looks complete. With ``--subset`` each table's

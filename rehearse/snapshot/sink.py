@@ -2,9 +2,10 @@
 
 psycopg2 hands a COPY one row at a time; a ``Sink`` only appends rows to a batch. A batch is
 worked column by column, not row by row: the whole batch is split into fields in one C call, each
-anonymized column is cut out of it with an extended slice, transformed as a list (one comprehension
-per column, no per-row Python loop and no per-field wrapper calls), and the rows are joined back in
-C (``zip`` + ``str.join``). Only the values of anonymized columns ever reach Python code.
+anonymized column is cut out of it with an extended slice and transformed as a list (a whole-value
+rule such as a fake or a hash hashes the column in one call; partial rules such as mask or scrub go
+value by value), and the rows are joined back in C (``zip`` + ``str.join``). Only the values of
+anonymized columns ever reach Python code.
 
 Three paths, cheapest first: a table with nothing to transform or scan goes straight into zstd
 (``raw``: psycopg2 calls the compressor's C ``write`` itself); a table with only kept text columns
