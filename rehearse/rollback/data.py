@@ -9,6 +9,13 @@ values changed. Sums also add: the scans run on two connections sharing one expo
 A row checksum (the sum of a hash of each row's column hashes) catches values that moved
 between rows without changing any column's sum.
 
+Within a rehearsal most steps only run DDL on a big table (ADD or DROP COLUMN, a type change
+without a rewrite). When the lock trace shows that a step wrote no rows to a table and its file
+is the same, only the columns that are new or changed are hashed; the others keep their sums.
+Row checksums are kept per column set (``TableChecksum.row_sums``): a table hashed whole also
+sums the sets earlier fingerprints covered, so fingerprints taken with different columns still
+compare. Fingerprints of the same ``generation`` (no row written in between) need no row check.
+
 ``diff_data(before, after)`` says what a downgrade lost: tables gone, rows gone or added,
 columns dropped with their non-NULL values, and columns whose values changed.
 
@@ -23,6 +30,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 import zlib
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
@@ -65,6 +73,9 @@ class ColumnChecksum:
     method: str = "text"  # which hash (see _HASHES); sums of different methods do not compare
 
 
+RowKey = tuple[tuple[str, str], ...]  # the (column, hash method) pairs a row checksum covers, sorted
+
+
 @dataclass(frozen=True)
 class TableChecksum:
     table: str  # "schema.table"
@@ -74,6 +85,12 @@ class TableChecksum:
     # Physical identity (oid, file node, column numbers and types): equal stamps plus no newer
     # tuple and the same count prove the content unchanged (see data_fingerprint's `since`).
     stamp: str = field(default="", compare=False)
+    # Row checksums per column set, ((column, hash method) pairs sorted -> sum): the full set when
+    # the table was hashed whole, plus the sets the fingerprint it followed covered.
+    row_sums: tuple[tuple[RowKey, int], ...] = field(default=(), compare=False)
+    # The whole-table hash these rows come from: two fingerprints of one generation have no row
+    # written between them (only column DDL), so no value can have moved between rows.
+    generation: str = field(default="", compare=False)
 
     @cached_property
     def by_column(self) -> dict[str, ColumnChecksum]:
@@ -90,6 +107,7 @@ class DataFingerprint:
     xid_horizon: int | None = field(default=None, compare=False)
     xids_in_progress: tuple[int, ...] = field(default=(), compare=False)
     reused: tuple[str, ...] = field(default=(), compare=False)  # tables proven unchanged, not rehashed
+    narrowed: tuple[str, ...] = field(default=(), compare=False)  # only new or changed columns hashed
 
     @cached_property
     def by_table(self) -> dict[str, TableChecksum]:
@@ -208,8 +226,10 @@ def _where_blocks(blocks: tuple[int | None, int | None]) -> sql.Composable:
 
 
 def _checksum_query(schema: str, table: str, columns: list[tuple[str, str]],
-                    blocks: tuple[int | None, int | None] = (None, None)) -> sql.Composed:
-    """One scan: count(*), the row checksum, then count and hash sum for each column.
+                    blocks: tuple[int | None, int | None] = (None, None),
+                    extra_rows: list[list[int]] = ()) -> sql.Composed:
+    """One scan: count(*), the row checksum, one more row checksum per column subset in
+    ``extra_rows`` (column positions), then count and hash sum for each column.
 
     The row checksum sums a hash of the XOR of a row's column hashes (NULL stands for the
     column's seed), so values that moved between rows show even when every column's sum holds.
@@ -225,13 +245,36 @@ def _checksum_query(schema: str, table: str, columns: list[tuple[str, str]],
             sql.Identifier(column), sql.Literal(seed), alias))
         outer += [sql.SQL("count({})").format(alias), sql.SQL("coalesce(sum({}), 0)").format(alias)]
         row_parts.append(sql.SQL("coalesce({}, {})").format(alias, sql.Literal(seed)))
-    row = sql.SQL(" # ").join(row_parts) if row_parts else sql.SQL("0::bigint")
-    outer.insert(1, sql.SQL("coalesce(sum(hashint8extended({}, 0)), 0)").format(row))
+
+    def row_sum(parts: list) -> sql.Composable:
+        row = sql.SQL(" # ").join(parts) if parts else sql.SQL("0::bigint")
+        return sql.SQL("coalesce(sum(hashint8extended({}, 0)), 0)").format(row)
+
+    outer[1:1] = [row_sum(row_parts)] + [row_sum([row_parts[i] for i in subset]) for subset in extra_rows]
     inner = sql.SQL(", ").join(hashes) if hashes else sql.SQL("1")
     # OFFSET 0 keeps the subquery: flattened, PostgreSQL would compute every hash three times.
     return sql.SQL("SELECT {} FROM (SELECT {} FROM ONLY {}.{}{} OFFSET 0) AS s").format(
         sql.SQL(", ").join(outer), inner, sql.Identifier(schema), sql.Identifier(table),
         _where_blocks(blocks))
+
+
+def _row_key(columns: list[tuple[str, str]]) -> RowKey:
+    return tuple(sorted((column, _HASHES.get(typname, _TEXT_HASH)[0]) for column, typname in columns))
+
+
+def _extra_row_sets(columns: list[tuple[str, str]], old: TableChecksum | None) -> tuple[list[RowKey], list[list[int]]]:
+    """The row-checksum sets of ``old`` that these columns still cover, besides the full set:
+    their keys, and each as column positions for ``_checksum_query``."""
+    if old is None:
+        return [], []
+    position = {(column, _HASHES.get(typname, _TEXT_HASH)[0]): i for i, (column, typname) in enumerate(columns)}
+    full = _row_key(columns)
+    keys, subsets = [], []
+    for key, _ in old.row_sums:
+        if key != full and all(pair in position for pair in key):
+            keys.append(key)
+            subsets.append([position[pair] for pair in key])
+    return keys, subsets
 
 
 def _add(partials: list[tuple]) -> tuple[int, ...]:
@@ -244,11 +287,53 @@ def _add(partials: list[tuple]) -> tuple[int, ...]:
 
 
 def _table_checksum(schema: str, table: str, columns: list[tuple[str, str]], stamp: str,
-                    values: tuple[int, ...]) -> TableChecksum:
-    rows, row_checksum, rest = values[0], values[1], values[2:]
+                    values: tuple[int, ...], extra_keys: list[RowKey] = (), generation: str = "") -> TableChecksum:
+    rows, row_checksum = values[0], values[1]
+    extra, rest = values[2:2 + len(extra_keys)], values[2 + len(extra_keys):]
     per_column = tuple(ColumnChecksum(column, rest[2 * i], rest[2 * i + 1], _HASHES.get(typname, _TEXT_HASH)[0])
                        for i, (column, typname) in enumerate(columns))
-    return TableChecksum(f"{schema}.{table}", rows, row_checksum, per_column, stamp)
+    row_sums = ((_row_key(columns), row_checksum), *zip(extra_keys, extra))
+    return TableChecksum(f"{schema}.{table}", rows, row_checksum, per_column, stamp, row_sums, generation)
+
+
+def _split_stamp(stamp: str) -> tuple[set[str], list[str]]:
+    """A stamp's relation part(s) ("oid/filenode") and its per-column part ("attnum:type:typmod")."""
+    relations, columns = set(), []
+    for part in stamp.split(","):
+        oid, filenode, column = part.split("/", 2)
+        relations.add(f"{oid}/{filenode}")
+        columns.append(column)
+    return relations, columns
+
+
+def _column_delta(old: TableChecksum, stamp: str, columns: list[tuple[str, str]]):
+    """For a table no row was written to since ``old``: the column sums that still hold, the
+    columns to hash, and the row checksums that still hold; None when it must be hashed whole.
+
+    Without a row written and without a new file (a rewrite, a truncate), a column with the same
+    name, number, type and type modifier holds the same values: DDL that changes values in place
+    rewrites the table. The row checksums whose columns all still hold stay true of these rows.
+    """
+    if not old.stamp or not stamp or not old.generation:
+        return None
+    old_relations, old_parts = _split_stamp(old.stamp)
+    new_relations, new_parts = _split_stamp(stamp)
+    if len(new_relations) != 1 or old_relations != new_relations or len(old_parts) != len(old.columns):
+        return None
+    before = {c.name: (c, part) for c, part in zip(old.columns, old_parts)}
+    kept: dict[str, ColumnChecksum] = {}
+    to_hash: list[tuple[str, str]] = []
+    for (column, typname), part in zip(columns, new_parts):
+        was = before.get(column)
+        if was is not None and was[1] == part and was[0].method == _HASHES.get(typname, _TEXT_HASH)[0]:
+            kept[column] = was[0]
+        else:
+            to_hash.append((column, typname))
+    holding = {(c.name, c.method) for c in kept.values()}
+    row_sums = tuple((key, value) for key, value in old.row_sums if set(key) <= holding)
+    if not row_sums:
+        return None  # no row checksum would be left to compare: hash it whole
+    return kept, to_hash, row_sums
 
 
 def _proof_candidate(schema: str, table: str, stamp: str, since: DataFingerprint | None,
@@ -363,7 +448,7 @@ class _SharedSnapshot:
 
 @dataclass(frozen=True)
 class _Scan:
-    kind: str  # "count" (the proof that a table is unchanged) or "hash"
+    kind: str  # "count" (the proof that a table is unchanged), "hash" or "columns" (only some of them)
     table: tuple[str, str]
     blocks: tuple[int | None, int | None]
     weight: float  # bytes to read, scaled by cost: only orders the work
@@ -448,7 +533,9 @@ def data_fingerprint(conn, tables: Iterable[str] | None = None, *,
     their physical stamp changing (every table on which the migration's backend held
     RowExclusiveLock: no INSERT/UPDATE/DELETE runs without it; DDL that changes rows rewrites
     the table or changes its columns, which changes the stamp). Other tables with the same physical stamp keep their
-    checksum with no scan at all. ``None`` means the set is not known.
+    checksum with no scan at all; those whose file is the same but whose columns changed (column
+    DDL only) get only their new or changed columns hashed (``_column_delta``; listed in the
+    result's ``narrowed``). ``None`` means the set is not known.
 
     ``workers``: connections to scan on (default ``WORKERS``, used when there are at least
     ``PARALLEL_MIN_BYTES`` to read; an explicit 2 always opens the second one). The second
@@ -484,6 +571,8 @@ def data_fingerprint(conn, tables: Iterable[str] | None = None, *,
         origin, horizon, in_progress, block_size = cur.fetchone()
         found: dict[tuple[str, str], TableChecksum] = {}
         proofs: dict[tuple[str, str], TableChecksum] = {}  # tables to prove unchanged, with the old checksum
+        # tables only column DDL touched: (old checksum, sums kept, columns to hash, row sums kept)
+        partial: dict[tuple[str, str], tuple] = {}
         to_hash: list[tuple[str, str]] = []
         for schema, table in targets:
             stamp = stamps[(schema, table)]
@@ -497,14 +586,23 @@ def data_fingerprint(conn, tables: Iterable[str] | None = None, *,
                 if old is not None and old.stamp and old.stamp == stamp:
                     found[(schema, table)] = old
                     continue
+                delta = _column_delta(old, stamp, columns[(schema, table)]) if old is not None else None
+                if delta is not None:  # column DDL only: hash the new or changed columns alone
+                    kept, hash_now, row_sums = delta
+                    partial[(schema, table)] = (old, kept, hash_now, row_sums)
+                    if not hash_now:
+                        found[(schema, table)] = _merged(schema, table, columns[(schema, table)], stamp, old, kept,
+                                                         row_sums, None)
+                    continue
             old = _proof_candidate(schema, table, stamp, since, origin)
             if old is not None:
                 proofs[(schema, table)] = old
             else:
                 to_hash.append((schema, table))
 
-        sizes = _sizes(cur, [*proofs, *to_hash])
-        volume = sum(sizes.get(t, (0, 0))[0] for t in [*proofs, *to_hash]) * block_size
+        narrow = {t: d for t, d in partial.items() if d[2]}
+        sizes = _sizes(cur, [*proofs, *to_hash, *narrow])
+        volume = sum(sizes.get(t, (0, 0))[0] for t in [*proofs, *to_hash, *narrow]) * block_size
         parallel = (pinned.snapshot_id is not None and bool(sizes)
                     and (workers is not None or volume >= PARALLEL_MIN_BYTES))
         shared = _SharedSnapshot(conn, pinned.snapshot_id) if parallel else None
@@ -515,24 +613,28 @@ def data_fingerprint(conn, tables: Iterable[str] | None = None, *,
                 for c in cursors:
                     c.execute("SELECT set_config('max_parallel_workers_per_gather', '0', true)")
             _scan_all(cursors, cancel=shared.cancel if other is not None else (lambda: None), found=found,
-                      proofs=proofs, to_hash=to_hash, sizes=sizes, block_size=block_size,
-                      columns=columns, stamps=stamps, since=since,
+                      proofs=proofs, to_hash=to_hash, narrow=narrow, sizes=sizes, block_size=block_size,
+                      columns=columns, stamps=stamps, since=since, generation=f"{origin}/{uuid.uuid4().hex}",
                       split=other is not None and conn.server_version >= _TID_RANGE_SCAN)
         cur.close()
     checksums = [found[t] for t in targets]
     hashed = set(to_hash)
-    reused = [found[t].table for t in targets if t not in hashed]
+    narrowed = [found[t].table for t in targets if t in partial and t not in hashed]
+    reused = [found[t].table for t in targets if t not in hashed and t not in partial]
     return DataFingerprint(tuple(checksums), duration_s=time.perf_counter() - started, origin=origin,
                            xid_horizon=int(horizon) % 2**32,
                            xids_in_progress=tuple(int(x) % 2**32 for x in in_progress or ()),
-                           reused=tuple(reused))
+                           reused=tuple(reused), narrowed=tuple(narrowed))
 
 
-def _scan_all(cursors, *, cancel, found, proofs, to_hash, sizes, block_size, columns, stamps,
-              since, split) -> None:
-    """Proves or hashes every table in ``proofs`` and ``to_hash``; results go to ``found``."""
+def _scan_all(cursors, *, cancel, found, proofs, to_hash, narrow, sizes, block_size, columns, stamps,
+              since, generation, split) -> None:
+    """Proves or hashes every table in ``proofs``, ``to_hash`` and ``narrow`` (only some columns);
+    results go to ``found``."""
     parts: dict[tuple[str, tuple[str, str]], list] = {}
     expected: dict[tuple[str, tuple[str, str]], int] = {}
+    extra = {t: _extra_row_sets(columns[t], since.by_table.get(f"{t[0]}.{t[1]}") if since is not None else None)
+             for t in columns}
 
     def scans(kind: str, table: tuple[str, str]) -> list[_Scan]:
         blocks, rows = sizes.get(table, (0, 0.0))
@@ -546,8 +648,10 @@ def _scan_all(cursors, *, cancel, found, proofs, to_hash, sizes, block_size, col
         schema, table = scan.table
         if scan.kind == "count":
             c.execute(_newer_tuples_query(schema, table, since, scan.blocks))
+        elif scan.kind == "columns":
+            c.execute(_checksum_query(schema, table, narrow[scan.table][2], scan.blocks))
         else:
-            c.execute(_checksum_query(schema, table, columns[scan.table], scan.blocks))
+            c.execute(_checksum_query(schema, table, columns[scan.table], scan.blocks, extra[scan.table][1]))
         return c.fetchone()
 
     def done(scan: _Scan, row: tuple) -> list[_Scan]:
@@ -558,7 +662,17 @@ def _scan_all(cursors, *, cancel, found, proofs, to_hash, sizes, block_size, col
         values = _add(parts.pop(key))
         schema, table = scan.table
         if scan.kind == "hash":
-            found[scan.table] = _table_checksum(schema, table, columns[scan.table], stamps[scan.table], values)
+            found[scan.table] = _table_checksum(schema, table, columns[scan.table], stamps[scan.table], values,
+                                                extra[scan.table][0], generation)
+            return []
+        if scan.kind == "columns":
+            old, kept, hash_now, row_sums = narrow[scan.table]
+            if values[0] != old.rows:  # rows came or went after all: hash the table whole
+                to_hash.append(scan.table)
+                return scans("hash", scan.table)
+            fresh = _table_checksum(schema, table, hash_now, "", values)
+            found[scan.table] = _merged(schema, table, columns[scan.table], stamps[scan.table], old, kept,
+                                        row_sums, fresh)
             return []
         old = proofs[scan.table]
         rows, newer = values
@@ -568,9 +682,18 @@ def _scan_all(cursors, *, cancel, found, proofs, to_hash, sizes, block_size, col
         to_hash.append(scan.table)
         return scans("hash", scan.table)
 
-    first = [s for t in proofs for s in scans("count", t)] + [s for t in list(to_hash) for s in scans("hash", t)]
+    first = ([s for t in proofs for s in scans("count", t)] + [s for t in list(to_hash) for s in scans("hash", t)]
+             + [s for t in narrow for s in scans("columns", t)])
     if first:
         _run_scans(cursors, first, execute, done, cancel=cancel)
+
+
+def _merged(schema: str, table: str, columns: list[tuple[str, str]], stamp: str, old: TableChecksum,
+            kept: dict[str, ColumnChecksum], row_sums: tuple, fresh: TableChecksum | None) -> TableChecksum:
+    """A table only column DDL touched: kept sums, the fresh columns' sums, the old rows."""
+    new = fresh.by_column if fresh is not None else {}
+    per_column = tuple(kept.get(column) or new[column] for column, _ in columns)
+    return TableChecksum(f"{schema}.{table}", old.rows, old.row_checksum, per_column, stamp, row_sums, old.generation)
 
 
 def _partitions(cur, schema: str, table: str) -> list[tuple[str, str]]:
@@ -643,12 +766,27 @@ def _table_diff(old: TableChecksum, new: TableChecksum) -> model.DataDiff | None
                          f"({column.non_null} non-null before, {now.non_null} after)")
     same_columns = [c.name for c in old.columns] == [c.name for c in new.columns] or (
         {c.name for c in old.columns} == {c.name for c in new.columns})
-    if not parts and same_columns and new.row_checksum != old.row_checksum:
+    if not parts and same_columns and _rows_moved(old, new):
         parts.append(f"rows of table {name} were rearranged: every column holds the same values, "
                      f"but not in the same rows")
     if not parts:
         return None
     return model.DataDiff(old.table, old.rows, new.rows, tuple(changed), "; ".join(parts))
+
+
+def _rows_moved(old: TableChecksum, new: TableChecksum) -> bool:
+    """Whether values moved between rows, when every column's sum holds.
+
+    One generation (no row written in between): they cannot have. Otherwise the row checksums
+    over the column sets both fingerprints cover are compared (a table hashed whole also sums
+    the sets of the fingerprint it followed, so the set of the earlier one is there).
+    """
+    if old.generation and old.generation == new.generation:
+        return False
+    if not old.row_sums or not new.row_sums:
+        return new.row_checksum != old.row_checksum
+    theirs = dict(new.row_sums)
+    return any(key in theirs and theirs[key] != value for key, value in old.row_sums)
 
 
 def diff_data(before: DataFingerprint, after: DataFingerprint) -> tuple[model.DataDiff, ...]:

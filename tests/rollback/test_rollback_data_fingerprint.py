@@ -160,9 +160,9 @@ def split_everything(monkeypatch):
     ranges: list[tuple[str, tuple]] = []
     real = data._checksum_query
 
-    def recording(schema, table, columns, blocks=(None, None)):
+    def recording(schema, table, columns, blocks=(None, None), extra_rows=()):
         ranges.append((table, blocks))
-        return real(schema, table, columns, blocks)
+        return real(schema, table, columns, blocks, extra_rows)
     monkeypatch.setattr(data, "_checksum_query", recording)
     return ranges
 
@@ -301,8 +301,8 @@ def test_an_error_in_either_half_is_raised_and_leaves_the_connection_usable(conn
     monkeypatch.setattr(data, "SPLIT_ROWS", 0)
     real = data._checksum_query
 
-    def broken_second_half(schema, table, columns, blocks=(None, None)):
-        query = real(schema, table, columns, blocks)
+    def broken_second_half(schema, table, columns, blocks=(None, None), extra_rows=()):
+        query = real(schema, table, columns, blocks, extra_rows)
         return sql.SQL("SELECT no_such_column FROM ONLY {}").format(sql.Identifier(table)) \
             if table == "events" and blocks[0] is not None else query
     monkeypatch.setattr(data, "_checksum_query", broken_second_half)
