@@ -86,8 +86,10 @@ class TableChecksum:
     # tuple and the same count prove the content unchanged (see data_fingerprint's `since`).
     stamp: str = field(default="", compare=False)
     # Row checksums per column set, ((column, hash method) pairs sorted -> sum): the full set when
-    # the table was hashed whole, plus the sets the fingerprint it followed covered.
-    row_sums: tuple[tuple[RowKey, int], ...] = field(default=(), compare=False)
+    # the table was hashed whole, plus the sets the fingerprint it followed covered. None: a set
+    # that cannot be summed now (one of its columns is gone or changed); the next whole hash
+    # after its columns are back sums it again, so a later fingerprint compares with this one.
+    row_sums: tuple[tuple[RowKey, int | None], ...] = field(default=(), compare=False)
     # The whole-table hash these rows come from: two fingerprints of one generation have no row
     # written between them (only column DDL), so no value can have moved between rows.
     generation: str = field(default="", compare=False)
@@ -262,19 +264,25 @@ def _row_key(columns: list[tuple[str, str]]) -> RowKey:
     return tuple(sorted((column, _HASHES.get(typname, _TEXT_HASH)[0]) for column, typname in columns))
 
 
-def _extra_row_sets(columns: list[tuple[str, str]], old: TableChecksum | None) -> tuple[list[RowKey], list[list[int]]]:
-    """The row-checksum sets of ``old`` that these columns still cover, besides the full set:
-    their keys, and each as column positions for ``_checksum_query``."""
+def _extra_row_sets(columns: list[tuple[str, str]], old: TableChecksum | None
+                    ) -> tuple[list[RowKey], list[list[int]], list[RowKey]]:
+    """The row-checksum sets of ``old`` besides the full set of ``columns``: those these columns
+    cover (their keys, and each as column positions for ``_checksum_query``), and those they do
+    not (carried as not summable now)."""
     if old is None:
-        return [], []
+        return [], [], []
     position = {(column, _HASHES.get(typname, _TEXT_HASH)[0]): i for i, (column, typname) in enumerate(columns)}
     full = _row_key(columns)
-    keys, subsets = [], []
+    keys, subsets, dormant = [], [], []
     for key, _ in old.row_sums:
-        if key != full and all(pair in position for pair in key):
+        if key == full:
+            continue
+        if all(pair in position for pair in key):
             keys.append(key)
             subsets.append([position[pair] for pair in key])
-    return keys, subsets
+        else:
+            dormant.append(key)
+    return keys, subsets, dormant
 
 
 def _add(partials: list[tuple]) -> tuple[int, ...]:
@@ -287,12 +295,13 @@ def _add(partials: list[tuple]) -> tuple[int, ...]:
 
 
 def _table_checksum(schema: str, table: str, columns: list[tuple[str, str]], stamp: str,
-                    values: tuple[int, ...], extra_keys: list[RowKey] = (), generation: str = "") -> TableChecksum:
+                    values: tuple[int, ...], extra_keys: list[RowKey] = (), generation: str = "",
+                    dormant: list[RowKey] = ()) -> TableChecksum:
     rows, row_checksum = values[0], values[1]
     extra, rest = values[2:2 + len(extra_keys)], values[2 + len(extra_keys):]
     per_column = tuple(ColumnChecksum(column, rest[2 * i], rest[2 * i + 1], _HASHES.get(typname, _TEXT_HASH)[0])
                        for i, (column, typname) in enumerate(columns))
-    row_sums = ((_row_key(columns), row_checksum), *zip(extra_keys, extra))
+    row_sums = ((_row_key(columns), row_checksum), *zip(extra_keys, extra), *((key, None) for key in dormant))
     return TableChecksum(f"{schema}.{table}", rows, row_checksum, per_column, stamp, row_sums, generation)
 
 
@@ -330,10 +339,18 @@ def _column_delta(old: TableChecksum, stamp: str, columns: list[tuple[str, str]]
         else:
             to_hash.append((column, typname))
     holding = {(c.name, c.method) for c in kept.values()}
-    row_sums = tuple((key, value) for key, value in old.row_sums if set(key) <= holding)
-    if not row_sums:
+    present = {(column, _HASHES.get(typname, _TEXT_HASH)[0]) for column, typname in columns}
+    row_sums = []
+    for key, value in old.row_sums:
+        if value is not None and set(key) <= holding:
+            row_sums.append((key, value))  # its columns hold the same values in the same rows
+        elif set(key) <= present:
+            return None  # summable now but not known: only a whole hash can sum it
+        else:
+            row_sums.append((key, None))  # one of its columns is gone: carried until it is back
+    if all(value is None for _, value in row_sums):
         return None  # no row checksum would be left to compare: hash it whole
-    return kept, to_hash, row_sums
+    return kept, to_hash, tuple(row_sums)
 
 
 def _proof_candidate(schema: str, table: str, stamp: str, since: DataFingerprint | None,
@@ -663,7 +680,7 @@ def _scan_all(cursors, *, cancel, found, proofs, to_hash, narrow, sizes, block_s
         schema, table = scan.table
         if scan.kind == "hash":
             found[scan.table] = _table_checksum(schema, table, columns[scan.table], stamps[scan.table], values,
-                                                extra[scan.table][0], generation)
+                                                extra[scan.table][0], generation, extra[scan.table][2])
             return []
         if scan.kind == "columns":
             old, kept, hash_now, row_sums = narrow[scan.table]
@@ -786,7 +803,8 @@ def _rows_moved(old: TableChecksum, new: TableChecksum) -> bool:
     if not old.row_sums or not new.row_sums:
         return new.row_checksum != old.row_checksum
     theirs = dict(new.row_sums)
-    return any(key in theirs and theirs[key] != value for key, value in old.row_sums)
+    return any(value is not None and theirs.get(key) is not None and theirs[key] != value
+               for key, value in old.row_sums)
 
 
 def diff_data(before: DataFingerprint, after: DataFingerprint) -> tuple[model.DataDiff, ...]:
