@@ -18,6 +18,7 @@ import datetime as _dt
 import functools
 import hashlib
 import hmac
+import importlib
 import json
 import re
 import uuid as _uuid
@@ -505,7 +506,7 @@ class Anonymizer:
     def prepare(self, rules: list[Rule]) -> None:
         """Build every pool the rules need now (before worker processes fork and share them)."""
         if rules:
-            from pandas.util import hash_array  # noqa: F401 - imported once, before workers fork
+            importlib.import_module("pandas.util")  # imported once, before workers fork and share it
         for rule in rules:
             if rule.strategy == "fake" and rule.kind:
                 for k in self.kinds_for(rule.kind):
