@@ -6,9 +6,23 @@ import json
 from pathlib import Path
 from typing import Callable
 
-from .config import RunConfig, secret_from_env
+from .config import RunConfig, load_run_config, secret_from_env
 from .errors import BadInput
 from .model import Finding, Report, Snapshot, report_from_dict
+
+
+def configure(*, alembic_ini: Path, settings_file: Path | None = None, **flags) -> RunConfig:
+    """A validated RunConfig: ``flags`` (None = not given) over the settings file's ``run:`` section
+    over defaults. The settings file is ``settings_file``, else rehearse.yaml or a pyproject.toml
+    with [tool.rehearse] found from the alembic.ini's folder upwards. Raises BadInput (with file
+    and line) before any database work."""
+    return load_run_config(alembic_ini=alembic_ini, settings_file=settings_file, **flags)
+
+
+def check(cfg: RunConfig) -> None:
+    """Check every input of a rehearsal that needs no database (raises BadInput)."""
+    from .pipeline import preflight
+    preflight(cfg)
 
 
 def run(cfg: RunConfig, *, say: Callable[[str], None] = lambda _: None, progress: bool = False) -> Report:
@@ -21,6 +35,7 @@ def snapshot(source_url: str, out_dir: Path, *, policy: Path | None = None, stri
              jobs: int = 2, progress: bool = False, subset: Path | None = None) -> Snapshot:
     """Pull a consistent, anonymized, read-only snapshot of ``source_url`` into ``out_dir``."""
     from .snapshot.pull import pull_snapshot
+    _check_source(source_url)
     return pull_snapshot(source_url, out_dir, policy_path=policy, secret=secret_from_env(), strict=strict,
                          jobs=jobs, progress=progress, subset=subset)
 
@@ -28,6 +43,7 @@ def snapshot(source_url: str, out_dir: Path, *, policy: Path | None = None, stri
 def scan(source_url: str, out: Path, *, sample_rows: int = 1000, force: bool = False) -> Path:
     """Discover personal data in the source and write a policy marking every column."""
     from .anonymize.scan import scan_source
+    _check_source(source_url)
     if out.exists() and not force:
         raise BadInput(f"{out} already exists", hint="choose another -o path or pass --force to overwrite it")
     text = scan_source(source_url, sample_rows=sample_rows)
@@ -69,3 +85,11 @@ def gc(*, quiet: bool = False, include_kept: bool = False) -> list[str]:
     """Remove staging resources left by runs whose process is gone (e.g. after SIGKILL)."""
     from .staging.gc import collect
     return collect(quiet=quiet, include_kept=include_kept)
+
+
+def _check_source(source: str) -> None:
+    """A URL (or a libpq ``key=value`` DSN) that can be read, before anything connects."""
+    if "=" in source and "://" not in source:
+        return  # libpq's own form: psycopg2 reports its errors
+    from .urls import parse
+    parse(source)

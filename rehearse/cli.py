@@ -17,8 +17,7 @@ import typer
 from rich.console import Console
 
 from . import __version__, api
-from .config import (REPORT_FORMATS, RunConfig, find_settings_file, invariants_from, load_settings,
-                     parse_duration)
+from .config import REPORT_FORMATS, is_ci
 from .errors import RehearseError
 from .urls import redact
 
@@ -72,10 +71,6 @@ def _say(quiet: bool) -> Callable[[str], None]:
     return lambda text: err.print(f"[dim]·[/dim] {text}", highlight=False)
 
 
-def _ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
 @app.command()
 @_errors_to_exit_codes
 def run(
@@ -84,16 +79,16 @@ def run(
     source: Annotated[Optional[str], typer.Option(help="Pull a fresh snapshot from this database URL (read only).")] = None,
     policy: Annotated[Optional[Path], typer.Option(help="Anonymization policy (rehearse.yaml): anonymizes a --source pull; columns a migration adds outside it are reported.")] = None,
     to: Annotated[Optional[str], typer.Option("--to", help="Target revision (default: heads).")] = None,
-    staging: Annotated[str, typer.Option(help="local (throwaway cluster), docker, or a server URL for a scratch database.")] = "local",
+    staging: Annotated[Optional[str], typer.Option(help="local (throwaway cluster, the default), docker, or a server URL for a scratch database.")] = None,
     image: Annotated[Optional[str], typer.Option(help="Container image for --staging docker.")] = None,
-    report_dir: Annotated[Path, typer.Option(help="Where report files are written.")] = Path("reports"),
+    report_dir: Annotated[Optional[Path], typer.Option(help="Where report files are written (default: reports).")] = None,
     format: Annotated[Optional[list[str]], typer.Option("--format", help=f"Report format, repeatable: {', '.join(REPORT_FORMATS)}.")] = None,
     keep: Annotated[bool, typer.Option(help="Keep the staging database and print how to connect.")] = False,
     reuse: Annotated[bool, typer.Option(help="Start from a kept restore of the same snapshot when one exists.")] = False,
     url_env: Annotated[Optional[str], typer.Option(help="Also export the staging URL in this environment variable for env.py.")] = None,
-    mode: Annotated[str, typer.Option(help="release: up the whole range, then down step by step; stairway: up/down/up each revision.")] = "release",
+    mode: Annotated[Optional[str], typer.Option(help="release (default): up the whole range, then down step by step; stairway: up/down/up each revision.")] = None,
     traffic: Annotated[bool, typer.Option(help="Run a small read/write workload during each revision and measure blocking.")] = False,
-    traffic_rate: Annotated[float, typer.Option(help="Queries per second per kind for --traffic.")] = 20.0,
+    traffic_rate: Annotated[Optional[float], typer.Option(help="Queries per second per kind for --traffic (default 20).")] = None,
     lock_timeout: Annotated[Optional[str], typer.Option(help="Show which statements would fail with this lock_timeout under traffic (e.g. 2s; implies --traffic).")] = None,
     fail_on: Annotated[Optional[str], typer.Option(help="Exit 1 when a revision reaches this risk: low, medium, high, critical.")] = None,
     baseline: Annotated[Optional[Path], typer.Option(help="Accepted findings (code + revision + reason).")] = None,
@@ -101,28 +96,20 @@ def run(
     models: Annotated[Optional[str], typer.Option(help="module:metadata of the models, to report drift after the upgrade.")] = None,
     config: Annotated[Optional[Path], typer.Option(help="rehearse.yaml or pyproject.toml (default: found from the current directory).")] = None,
     strict: Annotated[Optional[bool], typer.Option("--strict/--no-strict", help="Refuse columns the policy does not cover (default on in CI).")] = None,
-    data_checks: Annotated[bool, typer.Option("--data-checks/--no-data-checks", help="Compare row checksums before and after each rollback.")] = True,
+    data_checks: Annotated[Optional[bool], typer.Option("--data-checks/--no-data-checks", help="Compare row checksums before and after each rollback (default on).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary.")] = False,
 ) -> None:
     """Rehearse the migrations end to end: snapshot, staging, upgrade, checks, rollback, re-upgrade, report."""
     from .report import print_summary, write_reports
     from .risk import gate
 
-    settings_file = config or find_settings_file(alembic_ini.parent if alembic_ini else None)
-    settings = load_settings(settings_file)
-    run_defaults = settings.get("run") or {}
-    formats = tuple(format or run_defaults.get("formats") or ("json", "md"))
-    cfg = RunConfig(
-        alembic_ini=alembic_ini, snapshot=snapshot, source=source,
-        policy=policy or (settings_file if settings_file and (settings.get("tables") or settings.get("anonymize"))
-                          else None),
+    cfg = api.configure(
+        alembic_ini=alembic_ini, settings_file=config, snapshot=snapshot, source=source, policy=policy,
         target=to, staging=staging, image=image, report_dir=report_dir,
-        formats=tuple(f for f in formats if f != "terminal"), keep=keep, reuse=reuse, url_env=url_env, mode=mode,
-        traffic=traffic or lock_timeout is not None, traffic_rate=traffic_rate,
-        lock_timeout_s=parse_duration(lock_timeout), fail_on=fail_on,
-        baseline=baseline, changed_since=changed_since, models=models,
-        invariants=invariants_from(settings, str(settings_file)), thresholds=settings.get("thresholds") or {},
-        strict=_ci() if strict is None else strict, data_checks=data_checks)
+        formats=tuple(format) if format else None, keep=keep, reuse=reuse, url_env=url_env, mode=mode,
+        traffic=traffic or None, traffic_rate=traffic_rate, lock_timeout=lock_timeout, fail_on=fail_on,
+        baseline=baseline, changed_since=changed_since, models=models, strict=strict, data_checks=data_checks)
+    fail_on = cfg.fail_on
     try:
         from .staging import install_signal_handlers
         install_signal_handlers()
@@ -150,7 +137,7 @@ def snapshot(
     subset: Annotated[Optional[Path], typer.Option(help="YAML of WHERE clauses per table; referenced rows are kept.")] = None,
 ) -> None:
     """Pull a consistent, read-only, anonymized snapshot (REHEARSE_SECRET keys the fake values)."""
-    snap = api.snapshot(source_url, output, policy=policy, strict=_ci() if strict is None else strict, jobs=jobs,
+    snap = api.snapshot(source_url, output, policy=policy, strict=is_ci() if strict is None else strict, jobs=jobs,
                         progress=sys.stderr.isatty(), subset=subset)
     typer.echo(f"snapshot {snap.path}: {len(snap.tables)} tables, {snap.total_rows:,} rows, "
                f"revision {', '.join(snap.source.alembic_revisions) or 'none'}, "

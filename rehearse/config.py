@@ -1,89 +1,314 @@
-"""Run settings: flags over rehearse.yaml / [tool.rehearse] over defaults, validated once.
+"""Run settings: one model, built from flags over rehearse.yaml / [tool.rehearse] over defaults.
 
-The policy (which columns are anonymized) lives in the same file and is read by
-``rehearse.anonymize.policy``; this module only owns what a rehearsal needs to run:
-thresholds, invariants, report formats and defaults for the command-line flags.
+Everything a rehearsal is told (paths, mode, thresholds, invariants, report formats) is
+validated here, once, before any database is touched: a typo in rehearse.yaml fails with
+its file and line at the start of a run, not after the restore. The CLI, the API and the
+service all build their :class:`RunConfig` through :func:`load_run_config` (or construct one
+directly, which validates the same way).
+
+The anonymization policy lives in the same file and is read by ``rehearse.anonymize``;
+this module only checks the sections a rehearsal owns (``run``, ``thresholds``,
+``invariants``) and leaves the policy's keys to the policy's own reader.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import operator
 import os
+import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Annotated, Any, Literal, Mapping, Optional
 
 import yaml
+from pydantic import (BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator,
+                      model_validator)
 
 from .errors import BadInput
 from .model import RISK_LEVELS
 
-REPORT_FORMATS = ("json", "markdown", "terminal", "junit", "sarif", "html")  # md is an alias
+REPORT_FORMATS = ("json", "markdown", "terminal", "junit", "sarif", "html")
+FORMAT_ALIASES = {"md": "markdown", "xml": "junit", "junit.xml": "junit", "htm": "html", "text": "terminal",
+                  "txt": "terminal"}
 MODES = ("release", "stairway")
+INVARIANT_PHASES = ("before-upgrade", "after-upgrade", "after-rollback")
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+def normalize_format(fmt: str) -> str:
+    """The canonical report format name, or BadInput listing the ones that exist."""
+    name = FORMAT_ALIASES.get(fmt.strip().lower(), fmt.strip().lower())
+    if name not in REPORT_FORMATS:
+        raise BadInput(f"unknown report format {fmt!r}", hint=f"use one of: {', '.join(REPORT_FORMATS)}")
+    return name
+
+
+# --- thresholds -----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class RunConfig:
-    alembic_ini: Path
-    snapshot: Path | None = None
-    source: str | None = None
-    policy: Path | None = None
-    target: str | None = None
-    staging: str = "local"
-    image: str | None = None
-    report_dir: Path = Path("reports")
-    formats: tuple[str, ...] = ("json", "md")
-    keep: bool = False
-    reuse: bool = False
-    url_env: str | None = None
-    mode: str = "release"
-    traffic: bool = False
-    traffic_rate: float = 20.0
-    lock_timeout_s: float | None = None
-    fail_on: str | None = None
-    baseline: Path | None = None
-    changed_since: str | None = None
-    models: str | None = None
-    invariants: tuple[Any, ...] = ()  # rehearse.checks.invariants.Invariant
-    thresholds: Mapping[str, Any] = field(default_factory=dict)
-    strict: bool = False
-    data_checks: bool = True
-    compare_generated_names: bool = False
-    snapshot_out: Path | None = None  # where a --source pull is kept (default: a temp dir)
+class Thresholds:
+    """When a measured cost becomes a finding (``thresholds.checks`` in rehearse.yaml)."""
+
+    __pydantic_config__ = _STRICT
+
+    lock_held_s: Annotated[float, Field(ge=0)] = 1.0  # a blocking lock held at least this long...
+    table_rows: Annotated[int, Field(ge=0)] = 10_000  # ...on a table with at least this many rows
+    table_bytes: Annotated[int, Field(ge=0)] = 10 * 1024 * 1024  # ...or at least this many bytes
+    statement_s: Annotated[float, Field(ge=0)] = 5.0  # a statement slower than this
+    row_drop_fraction: Annotated[float, Field(ge=0, le=1)] = 0.0  # rows may fall by this fraction before it is a finding
+    # a measured duration counts only when beyond its threshold by this fraction (see RiskThresholds)
+    duration_noise: Annotated[float, Field(ge=0, le=1)] = 0.25
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any] | None) -> "Thresholds":
+        return _validated(cls, data, "thresholds.checks")
+
+    def exceeds(self, seconds: float, limit: float) -> bool:
+        """``seconds`` is beyond ``limit`` by more than the noise margin."""
+        return seconds >= limit * (1.0 + self.duration_noise)
+
+    def is_big(self, rows: int | None, size: int | None) -> bool:
+        return (rows or 0) >= self.table_rows or (size or 0) >= self.table_bytes
+
+
+@dataclass(frozen=True)
+class RiskThresholds:
+    """The numbers the risk model compares measurements against (``thresholds.risk``)."""
+
+    __pydantic_config__ = _STRICT
+
+    large_table_rows: Annotated[int, Field(ge=0)] = 100_000
+    large_table_bytes: Annotated[int, Field(ge=0)] = 100 * 1024 * 1024
+    medium_lock_s: Annotated[float, Field(ge=0)] = 1.0
+    high_lock_s: Annotated[float, Field(ge=0)] = 5.0
+    critical_lock_s: Annotated[float, Field(ge=0)] = 60.0
+    slow_statement_s: Annotated[float, Field(ge=0)] = 60.0
+    # a measured duration counts against a threshold only when it is above it by this fraction:
+    # timings on a copy vary by tens of percent from run to run, levels must not
+    duration_noise: Annotated[float, Field(ge=0, le=1)] = 0.25
 
     def __post_init__(self) -> None:
-        if (self.snapshot is None) == (self.source is None):
-            raise BadInput("give exactly one of --snapshot DIR or --source URL",
-                           hint="a rehearsal starts from a stored snapshot or pulls one from the source")
-        if self.mode not in MODES:
-            raise BadInput(f"unknown --mode '{self.mode}'", hint=f"use one of: {', '.join(MODES)}")
-        if self.fail_on is not None and self.fail_on not in RISK_LEVELS:
-            raise BadInput(f"unknown --fail-on level '{self.fail_on}'",
-                           hint=f"use one of: {', '.join(RISK_LEVELS)}")
-        from .report import normalize_format
-        for fmt in self.formats:
-            normalize_format(fmt)
+        if not self.medium_lock_s <= self.high_lock_s <= self.critical_lock_s:
+            raise ValueError("must satisfy medium_lock_s <= high_lock_s <= critical_lock_s")
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any] | None) -> "RiskThresholds":
+        return _validated(cls, values, "thresholds.risk")
+
+    def exceeds(self, seconds: float, limit: float) -> bool:
+        """``seconds`` is beyond ``limit`` by more than the noise margin."""
+        return seconds >= limit * (1.0 + self.duration_noise)
 
 
-def parse_duration(text: str | None) -> float | None:
-    """'2s', '500ms', '1.5', '1m' -> seconds."""
-    if text is None or text == "":
-        return None
-    raw = text.strip().lower()
-    units = (("ms", 0.001), ("s", 1.0), ("min", 60.0), ("m", 60.0))
-    for suffix, factor in units:
-        if raw.endswith(suffix):
-            number = raw[: -len(suffix)]
-            break
-    else:
-        number, factor = raw, 1.0
+_CHECK_FIELDS = {f.name for f in dataclasses.fields(Thresholds)}
+_RISK_FIELDS = {f.name for f in dataclasses.fields(RiskThresholds)}
+
+
+def _validated(cls: type, data: Mapping[str, Any] | None, where: str) -> Any:
+    values = {str(k).replace("-", "_"): v for k, v in (data or {}).items()}
+    unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+        raise BadInput(f"{where}: unknown threshold {unknown[0]!r}",
+                       hint=f"use one of: {', '.join(f.name for f in dataclasses.fields(cls))}")
     try:
-        value = float(number) * factor
-    except ValueError:
-        raise BadInput(f"'{text}' is not a duration", hint="write it like 2s, 500ms or 1m") from None
-    if value < 0:
-        raise BadInput(f"'{text}' is a negative duration", hint="write it like 2s, 500ms or 1m")
-    return value
+        return TypeAdapter(cls).validate_python(values)
+    except ValidationError as exc:
+        raise BadInput(f"{where}: {_pydantic_message(exc)}",
+                       hint="fix the value in your rehearse configuration") from None
+
+
+# --- invariants -----------------------------------------------------------------------------
+
+_OPS = {"==": operator.eq, "=": operator.eq, "!=": operator.ne, "<>": operator.ne, ">=": operator.ge,
+        "<=": operator.le, ">": operator.gt, "<": operator.lt}
+_EXPECT = re.compile(r"^\s*(==|=|!=|<>|>=|<=|>|<)?\s*(-?\d+(?:\.\d+)?)\s*$")
+
+
+@dataclass(frozen=True)
+class Invariant:
+    """User SQL returning one number, and what that number must be, per phase."""
+
+    name: str
+    sql: str
+    op: str
+    value: float
+    phases: tuple[str, ...] = ()  # empty: every phase
+
+    @property
+    def expect(self) -> str:
+        return f"{self.op} {self.value:g}"
+
+    def holds(self, value: float) -> bool:
+        return _OPS[self.op](value, self.value)
+
+
+class _InvariantEntry(BaseModel):
+    model_config = _STRICT
+    name: str = Field(min_length=1)
+    sql: str = Field(min_length=1)
+    expect: str | int | float = "== 0"
+    phases: tuple[Literal["before-upgrade", "after-upgrade", "after-rollback"], ...] | Literal[
+        "before-upgrade", "after-upgrade", "after-rollback"] = ()
+
+    @field_validator("phases", mode="before")
+    @classmethod
+    def _phases(cls, value: Any) -> Any:
+        # after_upgrade and after-upgrade both mean the moment the rehearsal calls after-upgrade
+        if isinstance(value, str):
+            return value.replace("_", "-")
+        return tuple(str(v).replace("_", "-") for v in value or ())
+
+    @field_validator("expect")
+    @classmethod
+    def _expect(cls, value: Any) -> Any:
+        if not _EXPECT.match(str(value)):
+            raise ValueError("write a number or a comparison such as '== 0', '> 0', '>= 100'")
+        return value
+
+    def invariant(self) -> Invariant:
+        match = _EXPECT.match(str(self.expect))
+        assert match is not None
+        phases = (self.phases,) if isinstance(self.phases, str) else tuple(self.phases)
+        return Invariant(self.name.strip(), self.sql.strip(), match.group(1) or "==", float(match.group(2)),
+                         phases)
+
+
+def parse_invariant(entry: Mapping[str, Any]) -> Invariant:
+    """One ``invariants:`` entry {name, sql, expect[, phases]}, validated."""
+    try:
+        return _InvariantEntry.model_validate(dict(entry)).invariant()
+    except ValidationError as exc:
+        name = entry.get("name") if isinstance(entry, Mapping) else None
+        raise BadInput(f"invariant {name!r}: {_pydantic_message(exc)}" if name else
+                       f"invariant: {_pydantic_message(exc)}",
+                       hint="write {name: ..., sql: SELECT ..., expect: '== 0'}") from None
+
+
+# --- the settings file ------------------------------------------------------------------------
+
+
+class _RunSection(BaseModel):
+    """Defaults for `rehearse run` flags (a flag given on the command line wins)."""
+
+    model_config = _STRICT
+    formats: Optional[tuple[str, ...]] = None
+    mode: Optional[Literal["release", "stairway"]] = None
+    staging: Optional[str] = None
+    fail_on: Optional[Literal["low", "medium", "high", "critical", "none"]] = None
+    traffic: Optional[bool] = None
+    traffic_rate: Optional[float] = Field(None, gt=0)
+    lock_timeout: Optional[str] = None
+    report_dir: Optional[Path] = None
+    data_checks: Optional[bool] = None
+    url_env: Optional[str] = None
+    models: Optional[str] = None
+    baseline: Optional[Path] = None
+
+    @field_validator("formats", mode="before")
+    @classmethod
+    def _formats(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [value]
+        for fmt in value or ():
+            if FORMAT_ALIASES.get(str(fmt).lower(), str(fmt).lower()) not in REPORT_FORMATS:
+                raise ValueError(f"unknown report format {fmt!r}; use one of: {', '.join(REPORT_FORMATS)}")
+        return value
+
+    @field_validator("lock_timeout")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        _duration_or_error(value)
+        return value
+
+
+class _ThresholdsSection(BaseModel):
+    """``thresholds:`` as ``{checks: {...}, risk: {...}}``, or flat (each name belongs to one group)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    checks: Thresholds = Thresholds()
+    risk: RiskThresholds = RiskThresholds()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _route_flat_names(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        checks = dict(data.get("checks") or {})
+        risk = dict(data.get("risk") or {})
+        for key, value in data.items():
+            if key in ("checks", "risk"):
+                continue
+            name = str(key).replace("-", "_")
+            if name in _CHECK_FIELDS:
+                checks[name] = value
+            else:  # a risk threshold, or a name no group has: refused there, with its line
+                risk[name] = value
+        return {"checks": {str(k).replace("-", "_"): v for k, v in checks.items()},
+                "risk": {str(k).replace("-", "_"): v for k, v in risk.items()}}
+
+
+class SettingsFile(BaseModel):
+    """The sections of rehearse.yaml / [tool.rehearse] that a rehearsal reads (policy keys pass)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    run: _RunSection = _RunSection()
+    thresholds: _ThresholdsSection = _ThresholdsSection()
+    invariants: tuple[_InvariantEntry, ...] = ()
+
+    @property
+    def has_policy(self) -> bool:
+        extra = self.model_extra or {}
+        return bool(extra.get("tables") or extra.get("anonymize"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A settings file, read and validated: where it was and what it says."""
+
+    path: Path | None
+    data: SettingsFile
+
+    @property
+    def policy(self) -> Path | None:
+        return self.path if self.path is not None and self.data.has_policy else None
+
+
+def read_settings(path: Path | None) -> Settings:
+    """Read and validate a settings file; errors name the file and line."""
+    if path is None:
+        return Settings(None, SettingsFile())
+    if not path.is_file():
+        raise BadInput(f"settings file {path} does not exist", hint="check the path given with --config")
+    text = path.read_text()
+    lines: dict[tuple, int] = {}
+    try:
+        if path.suffix == ".toml":
+            raw = tomllib.loads(text).get("tool", {}).get("rehearse", {})
+        else:
+            raw = yaml.safe_load(text) or {}
+            lines = _yaml_lines(text)
+    except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
+        raise BadInput(f"{path} is not valid: {' '.join(str(exc).split())}",
+                       hint="fix the syntax and run again") from None
+    if not isinstance(raw, dict):
+        raise BadInput(f"{path} must hold a mapping at the top level", hint="see docs/policy.md")
+    try:
+        return Settings(path, SettingsFile.model_validate(raw))
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = tuple(error["loc"])
+        line = _line_of(loc, lines) or (_toml_line(text, loc) if path.suffix == ".toml" else None)
+        where = f"{path}:{line}" if line else str(path)
+        hint = "fix the setting and run again (see docs/risk.md and docs/policy.md)"
+        if loc[:1] == ("thresholds",) and error.get("type") in ("extra_forbidden", "unexpected_keyword_argument"):
+            if len(loc) >= 3 and ("thresholds", "risk") not in lines and ("thresholds", loc[2]) in lines:
+                loc = ("thresholds",) + loc[2:]  # the user wrote it flat
+            hint = f"use one of: {', '.join(sorted(_CHECK_FIELDS | _RISK_FIELDS))}"
+        raise BadInput(f"{where}: {_loc_text(loc)}: {_error_text(error)}", hint=hint) from None
 
 
 def find_settings_file(start: Path | None = None) -> Path | None:
@@ -106,35 +331,238 @@ def _has_tool_section(pyproject: Path) -> bool:
         return False
 
 
-def load_settings(path: Path | None) -> dict[str, Any]:
-    """The settings mapping of a rehearse.yaml or pyproject.toml ([tool.rehearse])."""
-    if path is None:
-        return {}
-    if not path.is_file():
-        raise BadInput(f"settings file {path} does not exist", hint="check the path given with --config")
+# --- the run configuration ----------------------------------------------------------------------
+
+
+class RunConfig(BaseModel):
+    """Everything one rehearsal needs, validated; frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    alembic_ini: Path
+    snapshot: Optional[Path] = None
+    source: Optional[str] = None
+    policy: Optional[Path] = None
+    target: Optional[str] = None
+    staging: str = "local"
+    image: Optional[str] = None
+    report_dir: Path = Path("reports")
+    formats: tuple[str, ...] = ("json", "markdown")
+    keep: bool = False
+    reuse: bool = False
+    url_env: Optional[str] = None
+    mode: Literal["release", "stairway"] = "release"
+    traffic: bool = False
+    traffic_rate: float = Field(20.0, gt=0)
+    lock_timeout_s: Optional[float] = Field(None, ge=0)
+    fail_on: Optional[Literal["low", "medium", "high", "critical"]] = None
+    baseline: Optional[Path] = None
+    changed_since: Optional[str] = None
+    models: Optional[str] = None
+    invariants: tuple[Invariant, ...] = ()
+    check_thresholds: Thresholds = Thresholds()
+    risk_thresholds: RiskThresholds = RiskThresholds()
+    strict: bool = False
+    data_checks: bool = True
+    compare_generated_names: bool = False
+    snapshot_out: Optional[Path] = None  # where a --source pull is kept (default: a temp dir)
+    settings_file: Optional[Path] = None  # where the settings came from, for messages
+
+    @field_validator("formats", mode="before")
+    @classmethod
+    def _formats(cls, value: Any) -> Any:
+        names = [normalize_format(str(f)) for f in ([value] if isinstance(value, str) else value)]
+        return tuple(dict.fromkeys(n for n in names if n != "terminal"))
+
+    @field_validator("fail_on", mode="before")
+    @classmethod
+    def _fail_on(cls, value: Any) -> Any:
+        if value is None or str(value).lower() in ("none", "never", "off"):
+            return None
+        if str(value).lower() not in RISK_LEVELS:
+            raise ValueError(f"unknown --fail-on level {value!r}; use one of: {', '.join(RISK_LEVELS)}")
+        return str(value).lower()
+
+    @field_validator("models")
+    @classmethod
+    def _models(cls, value: Any) -> Any:
+        if value is not None and not re.fullmatch(r"[\w.]+(:[\w.]+)?", value):
+            raise ValueError(f"--models {value!r} is not module:attribute (e.g. myapp.models:Base.metadata)")
+        return value
+
+    @field_validator("source")
+    @classmethod
+    def _source_url(cls, value: Any) -> Any:
+        if value is not None:
+            from .urls import parse
+            parse(value)  # BadInput for a malformed URL, before anything connects
+        return value
+
+    @field_validator("staging")
+    @classmethod
+    def _staging(cls, value: str) -> str:
+        if "://" in value:
+            from .urls import parse
+            parse(value)
+        elif value not in ("local", "docker"):
+            raise ValueError(f"unknown staging {value!r}; use local, docker or a server URL "
+                             f"(postgresql://USER@HOST/postgres)")
+        return value
+
+    @model_validator(mode="after")
+    def _one_start(self) -> "RunConfig":
+        if (self.snapshot is None) == (self.source is None):
+            raise ValueError("give exactly one of --snapshot DIR or --source URL: a rehearsal starts from "
+                             "a stored snapshot or pulls one from the source")
+        return self
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            loc = _loc_text(tuple(error["loc"]))
+            what = f"{loc}: " if loc else ""
+            raise BadInput(f"{what}{_error_text(error)}", hint="see `rehearse run --help`") from None
+
+    def replace(self, **changes: Any) -> "RunConfig":
+        return RunConfig(**{**self.__dict__, **changes})
+
+
+def load_run_config(*, alembic_ini: Path, settings_file: Path | None = None, discover: bool = True,
+                    ci: bool | None = None, **flags: Any) -> RunConfig:
+    """Flags over the settings file's ``run:`` section over defaults, validated in one go.
+
+    ``flags`` are RunConfig's fields plus ``lock_timeout`` (text such as "2s"); a flag that is
+    None is "not given". ``strict`` defaults to on in CI (``CI=true``).
+    """
+    path = settings_file or (find_settings_file(Path(alembic_ini).parent) if discover else None)
+    settings = read_settings(path)
+    run = settings.data.run
+    given = {k: v for k, v in flags.items() if v is not None}
+    defaults = {k: v for k, v in run.model_dump().items() if v is not None}
+    merged: dict[str, Any] = {**defaults, **given}
+    lock_timeout = merged.pop("lock_timeout", None)
+    if lock_timeout is not None and "lock_timeout_s" not in given:
+        merged["lock_timeout_s"] = parse_duration(lock_timeout)
+    if merged.get("lock_timeout_s") is not None:
+        merged["traffic"] = True  # a lock timeout is judged against traffic
+    if merged.get("fail_on") == "none":
+        merged["fail_on"] = None
+    if "strict" not in given:
+        merged["strict"] = is_ci() if ci is None else ci
+    if "policy" not in given and settings.policy is not None:
+        merged["policy"] = settings.policy
+    return RunConfig(alembic_ini=alembic_ini, settings_file=path,
+                     invariants=tuple(i.invariant() for i in settings.data.invariants),
+                     check_thresholds=settings.data.thresholds.checks,
+                     risk_thresholds=settings.data.thresholds.risk, **merged)
+
+
+def parse_duration(text: str | None) -> float | None:
+    """'2s', '500ms', '1.5', '1m' -> seconds."""
+    if text is None or text == "":
+        return None
+    value = _duration_or_error(text)
+    return value
+
+
+def _duration_or_error(text: Any) -> float | None:
+    if text is None:
+        return None
+    raw = str(text).strip().lower()
+    units = (("ms", 0.001), ("s", 1.0), ("min", 60.0), ("m", 60.0), ("h", 3600.0))
+    for suffix, factor in units:
+        if raw.endswith(suffix):
+            number = raw[: -len(suffix)]
+            break
+    else:
+        number, factor = raw, 1.0
     try:
-        if path.suffix == ".toml":
-            data = tomllib.loads(path.read_text()).get("tool", {}).get("rehearse", {})
-        else:
-            data = yaml.safe_load(path.read_text()) or {}
-    except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
-        raise BadInput(f"{path} is not valid: {str(exc).splitlines()[0]}",
-                       hint="fix the syntax and run again") from None
-    if not isinstance(data, dict):
-        raise BadInput(f"{path} must hold a mapping at the top level", hint="see docs/policy.md")
-    return data
+        value = float(number) * factor
+    except ValueError:
+        raise BadInput(f"'{text}' is not a duration", hint="write it like 2s, 500ms or 1m") from None
+    if value < 0:
+        raise BadInput(f"'{text}' is a negative duration", hint="write it like 2s, 500ms or 1m")
+    return value
 
 
-def invariants_from(settings: Mapping[str, Any], source: str = "settings") -> tuple[Any, ...]:
-    """The `invariants:` of a settings file, validated now so a typo fails before any work."""
-    from .checks.invariants import parse_invariant
-    entries = settings.get("invariants") or []
-    if not isinstance(entries, list):
-        raise BadInput(f"{source}: invariants must be a list",
-                       hint="write - {name: no_negative_totals, sql: 'SELECT count(*) ...', expect: 0}")
-    return tuple(parse_invariant(entry) for entry in entries)
+def is_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 def secret_from_env() -> bytes | None:
     value = os.environ.get("REHEARSE_SECRET")
     return value.encode() if value else None
+
+
+# --- error text -------------------------------------------------------------------------------
+
+
+def _loc_text(loc: tuple) -> str:
+    return ".".join(str(part) for part in loc if not (isinstance(part, str) and part.startswith("function-")))
+
+
+def _error_text(error: Mapping[str, Any]) -> str:
+    message = str(error.get("msg", "invalid"))
+    message = re.sub(r"^(Value|Assertion) error, ", "", message)
+    if error.get("type") in ("extra_forbidden", "unexpected_keyword_argument"):
+        message = "unknown setting"
+    value = error.get("input")
+    if error.get("type") not in ("extra_forbidden", "unexpected_keyword_argument", "missing") and not isinstance(value, (dict, list)):
+        message += f" (got {value!r})"
+    return message
+
+
+def _pydantic_message(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    loc = _loc_text(tuple(error["loc"]))
+    return f"{loc}: {_error_text(error)}" if loc else _error_text(error)
+
+
+def _yaml_lines(text: str) -> dict[tuple, int]:
+    """Line (1-based) of every key and list item of a YAML document, by its path."""
+    out: dict[tuple, int] = {}
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return out
+
+    def walk(node: Any, path: tuple) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                here = path + (key.value,)
+                out[here] = key.start_mark.line + 1
+                walk(value, here)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                out[path + (index,)] = item.start_mark.line + 1
+                walk(item, path + (index,))
+
+    if root is not None:
+        walk(root, ())
+    return out
+
+
+def _line_of(loc: tuple, lines: Mapping[tuple, int]) -> int | None:
+    path = tuple(p for p in loc if not (isinstance(p, str) and p.startswith("function-")))
+    # flat thresholds are routed into checks/risk: look for the key where the user wrote it
+    candidates = [path]
+    if len(path) >= 3 and path[0] == "thresholds" and path[1] in ("checks", "risk"):
+        candidates.append(("thresholds",) + path[2:])
+    for cut in range(len(path), 0, -1):
+        for candidate in candidates:
+            if candidate[:cut] in lines:
+                return lines[candidate[:cut]]
+    return None
+
+
+def _toml_line(text: str, loc: tuple) -> int | None:
+    keys = [str(p) for p in loc if isinstance(p, str) and not p.startswith("function-")]
+    if not keys:
+        return None
+    pattern = re.compile(rf"^\s*{re.escape(keys[-1])}\s*=")
+    for number, line in enumerate(text.splitlines(), 1):
+        if pattern.match(line):
+            return number
+    return None

@@ -199,6 +199,11 @@ class RollbackResult:
     data_diff: tuple[DataDiff, ...] = ()
     duration_s: float = 0.0
     error: str | None = None
+    # values the upgrade wrote (a new column's default, a backfill) that the downgrade throws
+    # away: information about the rollback, not a failure of it
+    discarded: tuple[DataDiff, ...] = ()
+    # existing values the upgrade changed (a data migration) that the downgrade leaves as they are
+    one_way: tuple[DataDiff, ...] = ()
 
 
 # --- checks --------------------------------------------------------------------------------
@@ -237,6 +242,7 @@ class RevisionResult:
     findings: tuple[Finding, ...] = ()
     risk: str = "low"
     risk_reasons: tuple[str, ...] = ()
+    not_rehearsed: str | None = None  # "not rehearsed: because ..." when another revision stopped it
 
 
 @dataclass(frozen=True)
@@ -303,7 +309,8 @@ def _build(cls: type, data: Mapping[str, Any] | None) -> Any:
 _NESTED: dict[type, dict[str, Any]] = {
     StatementTrace: {"locks": [LockTaken]},
     StepResult: {"statements": [StatementTrace], "blocked_traffic": [BlockedTraffic]},
-    RollbackResult: {"schema_diff": [SchemaDiff], "data_diff": [DataDiff]},
+    RollbackResult: {"schema_diff": [SchemaDiff], "data_diff": [DataDiff], "discarded": [DataDiff],
+                     "one_way": [DataDiff]},
     RevisionResult: {"upgrade": StepResult, "downgrade": StepResult, "reupgrade": StepResult,
                      "rollback": RollbackResult, "findings": [Finding]},
     Report: {"revisions": [RevisionResult], "rollback": RollbackResult, "reupgrade": StepResult,

@@ -12,8 +12,12 @@ Steps
   * the downgrade failed, or the rollback is ``broken``, or it is ``data-loss`` of data that
     existed before the upgrade ........................................ critical
     (the escape hatch does not work, or using it destroys data)
-  * the rollback is ``data-loss`` only of data the upgrade wrote (a filled column dropped) .. high
-    (after a day in production that column holds real data)
+  * the rollback throws away only values the upgrade wrote (a new column's default or
+    backfill, ``RollbackResult.discarded``) ............................ low (information)
+    (the data that existed before the upgrade is back; what goes is what the upgrade added)
+  * the upgrade changed existing values of a column that the downgrade leaves alone (a data
+    migration, a trigger's ``updated_at``; ``RollbackResult.one_way``) ............ medium
+    (not the downgrade's loss, but rolling back does not give the old values back)
   * the rollback is ``irreversible`` or ``missing`` ............... high
     (there is no way back short of restoring a backup)
   * the re-upgrade after the downgrade failed ..................... high
@@ -22,7 +26,9 @@ Steps
 Locks, measured on the rehearsal copy (``LockTaken`` of every upgrade statement)
   A lock "blocks traffic" when it blocks writes (SHARE and stronger) or reads (ACCESS
   EXCLUSIVE). A table is "large" when it had at least ``large_table_rows`` [100,000] rows
-  or ``large_table_bytes`` [100 MiB].
+  or ``large_table_bytes`` [100 MiB]: lock mode and size do not vary between runs. A measured
+  duration counts against a limit only when it exceeds it by ``duration_noise`` [25 %], so a
+  hold that sits near a limit gives the same level on every run of the same snapshot.
   * a lock blocking reads on a large table held >= ``critical_lock_s`` [60 s] ..... critical
   * a lock blocking traffic on a large table held >= ``high_lock_s`` [5 s] ........ high
   * a lock blocking traffic on any table held >= ``medium_lock_s`` [1 s] .......... medium
@@ -41,7 +47,8 @@ Traffic, measured when the rehearsal ran a --traffic workload (``StepResult.bloc
 
 Findings (checks)
   * a finding of severity critical / high / medium raises the level to the same level;
-    low and info findings add no risk. A finding ``accepted`` by a baseline file adds no risk
+    low and info findings add no risk. A finding about the downgrade (its locks, its rewrites)
+    raises it to medium at most: that cost is paid only when rolling back. A finding ``accepted`` by a baseline file adds no risk
     (it is still shown in reports, marked as accepted).
 
 Where it stops being right: lock times are measured on a copy without production traffic,
@@ -52,10 +59,10 @@ table sizes come from the snapshot, which may be smaller than production if it w
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from rehearse import model
+from rehearse.config import RiskThresholds
 from rehearse.errors import BadInput
 
 LEVELS = model.RISK_LEVELS  # ("low", "medium", "high", "critical"), in order
@@ -68,46 +75,6 @@ def level_rank(level: str) -> int:
 
 def worst(levels: Iterable[str]) -> str:
     return max(levels, key=level_rank, default="low")
-
-
-@dataclass(frozen=True)
-class RiskThresholds:
-    """The numbers the risk model compares measurements against (all configurable)."""
-
-    large_table_rows: int = 100_000
-    large_table_bytes: int = 100 * 1024 * 1024
-    medium_lock_s: float = 1.0
-    high_lock_s: float = 5.0
-    critical_lock_s: float = 60.0
-    slow_statement_s: float = 60.0
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any] | None) -> "RiskThresholds":
-        """Thresholds from a config mapping (e.g. the ``risk:`` section of rehearse.yaml)."""
-        if not values:
-            return cls()
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        kwargs: dict[str, Any] = {}
-        for key, value in values.items():
-            name = str(key).replace("-", "_")
-            if name not in fields:
-                raise BadInput(f"unknown risk threshold {key!r}",
-                               hint=f"use one of: {', '.join(sorted(fields))}")
-            kind = int if fields[name].type in ("int", int) else float
-            try:
-                number = kind(value)
-            except (TypeError, ValueError):
-                raise BadInput(f"risk threshold {key!r} must be a number, got {value!r}",
-                               hint="fix the value in your rehearse configuration") from None
-            if number < 0:
-                raise BadInput(f"risk threshold {key!r} must not be negative, got {value!r}",
-                               hint="fix the value in your rehearse configuration")
-            kwargs[name] = number
-        made = cls(**kwargs)
-        if not made.medium_lock_s <= made.high_lock_s <= made.critical_lock_s:
-            raise BadInput("risk thresholds must satisfy medium_lock_s <= high_lock_s <= critical_lock_s",
-                           hint="fix the values in your rehearse configuration")
-        return made
 
 
 def _fmt_s(seconds: float) -> str:
@@ -155,11 +122,13 @@ def _statement_rules(stmt: model.StatementTrace, t: RiskThresholds,
             continue
         what = f"{lock.mode} on {lock.relation}{_size(lock)} held {_fmt_s(held)} ({blocking})"
         large = is_large(lock, t)
-        if large and lock.blocks_reads and held >= t.critical_lock_s:
+        # durations count only when beyond the limit by the noise margin (t.exceeds): the same
+        # snapshot must give the same level on every run
+        if large and lock.blocks_reads and t.exceeds(held, t.critical_lock_s):
             out.append(("critical", f"{what}; limit for a large table {_fmt_s(t.critical_lock_s)}"))
-        elif large and held >= t.high_lock_s:
+        elif large and t.exceeds(held, t.high_lock_s):
             out.append(("high", f"{what}; limit for a large table {_fmt_s(t.high_lock_s)}"))
-        elif held >= t.medium_lock_s:
+        elif t.exceeds(held, t.medium_lock_s):
             out.append(("medium", f"{what}; limit {_fmt_s(t.medium_lock_s)}"))
     for relation in stmt.rewrites:
         known = sizes.get(relation)
@@ -169,7 +138,7 @@ def _statement_rules(stmt: model.StatementTrace, t: RiskThresholds,
         else:
             size = _size(known) if known is not None else ""
             out.append(("medium", f"rewrites table {relation}{size}"))
-    if stmt.duration_s >= t.slow_statement_s:
+    if t.exceeds(stmt.duration_s, t.slow_statement_s):
         first = " ".join(stmt.sql.split())[:60]
         out.append(("medium", f"statement runs {_fmt_s(stmt.duration_s)} "
                               f"(limit {_fmt_s(t.slow_statement_s)}): {first}"))
@@ -182,11 +151,11 @@ def _traffic_rules(step: model.StepResult, t: RiskThresholds) -> list[tuple[str,
         what = (f"{b.kind} queries on {b.table} waited up to {_fmt_s(b.blocked_s)}"
                 + (f" ({b.queries} queries, {_fmt_s(b.total_blocked_s)} in all)" if b.queries else "")
                 + (f" behind {b.blocker_lock_mode}" if b.blocker_lock_mode else ""))
-        if b.blocked_s >= t.critical_lock_s:
+        if t.exceeds(b.blocked_s, t.critical_lock_s):
             out.append(("critical", f"{what}; limit {_fmt_s(t.critical_lock_s)}"))
-        elif b.blocked_s >= t.high_lock_s:
+        elif t.exceeds(b.blocked_s, t.high_lock_s):
             out.append(("high", f"{what}; limit {_fmt_s(t.high_lock_s)}"))
-        elif b.blocked_s >= t.medium_lock_s:
+        elif t.exceeds(b.blocked_s, t.medium_lock_s):
             out.append(("medium", f"{what}; limit {_fmt_s(t.medium_lock_s)}"))
     for sql in getattr(step, "would_fail_lock_timeout", ()):
         out.append(("medium", f"would fail under --lock-timeout: {' '.join(sql.split())[:80]}"))
@@ -196,6 +165,10 @@ def _traffic_rules(step: model.StepResult, t: RiskThresholds) -> list[tuple[str,
 def _finding_rule(finding: model.Finding) -> tuple[str, str] | None:
     if finding.accepted or finding.severity not in ("medium", "high", "critical"):
         return None
+    if finding.phase == "downgrade":
+        # what a downgrade costs (a rewrite, a lock) is paid only when rolling back: the rollback's
+        # risk, shown, but it does not make the upgrade high or critical
+        return "medium", f"if rolled back: {finding.code} {finding.name}: {finding.message}"
     return finding.severity, f"{finding.code} {finding.name}: {finding.message}"
 
 
@@ -206,8 +179,14 @@ def _rollback_rules(rev: model.RevisionResult) -> list[tuple[str, str]]:
     rb = rev.rollback
     if rb is not None:
         kind = rb.classification
+        if rb.discarded:
+            # the database is back as it was; what rolling back throws away is what the upgrade
+            # itself wrote (a new column's default or backfill): information, not a loss
+            out.append(("low", f"rolling back discards values the upgrade wrote: {rb.discarded[0].message}"
+                               + (f" (+{len(rb.discarded) - 1} more)" if len(rb.discarded) > 1 else "")))
+        if rb.one_way:
+            out.append(("medium", f"the upgrade changes existing data one way: {rb.one_way[0].message}"))
         if kind == "data-loss" and rb.ok:
-            # the database is back as it was; what is lost is what the upgrade itself wrote
             first = rb.data_diff[0].message if rb.data_diff else "values written by the upgrade"
             out.append(("high", f"rolling back discards data written since the upgrade: {first}"))
         elif kind == "data-loss":
@@ -238,6 +217,8 @@ def assess_revision(rev: model.RevisionResult, thresholds: RiskThresholds | None
     """(level, reasons) of one revision; reasons are worst first, each prefixed by its level."""
     t = thresholds or RiskThresholds()
     rules: list[tuple[str, str]] = []
+    if rev.not_rehearsed:
+        rules.append(("low", rev.not_rehearsed))  # another revision's failure, not this one's
     if not rev.upgrade.ok and not rev.upgrade.skipped:
         rules.append(("critical", f"upgrade failed: {_first_line(rev.upgrade.error)}"))
     # A rewrite's table size comes from the locks the same revision took on that table.

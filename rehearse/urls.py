@@ -30,6 +30,12 @@ def parse(url: str) -> URL:
             f"'{redact(url)}' is not a database URL",
             hint="write it as postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE",
         ) from None
+    except ValueError:  # SQLAlchemy reads the port with int()
+        raise BadInput(f"'{redact(url)}' has a port that is not a number",
+                       hint="write it as postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE") from None
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        raise BadInput(f"'{redact(url)}' has port {parsed.port}, outside 1-65535",
+                       hint="write it as postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE")
     backend = parsed.drivername.split("+", 1)[0]
     if backend not in _SCHEMES:
         raise BadInput(

@@ -161,7 +161,10 @@ def _build_policy(data: Mapping[str, Any], file: str, toml_lines: dict[str, int]
     if not isinstance(data, Mapping):
         raise PolicyError("must be a mapping with a 'tables' key", file=file, line=1)
     known = {"version", "locale", "strict", "tables", "secret_env"}
+    rehearsal_sections = {"run", "thresholds", "invariants"}  # the same file's settings (rehearse.config)
     for key in data:
+        if key in rehearsal_sections:
+            continue
         if key not in known:
             raise fail(f"unknown key (known: {', '.join(sorted(known))})", data, str(key))
     version = data.get("version", 1)

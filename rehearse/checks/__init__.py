@@ -5,15 +5,17 @@ revision files, schema rules read the migrated database. Every rule lives in its
 under ``sql/``, ``measured/``, ``graph/`` or ``schema_rules/`` and registers itself.
 """
 
-from .base import Hit, Rule, Thresholds, all_rules, get_rule, render_rule_doc
-from .engine import check_graph, check_step, lint_sql
+from .base import DatabaseContext, Hit, Rule, Thresholds, all_rules, get_rule, render_rule_doc
+from .engine import check_database, check_graph, check_step, lint_sql
 from .schema import check_row_counts, check_schema
 
 __all__ = [
+           "DatabaseContext",
            "Hit",
            "Rule",
            "Thresholds",
            "all_rules",
+           "check_database",
            "check_graph",
            "check_row_counts",
            "check_schema",

@@ -14,36 +14,15 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from ..config import Thresholds  # noqa: F401  (the rules' settings; re-exported)
 from ..errors import BadInput
 from ..model import SEVERITIES, Finding
 
 KINDS = ("sql", "measured", "graph", "schema", "drift", "invariant")
+DATABASE_KINDS = ("schema", "drift", "invariant")  # rules that read the staging database itself
+# When the engine runs a database rule (``DatabaseRule.moments``):
+MOMENTS = ("before-upgrade", "after-step", "after-upgrade", "after-rollback")
 STATEMENT_CHARS = 500
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """When a measured cost becomes a finding (configurable from rehearse.yaml)."""
-
-    lock_held_s: float = 1.0  # a blocking lock held at least this long...
-    table_rows: int = 10_000  # ...on a table with at least this many rows
-    table_bytes: int = 10 * 1024 * 1024  # ...or at least this many bytes
-    statement_s: float = 5.0  # a statement slower than this
-    row_drop_fraction: float = 0.0  # row count may fall by more than this fraction before it is a finding
-
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any] | None) -> Thresholds:
-        if not data:
-            return cls()
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise BadInput(f"unknown threshold {', '.join(unknown)}",
-                           hint=f"use one of {', '.join(sorted(known))}")
-        return cls(**{k: type(getattr(cls(), k))(v) for k, v in data.items()})
-
-    def is_big(self, rows: int | None, size: int | None) -> bool:
-        return (rows or 0) >= self.table_rows or (size or 0) >= self.table_bytes
 
 
 @dataclass(frozen=True)
@@ -53,6 +32,7 @@ class Hit:
     message: str
     evidence: Mapping[str, Any] = field(default_factory=dict)
     severity: str | None = None  # overrides the rule's default (e.g. escalate on size)
+    statement: str | None = None  # the SQL it is about, when the runner does not know it
 
 
 class Rule:
@@ -81,6 +61,44 @@ class Rule:
 
     def __repr__(self) -> str:
         return f"<{self.code} {self.name}>"
+
+
+@dataclass(frozen=True)
+class DatabaseContext:
+    """What a database rule may read at one moment of a rehearsal (the engine decides when).
+
+    ``touched`` is the set of relations the rehearsal's statements locked (None: unknown, so
+    every table counts). ``rows_before``/``rows_after`` are row counts per table around one
+    upgrade step (``after-step`` only, when data checks ran). ``policy_covers`` answers
+    "does the anonymization policy name this column?" (None: no policy was given).
+    """
+
+    moment: str
+    dsn: str
+    url: str
+    revision: str | None = None
+    touched: frozenset[str] | None = None
+    rows_before: Mapping[str, int] | None = None
+    rows_after: Mapping[str, int] | None = None
+    thresholds: Thresholds = Thresholds()
+    invariants: tuple[Any, ...] = ()  # rehearse.config.Invariant
+    models: str | None = None
+    project_dir: str | None = None
+    policy_covers: Any = None  # Callable[[schema, table, column], bool]
+
+    @property
+    def phase(self) -> str:
+        return {"after-step": "upgrade", "after-upgrade": "upgrade", "before-upgrade": "before-upgrade",
+                "after-rollback": "after-rollback"}[self.moment]
+
+
+class DatabaseRule(Rule):
+    """A rule that reads the migrated database: ``check(ctx)`` runs at each of its ``moments``."""
+
+    moments: ClassVar[tuple[str, ...]] = ("after-upgrade",)
+
+    def check(self, ctx: DatabaseContext) -> Iterator[Hit]:  # pragma: no cover - abstract
+        raise NotImplementedError
 
 
 def truncate(sql: str | None, limit: int = STATEMENT_CHARS) -> str | None:

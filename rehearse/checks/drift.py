@@ -36,16 +36,15 @@ def load_metadata(target: str, project_dir: str | Path | None = None) -> Any:
     return metadata
 
 
-def compare_models(url: str, target: str | Any, *, project_dir: str | Path | None = None,
-                   include_schemas: bool = False) -> list[Finding]:
-    """RH403 findings: differences between the database at ``url`` and the models' metadata."""
+def model_differences(url: str, target: str | Any, *, project_dir: str | Path | None = None,
+                      include_schemas: bool = False) -> list[tuple[str, dict]]:
+    """(sentence, evidence) for every difference between the database at ``url`` and the models."""
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
     from sqlalchemy import create_engine
     from sqlalchemy.exc import SQLAlchemyError
 
     metadata = load_metadata(target, project_dir) if isinstance(target, str) else target
-    rule = get_rule("RH403")
     engine = create_engine(sqlalchemy_url(url))
     try:
         with engine.connect() as conn:
@@ -60,12 +59,16 @@ def compare_models(url: str, target: str | Any, *, project_dir: str | Path | Non
                                   hint="check the staging database is running") from None
     finally:
         engine.dispose()
-    findings = []
-    for diff in diffs:
-        for op in diff if isinstance(diff, list) else [diff]:
-            message, evidence = describe(op)
-            findings.append(rule.finding(Hit(message, evidence), phase="drift"))
-    return findings
+    return [describe(op) for diff in diffs for op in (diff if isinstance(diff, list) else [diff])]
+
+
+def compare_models(url: str, target: str | Any, *, project_dir: str | Path | None = None,
+                   include_schemas: bool = False) -> list[Finding]:
+    """RH403 findings: differences between the database at ``url`` and the models' metadata."""
+    rule = get_rule("RH403")
+    return [rule.finding(Hit(message, evidence), phase="drift")
+            for message, evidence in model_differences(url, target, project_dir=project_dir,
+                                                       include_schemas=include_schemas)]
 
 
 def _skip_version_table(name, type_, parent_names) -> bool:

@@ -12,7 +12,7 @@ from pglast import ast
 from pglast.enums import AlterTableType, VariableSetKind
 
 from ..model import Finding, StepResult
-from .base import Thresholds, all_rules
+from .base import DATABASE_KINDS, DatabaseContext, Thresholds, all_rules
 from .sqltools import (
     LintState,
     Statement,
@@ -50,6 +50,21 @@ def check_step(revision: str, step: StepResult, *, phase: str = "upgrade",
             for hit in rule.check(trace, thresholds):
                 findings.append(rule.finding(hit, revision=revision, statement=trace.sql,
                                              location=trace.location, phase=phase))
+    return findings
+
+
+_PHASE_OF_KIND = {"drift": "drift", "invariant": "invariant"}
+
+
+def check_database(ctx: DatabaseContext) -> list[Finding]:
+    """Every database rule (schema, drift, invariant) whose moments include ``ctx.moment``."""
+    findings: list[Finding] = []
+    for rule in all_rules():
+        if rule.kind not in DATABASE_KINDS or ctx.moment not in getattr(rule, "moments", ()):
+            continue
+        for hit in rule.check(ctx):
+            findings.append(rule.finding(hit, revision=ctx.revision, statement=hit.statement,
+                                         phase=_PHASE_OF_KIND.get(rule.kind, ctx.phase)))
     return findings
 
 

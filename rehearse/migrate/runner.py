@@ -196,11 +196,25 @@ class AlembicProject:
         todo = tuple(_describe(s) for s in upgrade_order if s.revision not in applied)
         return Plan(start=current, target=target_ids, revisions=todo)
 
-    def _known(self, rev: str) -> bool:
+    def known(self, rev: str) -> bool:
+        """Whether ``rev`` names a revision of this project."""
         try:
             return self.script.get_revision(rev) is not None
         except Exception:
             return False
+
+    _known = known
+
+    def stamp(self, heads: Sequence[str]) -> None:
+        """Record ``heads`` in the version table without running any migration."""
+        engine = create_engine(self.url)
+        try:
+            with alembic_quiet(), engine.begin() as conn:
+                ctx = MigrationContext.configure(conn, opts={
+                    "version_table": self.version_table, "version_table_schema": self.version_table_schema})
+                ctx.stamp(self.script, tuple(sorted(heads)) or "base")
+        finally:
+            engine.dispose()
 
     # -- running one step --------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from rehearse import model
+from rehearse.config import normalize_format
 from rehearse.errors import BadInput
 from rehearse.report._common import RenderOptions
 
@@ -23,18 +24,6 @@ FILE_NAMES: dict[str, str] = {
     "sarif": "report.sarif",
     "html": "report.html",
 }
-
-_ALIASES = {"md": "markdown", "xml": "junit", "junit.xml": "junit", "htm": "html", "text": "terminal",
-            "txt": "terminal"}
-
-
-def normalize_format(fmt: str) -> str:
-    """The canonical format name, or BadInput listing the ones that exist."""
-    name = _ALIASES.get(fmt.strip().lower(), fmt.strip().lower())
-    if name not in FORMATS:
-        raise BadInput(f"unknown report format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)}")
-    return name
-
 
 def _renderer(fmt: str) -> Callable[[model.Report, RenderOptions], str]:
     if fmt == "terminal":
@@ -69,12 +58,7 @@ def write_reports(report: model.Report, report_dir: Path, formats: list[str], *,
     report.html) so CI steps can find them. ``terminal`` has no file and is skipped.
     """
     names = [normalize_format(f) for f in formats]
-    report_dir = Path(report_dir)
-    try:
-        report_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BadInput(f"cannot create report directory {report_dir}: {exc.strerror}",
-                       hint="choose a writable --report-dir") from None
+    report_dir = writable_report_dir(report_dir)
     written: list[Path] = []
     for name in dict.fromkeys(names):  # keep order, drop repeats
         if name not in FILE_NAMES:
@@ -89,6 +73,21 @@ def write_reports(report: model.Report, report_dir: Path, formats: list[str], *,
     return written
 
 
+def writable_report_dir(report_dir: Path | str) -> Path:
+    """``report_dir``, created if needed, after proving a file can be written in it."""
+    import tempfile
+
+    report_dir = Path(report_dir)
+    try:
+        report_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=report_dir, prefix=".rehearse-write-test-"):
+            pass
+    except OSError as exc:
+        raise BadInput(f"cannot write reports into {report_dir}: {exc.strerror or exc}",
+                       hint="choose a writable --report-dir") from None
+    return report_dir
+
+
 def print_summary(report: model.Report, console=None) -> None:
     """Print the rich summary table (colours only when the console is a terminal)."""
     from rehearse.report.terminal import print_summary as _print
@@ -97,4 +96,5 @@ def print_summary(report: model.Report, console=None) -> None:
 
 
 __all__ = ["FORMATS", "FILE_NAMES", "RenderOptions", "normalize_format", "render", "write_reports",
+           "writable_report_dir",
            "print_summary"]

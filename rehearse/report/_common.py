@@ -87,17 +87,26 @@ def rollback_status(rev: model.RevisionResult) -> str:
     return {"ok": "reversible", "failed": "broken"}.get(status, "not-run")
 
 
+_MODE_RANK = {mode: rank for rank, mode in enumerate((
+    "AccessShareLock", "RowShareLock", "RowExclusiveLock", "ShareUpdateExclusiveLock", "ShareLock",
+    "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock"))}
+
+
 def max_lock(rev: model.RevisionResult) -> tuple[model.LockTaken, float] | None:
-    """The traffic-blocking lock held longest during the upgrade (lock, seconds)."""
-    best: tuple[model.LockTaken, float] | None = None
-    for stmt in rev.upgrade.statements:
-        for lock in stmt.locks:
-            if not (lock.blocks_reads or lock.blocks_writes):
-                continue
-            held = lock.held_s if lock.held_s is not None else stmt.duration_s
-            if best is None or held > best[1]:
-                best = (lock, held)
-    return best
+    """The traffic-blocking lock held longest during the upgrade (lock, seconds).
+
+    A statement's locks are all held until its commit, so several last about as long: among
+    those within 10 % of the longest, the headline names the most restrictive mode, on a table
+    (locks on tables carry a row count) rather than on one of its indexes.
+    """
+    held_locks = [(lock, lock.held_s if lock.held_s is not None else stmt.duration_s)
+                  for stmt in rev.upgrade.statements for lock in stmt.locks
+                  if lock.blocks_reads or lock.blocks_writes]
+    if not held_locks:
+        return None
+    longest = max(held for _, held in held_locks)
+    close = [(lock, held) for lock, held in held_locks if held >= 0.9 * longest]
+    return max(close, key=lambda c: (_MODE_RANK.get(c[0].mode, 0), c[0].rows is not None, c[1]))
 
 
 def live_findings(findings) -> list[model.Finding]:

@@ -22,7 +22,7 @@ class LimitStatementDuration(TraceRule):
     alembic = "Move long data work into batched scripts or autocommit blocks with small transactions."
 
     def check(self, trace, thresholds):
-        if trace.ok and trace.duration_s >= thresholds.statement_s:
+        if trace.ok and thresholds.exceeds(trace.duration_s, thresholds.statement_s):
             yield self.hit(f"the statement ran for {trace.duration_s:.1f} s (threshold {thresholds.statement_s:g} s)",
                            duration_s=round(trace.duration_s, 3), threshold_s=thresholds.statement_s,
                            rows_affected=trace.rows_affected)

@@ -1,16 +1,17 @@
 """RH404: a user-declared data invariant did not hold."""
 
-from typing import ClassVar
+from typing import ClassVar, Iterator
 
-from ..base import Rule, register
+from ..base import DatabaseContext, DatabaseRule, Hit, register
 
 
 @register
-class HoldInvariant(Rule):
+class HoldInvariant(DatabaseRule):
     code = "RH404"
     name = "hold-invariant"
     severity = "high"
     kind: ClassVar[str] = "invariant"
+    moments: ClassVar[tuple[str, ...]] = ("before-upgrade", "after-upgrade", "after-rollback")
     summary = "A custom invariant query from the configuration returned an unexpected value."
     problem = """
         Your configuration declares invariants: SQL queries returning one number and the
@@ -27,3 +28,9 @@ class HoldInvariant(Rule):
             expect: "== 0"
         ```
     """
+
+    def check(self, ctx: DatabaseContext) -> Iterator[Hit]:
+        if not ctx.invariants:
+            return
+        from ..invariants import evaluate
+        yield from evaluate(ctx.dsn, ctx.invariants, ctx.moment)

@@ -1,12 +1,12 @@
 """RH403: the migrated schema differs from the SQLAlchemy models (drift)."""
 
-from typing import ClassVar
+from typing import ClassVar, Iterator
 
-from ..base import Rule, register
+from ..base import DatabaseContext, DatabaseRule, Hit, register
 
 
 @register
-class MatchModelsToSchema(Rule):
+class MatchModelsToSchema(DatabaseRule):
     code = "RH403"
     name = "match-models-to-schema"
     severity = "medium"
@@ -20,3 +20,10 @@ class MatchModelsToSchema(Rule):
     """
     solution = "Generate the missing revision (`alembic revision --autogenerate`) and review it."
     alembic = "`alembic revision --autogenerate -m \"sync models\"`, then review the generated operations."
+
+    def check(self, ctx: DatabaseContext) -> Iterator[Hit]:
+        if not ctx.models:
+            return
+        from ..drift import model_differences
+        for message, evidence in model_differences(ctx.url, ctx.models, project_dir=ctx.project_dir):
+            yield Hit(message, evidence)

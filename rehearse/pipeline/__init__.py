@@ -1,0 +1,210 @@
+"""The rehearsal: runs the stages in order, times them, and always tears staging down.
+
+snapshot -> staging (restore) -> the history, through ``modes.release`` or ``modes.stairway``
+(composed from ``stepper.Stepper``'s primitives) -> risk assessment -> Report. Stages meet
+only through ``rehearse.model``; this package wires them together. ``preflight`` checks every
+input that can be checked without a database, before any work starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import tempfile
+import time
+import uuid
+from contextlib import ExitStack
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .. import __version__
+from ..config import RunConfig, secret_from_env
+from ..errors import BadInput
+from ..migrate.runner import AlembicProject, Plan
+from ..model import Report, Snapshot, StagingDatabase
+from ..urls import redact
+from . import modes
+from .stepper import Ledger, Say, Stepper, Timer
+
+# fail fast on a bad project before touching any database (a placeholder URL: nothing connects)
+_NO_DATABASE = "postgresql+psycopg2://check@localhost/check"
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def preflight(cfg: RunConfig) -> Snapshot | None:
+    """Check every input that needs no database; returns the snapshot's manifest when given one.
+
+    A wrong --to, a snapshot at a revision the project does not know, an unreadable baseline or
+    policy, an unwritable report directory: each is one line and exit 2 here, in well under a
+    second, instead of after the restore.
+    """
+    from ..checks.baseline import load_baseline
+    from ..report import writable_report_dir
+
+    # with --url-env, revision files are imported only once that variable holds the staging URL:
+    # project code may read it at import time
+    project = AlembicProject(cfg.alembic_ini, url=_NO_DATABASE, load_revisions=cfg.url_env is None)
+    if cfg.url_env is None:
+        if cfg.target is not None and cfg.target not in ("head", "heads"):
+            try:
+                found = project.script.revision_map.get_revisions(cfg.target)
+            except Exception:
+                found = ()
+            if not found or any(r is None for r in found):
+                raise BadInput(f"unknown revision '{cfg.target}' (--to): {cfg.alembic_ini} has no such revision",
+                               hint="use a revision id from `alembic history`, 'head' or 'heads'")
+    snapshot = None
+    if cfg.snapshot is not None:
+        from ..snapshot.format import read_snapshot
+        snapshot = read_snapshot(cfg.snapshot, verify=False)
+        if cfg.url_env is None:
+            unknown = [r for r in snapshot.source.alembic_revisions if not project.known(r)]
+            if unknown:
+                raise BadInput(f"snapshot {cfg.snapshot} is at revision {', '.join(unknown)}, which the project "
+                               f"at {cfg.alembic_ini} does not know",
+                               hint="the snapshot belongs to another project or branch; check --alembic-ini")
+    if cfg.baseline is not None:
+        load_baseline(cfg.baseline)
+    if cfg.policy is not None:
+        from ..anonymize.policy import load_policy
+        load_policy(cfg.policy)
+    if cfg.models is not None and ":" not in cfg.models:
+        raise BadInput(f"--models {cfg.models!r} is not module:attribute",
+                       hint="write it like myapp.models:Base.metadata")
+    writable_report_dir(cfg.report_dir)
+    if cfg.snapshot_out is not None and cfg.snapshot_out.exists() and any(cfg.snapshot_out.iterdir()):
+        raise BadInput(f"{cfg.snapshot_out} already exists and is not empty",
+                       hint="choose a new directory for the pulled snapshot")
+    return snapshot
+
+
+def run_rehearsal(cfg: RunConfig, *, say: Say = _quiet, progress: bool = False) -> Report:
+    """Rehearse ``cfg.alembic_ini``'s migrations on a throwaway copy; returns the assessed Report."""
+    from ..snapshot.format import read_snapshot
+    from ..snapshot.pull import pull_snapshot
+    from ..snapshot.restore import restore_snapshot
+    from ..staging import assert_owned, open_staging
+    from ..staging.gc import collect
+
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    t0 = time.perf_counter()
+    timer = Timer()
+    warnings: list[str] = []
+    run_id = uuid.uuid4().hex[:10]
+    preflight(cfg)
+
+    try:
+        collect(quiet=True)
+    except Exception as exc:  # a failed sweep of old runs must not stop this one
+        warnings.append(f"could not clean up resources of earlier runs: {exc}")
+
+    with ExitStack() as stack:
+        with timer.stage("snapshot"):
+            if cfg.snapshot is not None:
+                say(f"reading snapshot {cfg.snapshot}")
+                snapshot = read_snapshot(cfg.snapshot, verify=True)
+                source_label = str(cfg.snapshot)
+            else:
+                out = cfg.snapshot_out
+                if out is None:
+                    tmp = Path(tempfile.mkdtemp(prefix="rehearse-snap-"))
+                    stack.callback(shutil.rmtree, tmp, True)
+                    out = tmp / "snapshot"
+                say(f"pulling an anonymized snapshot of {redact(cfg.source)}")
+                snapshot = pull_snapshot(cfg.source, out, policy_path=cfg.policy, secret=secret_from_env(),
+                                         strict=cfg.strict, progress=progress)
+                source_label = redact(cfg.source)
+
+        def populate(db: StagingDatabase) -> None:
+            with timer.stage("restore"):
+                say(f"restoring {snapshot.total_rows:,} rows into {db.kind} staging")
+                restore_snapshot(snapshot, db, progress=progress)
+
+        with timer.stage("staging"):
+            db = stack.enter_context(open_staging(
+                cfg.staging, run_id=run_id, source=snapshot.source, keep=cfg.keep, image=cfg.image,
+                reuse_key=snapshot.checksum if cfg.reuse else None, populate=populate,
+                # data files are zstd-compressed (~4x); indexes come on top
+                expected_bytes=6 * sum(t.bytes for t in snapshot.tables)))
+        timer.stages["staging"] = round(timer.stages["staging"] - timer.stages.get("restore", 0.0), 4)
+        warnings.extend(db.warnings)
+        if db.from_template:
+            say("staging cloned from a kept restore of this snapshot (--reuse)")
+        assert_owned(db)
+
+        from .checkpoint import Checkpoints
+        checkpoints = Checkpoints(db, snapshot, lambda snap, twin: restore_snapshot(snap, twin))
+        stack.callback(checkpoints.close)
+        report = rehearse_on(cfg, db, timer=timer, say=say, checkpoints=checkpoints)
+        if cfg.keep:
+            say(f"staging kept: {db.connect_hint or redact(db.url)}")
+
+    report = dataclasses.replace(
+        report, source=source_label, snapshot=str(snapshot.path), staging=db.kind,
+        started_at=started_at, duration_s=round(time.perf_counter() - t0, 3), stages=dict(timer.stages),
+        warnings=tuple(warnings) + report.warnings, tool_version=__version__)
+    return finish(report, cfg)
+
+
+def rehearse_on(cfg: RunConfig, db: StagingDatabase, *, timer: Timer | None = None, say: Say = _quiet,
+                checkpoints=None) -> Report:
+    """Rehearse the history on a staging database that already holds the starting data.
+
+    ``checkpoints`` (``checkpoint.Checkpoints``) lets the rehearsal go on after a failed step on a
+    database put back at a known revision; without it, what follows a failure is less certain."""
+    timer = timer or Timer()
+    ledger = Ledger()
+    project = AlembicProject(cfg.alembic_ini, url=db.url, url_env=cfg.url_env)
+    stepper = Stepper(cfg, db, project, timer, say, ledger, checkpoints=checkpoints)
+    try:
+        plan = project.plan(cfg.target)
+        stepper.changed = changed_revisions(cfg, project, plan)
+        say(f"{len(plan.revisions)} revision(s) to rehearse from "
+            f"{', '.join(plan.start) or 'base'} to {', '.join(plan.target) or 'base'}")
+        from ..checks import check_graph
+        with timer.stage("checks"):
+            ledger.add(check_graph(project.script))
+        stepper.check_database("before-upgrade")
+        outcome = modes.stairway(stepper, plan) if cfg.mode == "stairway" else modes.release(stepper, plan)
+    finally:
+        stepper.close()
+    return Report(
+        source="", start_revision=", ".join(plan.start) or None,
+        target_revision=", ".join(plan.target) or None, revisions=outcome.revisions, rollback=outcome.rollback,
+        reupgrade=outcome.reupgrade, outcome="fail" if ledger.failures else "pass",
+        findings=tuple(ledger.findings), failures=tuple(ledger.failures), warnings=tuple(ledger.warnings),
+        scope=tuple(r.id for r in plan.revisions if r.id in stepper.changed) if stepper.changed is not None else ())
+
+
+def changed_revisions(cfg: RunConfig, project: AlembicProject, plan: Plan) -> set[str] | None:
+    """--changed-since takes a revision id (rules apply to what comes after it) or a git ref
+    (rules apply to revisions whose files changed since that ref, as in a pull request)."""
+    since = cfg.changed_since
+    if not since:
+        return None
+    if project.known(since):
+        return {r.id for r in project.plan(None, start=(since,)).revisions}
+    from ..vcs import changed_files
+    changed = changed_files(project.ini.parent, since)
+    return {r.id for r in plan.revisions if r.file and Path(r.file).resolve() in changed}
+
+
+def finish(report: Report, cfg: RunConfig) -> Report:
+    """Apply the baseline and assess the risk."""
+    from ..checks.baseline import apply_baseline, load_baseline
+    from ..risk import assess
+
+    if cfg.baseline is not None:
+        baseline = load_baseline(cfg.baseline)
+        report = dataclasses.replace(
+            report,
+            findings=tuple(apply_baseline(list(report.findings), baseline)),
+            revisions=tuple(dataclasses.replace(r, findings=tuple(apply_baseline(list(r.findings), baseline)))
+                            for r in report.revisions))
+    return assess(report, thresholds=cfg.risk_thresholds)
+
+
+__all__ = ["finish", "preflight", "rehearse_on", "run_rehearsal"]
