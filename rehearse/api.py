@@ -36,6 +36,7 @@ def snapshot(source_url: str, out_dir: Path, *, policy: Path | None = None, stri
     """Pull a consistent, anonymized, read-only snapshot of ``source_url`` into ``out_dir``."""
     from .snapshot.pull import pull_snapshot
     _check_source(source_url)
+    check_writable(out_dir, "-o")
     return pull_snapshot(source_url, out_dir, policy_path=policy, secret=secret_from_env(), strict=strict,
                          jobs=jobs, progress=progress, subset=subset)
 
@@ -46,6 +47,7 @@ def scan(source_url: str, out: Path, *, sample_rows: int = 1000, force: bool = F
     _check_source(source_url)
     if out.exists() and not force:
         raise BadInput(f"{out} already exists", hint="choose another -o path or pass --force to overwrite it")
+    check_writable(out, "-o")
     text = scan_source(source_url, sample_rows=sample_rows)
     out.write_text(text)
     return out
@@ -93,3 +95,21 @@ def _check_source(source: str) -> None:
         return  # libpq's own form: psycopg2 reports its errors
     from .urls import parse
     parse(source)
+
+
+def check_writable(path: Path, flag: str) -> None:
+    """BadInput unless ``path`` can be created (its nearest existing folder takes a new file)."""
+    import tempfile
+
+    path = Path(path)
+    folder = path.parent if not path.is_dir() else path
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise BadInput(f"cannot write {path}: {folder} is a file, not a directory",
+                       hint=f"choose another {flag} path")
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".rehearse-write-test-"):
+            pass
+    except OSError as exc:
+        raise BadInput(f"cannot write {path}: {exc.strerror or exc}", hint=f"choose another {flag} path") from None

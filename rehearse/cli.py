@@ -203,6 +203,8 @@ def report(
     """Render a recorded report in another format."""
     from .report import normalize_format
     format = normalize_format(format)
+    if output is not None:
+        api.check_writable(output, "-o")
     rep = api.load_report(report_json)
     if format == "terminal" and output is None:
         from .report import print_summary

@@ -135,3 +135,15 @@ def test_malformed_source_url_is_bad_input_not_an_internal_error(tmp_path, url, 
     snap = _run("snapshot", url, "-o", str(tmp_path / "out"))
     assert snap.returncode == 2 and message in snap.stderr, snap.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_an_unwritable_output_is_bad_input_before_any_work(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    report = REPO / "tests" / "report" / "data" / "demo_report.json"
+    proc = _run("report", str(report), "--format", "md", "-o", str(blocker / "out.md"))
+    assert proc.returncode == 2 and "is a file, not a directory" in proc.stderr, proc.stderr
+    proc = _run("snapshot", NOWHERE, "-o", str(blocker / "snap"))
+    assert proc.returncode == 2 and "is a file, not a directory" in proc.stderr, proc.stderr
+    proc = _run("scan", NOWHERE, "-o", str(blocker / "policy.yaml"))
+    assert proc.returncode == 2 and "is a file, not a directory" in proc.stderr, proc.stderr
