@@ -154,3 +154,24 @@ def test_env_py_connecting_elsewhere_is_refused_before_any_migration(tmp_path, s
                     "AND column_name = 'source'")
         assert cur.fetchone() == (0,)
     assert not leftover_clusters()
+
+
+def test_a_downgrade_that_raises_is_not_blamed_on_the_older_revisions(tmp_path, source_db):
+    """Was (ckan 2.12, 038 fd6622e3d964): its downgrade raises (a column declared twice), then
+    rehearse stamped it undone and every older downgrade of the harvest tables failed with
+    'relation "harvest" does not exist': six false "broken" revisions for one real one."""
+    _, url, dsn = source_db
+    ini = REAL / "failed_downgrade_cascade" / "alembic.ini"
+    at_revision(ini, url, "fc00")
+    proc, report_dir = _run(tmp_path, ini, url)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    report = read_report(report_dir)
+    rollback = {r["id"]: r["rollback"] for r in report["revisions"]}
+    assert rollback["fc03"]["classification"] == "broken"
+    assert "already present" in rollback["fc03"]["error"]
+    # the older revisions are rehearsed on the database their own upgrades made
+    for rev in ("fc02", "fc01"):
+        assert rollback[rev]["ok"] and rollback[rev]["classification"] == "reversible", rollback[rev]
+    assert not any("does not exist" in line for line in report["failures"]), report["failures"]
+    assert _version(dsn) == [("fc00",)]  # the source was only read
+    assert not leftover_clusters()
