@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Rehearse the Alembic histories of public projects installed from PyPI, as a new user would.
 #
-#   scripts/try-real-histories.sh [prefect|mlflow|optuna ...]     (default: all three)
+#   scripts/try-real-histories.sh [prefect|mlflow|optuna|ckan|superset ...]     (default: all five)
 #
 # Each project gets its own venv under $RH_REAL (default /tmp/rh-real) with the project, the
-# PostgreSQL drivers and rehearse (editable, from this checkout). A source database is created
+# PostgreSQL drivers and rehearse (editable, from this checkout); superset (SQLAlchemy 1.4) gets a
+# venv without rehearse, which then runs from $RH_REAL/rehearse-venv with --python. A source database is created
 # on $RH_SERVER (default the 5432 server), brought to an early revision with the project's own
 # migration machinery, rehearsed to head, and always dropped. Reports land in
 # $RH_REAL/<name>/reports. Results and findings: docs/real-histories.md.
@@ -17,7 +18,10 @@ PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-postgres}
 export PGHOST PGPORT PGUSER
 export REHEARSE_SECRET=${REHEARSE_SECRET:-try-real-histories}
 
-declare -A VERSION=([prefect]=3.9.1 [mlflow]=3.17.2 [optuna]=5.0.0)
+declare -A VERSION=([prefect]=3.9.1 [mlflow]=3.17.2 [optuna]=5.0.0 [ckan]=2.12.0 [superset]=4.1.4)
+# what pip installs when it is not the name: ckan's wheel declares its dependencies only as an extra
+declare -A SPEC=([ckan]="ckan[requirements]" [superset]=apache-superset)
+RUN_TIMEOUT=${RUN_TIMEOUT:-1500}  # seconds per rehearsal
 DATABASES=()
 cleanup() {
   for db in "${DATABASES[@]}"; do psql -d postgres -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" || true; done
@@ -30,12 +34,14 @@ new_database() {  # sets $db to a fresh, empty database (not in a subshell: clea
   psql -d postgres -qc "CREATE DATABASE \"$db\""
 }
 
-venv() {  # venv NAME: $RH_REAL/NAME/venv with the project, drivers and rehearse
-  local dir="$RH_REAL/$1"
+venv() {  # venv NAME [own]: $RH_REAL/NAME/venv with the project, drivers and (unless own) rehearse
+  local dir="$RH_REAL/$1" spec="${SPEC[$1]:-$1}==${VERSION[$1]}"
   mkdir -p "$dir"
-  if [ ! -x "$dir/venv/bin/rehearse" ]; then
+  if [ "${2:-}" = own ]; then
+    [ -x "$dir/venv/bin/python" ] || { "$PYTHON" -m venv "$dir/venv" && "$dir/venv/bin/pip" install -q "$spec" psycopg2-binary >&2; }
+  elif [ ! -x "$dir/venv/bin/rehearse" ]; then
     "$PYTHON" -m venv "$dir/venv"
-    "$dir/venv/bin/pip" install -q "$1==${VERSION[$1]}" psycopg2-binary asyncpg anyio -e "$REPO" >&2
+    "$dir/venv/bin/pip" install -q "$spec" psycopg2-binary asyncpg anyio -e "$REPO" >&2
   fi
   "$dir/venv/bin/python" -c "import $1, sys; print(sys.modules['$1'].__file__.rsplit('/', 1)[0])"
 }
@@ -125,7 +131,57 @@ EOF
     --alembic-ini "$dir/alembic.ini" --report-dir "$dir/reports" || true
 }
 
-for name in "${@:-prefect mlflow optuna}"; do
+run_ckan() {
+  local pkg dir=$RH_REAL/ckan db url mode
+  pkg=$(venv ckan)
+  # the wheel's ini says script_location = %(here)s and names ckan's own default database
+  printf '[alembic]\nscript_location = %s/migration\nsqlalchemy.url = postgresql+psycopg2://set-by-rehearse/x\n' \
+    "$pkg" > "$dir/alembic.ini"
+  new_database ckan
+  url="postgresql+psycopg2://$PGUSER@$PGHOST:$PGPORT/$db"
+  # 001 creates the CKAN 1.x tables (what `ckan db upgrade` runs first on an empty database)
+  "$dir/venv/bin/python" - "$dir/alembic.ini" "$url" 103676e0a497 <<'EOF'
+import sys
+from alembic import command
+from alembic.config import Config
+cfg = Config(sys.argv[1]); cfg.set_main_option("sqlalchemy.url", sys.argv[2])
+command.upgrade(cfg, sys.argv[3])
+EOF
+  for mode in release stairway; do
+    time timeout "$RUN_TIMEOUT" "$dir/venv/bin/rehearse" run --source "postgresql://$PGUSER@$PGHOST:$PGPORT/$db" \
+      --no-strict --alembic-ini "$dir/alembic.ini" --mode "$mode" --report-dir "$dir/reports-$mode" -q || true
+  done
+}
+
+rehearse_venv() {  # rehearse in an environment of its own (as pipx would install it)
+  local venv=$RH_REAL/rehearse-venv
+  [ -x "$venv/bin/rehearse" ] || { "$PYTHON" -m venv "$venv" && "$venv/bin/pip" install -q -e "$REPO" >&2; }
+  echo "$venv/bin/rehearse"
+}
+
+run_superset() {
+  local pkg dir=$RH_REAL/superset db url rehearse
+  pkg=$(venv superset own)  # pins sqlalchemy<2: rehearse cannot share this venv (docs/real-histories.md)
+  rehearse=$(rehearse_venv)
+  if ! "$rehearse" run --help | grep -q -- --flask-app; then
+    echo "superset: this rehearse has no --python/--flask-app; see docs/real-histories.md" >&2
+    return 0
+  fi
+  new_database superset
+  url="postgresql+psycopg2://$PGUSER@$PGHOST:$PGPORT/$db"
+  printf 'import os\nSECRET_KEY = "try-real-histories-not-a-secret"\nSQLALCHEMY_DATABASE_URI = os.environ["SUPERSET_DB_URL"]\n' \
+    > "$dir/superset_config.py"
+  # the user's configuration points at production: --flask-app must point the app at staging
+  export SUPERSET_CONFIG_PATH=$dir/superset_config.py SUPERSET_DB_URL=$url FLASK_APP="superset.app:create_app()"
+  timeout 600 "$dir/venv/bin/superset" db upgrade 4e6a06bad7a8  # Flask-Migrate, the project's way
+  # the wheel's own alembic.ini: no script_location (Flask-Migrate's folder) and the logging
+  # sections its env.py's fileConfig needs
+  time timeout "$RUN_TIMEOUT" "$rehearse" run --source "postgresql://$PGUSER@$PGHOST:$PGPORT/$db" --no-strict \
+    --alembic-ini "$pkg/migrations/alembic.ini" --python "$dir/venv/bin/python" \
+    --flask-app superset.app:create_app --report-dir "$dir/reports" -q || true
+}
+
+for name in "${@:-prefect mlflow optuna ckan superset}"; do
   for n in $name; do
     echo "=== $n ${VERSION[$n]}"
     "run_$n"
