@@ -193,6 +193,9 @@ def _remove_recorded(res: dict) -> str:
     dsn = urls.libpq_dsn(res["admin_url"])
     if res["kind"] == "server-db":
         drop_database(dsn, res["database"])
+        # what the rehearsal's checkpoints made beside it (rehearse.pipeline.checkpoint)
+        for sibling in ("_pristine", "_failed"):
+            drop_database(dsn, (res["database"] + sibling)[:63])
         return f"dropped scratch database {res['database']}"
     drop_role(dsn, res["role"])
     return ""
