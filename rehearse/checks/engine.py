@@ -62,19 +62,41 @@ def run_static(statements: Iterable[Statement], state: LintState, *, revision: s
             if state.in_transaction and not stmt.trace.in_transaction:
                 _end_transaction(state)
             state.in_transaction = stmt.trace.in_transaction
-        where = stmt.trace.location if stmt.trace is not None and stmt.trace.location else location
-        if stmt.node is not None:
-            for rule in rules:
-                if rule.once_per_revision and rule.code in state.reported:
+        where = _where(stmt, location)
+        for rule in rules:
+            if (stmt.node is None) != rule.on_unparsed:
+                continue
+            if rule.once_per_revision and rule.code in state.reported:
+                continue
+            for hit in rule.check(stmt, state):
+                if ignored(stmt, rule.code):
                     continue
-                for hit in rule.check(stmt, state):
-                    finding = rule.finding(hit, revision=revision, statement=stmt.sql,
-                                           location=where, phase=phase)
-                    findings.append(_measured_verdict(rule, finding, stmt.trace))
-                    if rule.once_per_revision:
-                        state.reported.add(rule.code)
-        _advance(stmt, state)
+                finding = rule.finding(hit, revision=revision, statement=stmt.sql, location=where, phase=phase)
+                findings.append(_measured_verdict(rule, finding, stmt.trace))
+                if rule.once_per_revision:
+                    state.reported.add(rule.code)
+        if stmt.node is not None:
+            _advance(stmt, state)
     return findings
+
+
+def ignored(stmt: Statement, code: str) -> bool:
+    """Whether the statement's comments (or the file's) ask not to report this rule."""
+    from .ignores import ALL
+
+    asked = stmt.ignores | stmt.file_ignores
+    return ALL in asked or code in asked
+
+
+def _where(stmt: Statement, location: str | None) -> str | None:
+    """file:line:column of a statement: its traced op call, the op call lint found, or its line in a file."""
+    if stmt.trace is not None and stmt.trace.location:
+        return stmt.trace.location
+    if stmt.source:
+        return stmt.source
+    if location:
+        return f"{location}:{stmt.line}:{stmt.column}"
+    return None
 
 
 # Rules whose hazard is a table rewrite: the text can only say "may rewrite"; the rehearsal
