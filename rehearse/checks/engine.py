@@ -15,6 +15,7 @@ from ..model import Finding, StepResult
 from .base import Thresholds, all_rules
 from .sqltools import (
     LintState,
+    added_constraints,
     Statement,
     bare,
     exclusive_targets,
@@ -120,6 +121,7 @@ def _measured_verdict(rule, finding: Finding, trace) -> Finding:
 def _end_transaction(state: LintState) -> None:
     state.exclusive.clear()
     state.exclusive_reported = False
+    state.not_valid.clear()
     for name in state.local_timeouts:
         setattr(state, name, False)
     state.local_timeouts.clear()
@@ -148,9 +150,14 @@ def _advance(stmt: Statement, state: LintState) -> None:
     elif isinstance(node, (ast.CreateStmt, ast.CreateTableAsStmt)):
         rel = node.relation if isinstance(node, ast.CreateStmt) else node.into.rel
         state.created.add(bare(rel))
+    elif isinstance(node, ast.ViewStmt):
+        state.created.add(bare(node.view))
     elif isinstance(node, ast.IndexStmt) and node.idxname:
         state.created.add(node.idxname.lower())
     elif isinstance(node, ast.AlterTableStmt):
+        for con, rel, _ in added_constraints(node):
+            if con.skip_validation and state.in_transaction:
+                state.not_valid.add((bare(rel), (con.conname or "").lower()))
         if any(c.subtype == AlterTableType.AT_ValidateConstraint for c in node.cmds or ()):
             state.validated.add(bare(node.relation))
     elif isinstance(node, ast.RenameStmt) and node.relation is not None and node.newname:

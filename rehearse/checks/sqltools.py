@@ -55,6 +55,7 @@ class LintState:
     validated: set[str] = field(default_factory=set)  # tables with a constraint validated earlier
     exclusive: list[str] = field(default_factory=list)  # tables AccessExclusive-locked in this transaction
     exclusive_reported: bool = False
+    not_valid: set[tuple[str, str]] = field(default_factory=set)  # (table, constraint) added NOT VALID in this transaction
     reported: set[str] = field(default_factory=set)  # rule codes that report once per revision
 
     def is_new(self, relation: Any) -> bool:
