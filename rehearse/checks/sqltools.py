@@ -325,27 +325,73 @@ def has_option(options: Any, name: str) -> bool:
     return False
 
 
+# Objects other than tables whose DROP (or rename, move, comment) must lock them and their dependents.
+_DROP_LOCKED = {ObjectType.OBJECT_TABLE, ObjectType.OBJECT_INDEX, ObjectType.OBJECT_VIEW, ObjectType.OBJECT_MATVIEW,
+                ObjectType.OBJECT_TRIGGER, ObjectType.OBJECT_SEQUENCE, ObjectType.OBJECT_TYPE,
+                ObjectType.OBJECT_DOMAIN, ObjectType.OBJECT_FUNCTION, ObjectType.OBJECT_PROCEDURE,
+                ObjectType.OBJECT_ROUTINE, ObjectType.OBJECT_SCHEMA, ObjectType.OBJECT_POLICY,
+                ObjectType.OBJECT_RULE, ObjectType.OBJECT_FOREIGN_TABLE, ObjectType.OBJECT_STATISTIC_EXT}
+
+
+def _object_name(obj: Any) -> str:
+    if isinstance(obj, ast.ObjectWithArgs):
+        return ".".join(names(obj.objname))
+    if isinstance(obj, ast.TypeName):
+        return ".".join(names(obj.names))
+    if isinstance(obj, ast.String):
+        return obj.sval
+    if isinstance(obj, ast.RangeVar):
+        return qualified(obj)
+    return ".".join(names(obj))
+
+
 def lock_targets(node: Any, state: LintState) -> list[str]:
-    """Existing relations a statement must lock (and may queue behind): timeouts matter here."""
+    """Existing objects a statement must lock (and may queue behind): timeouts matter here.
+
+    Every DDL kind that takes a lock on something that already exists: ALTER TABLE / INDEX /
+    SEQUENCE, CREATE INDEX / TRIGGER / POLICY / RULE / STATISTICS, a partition or child of an
+    existing table, DROP / RENAME / SET SCHEMA of any object, COMMENT ON, REFRESH, TRUNCATE,
+    LOCK, REINDEX, CLUSTER, VACUUM FULL and ALTER DOMAIN (which scans the tables using it).
+    """
     rels: list[Any] = []
     if isinstance(node, ast.AlterTableStmt):
         rels = [node.relation]
         for con, _, _ in added_constraints(node):
             if con.contype == ConstrType.CONSTR_FOREIGN and con.pktable is not None:
                 rels.append(con.pktable)
-    elif isinstance(node, ast.IndexStmt) or isinstance(node, (ast.RenameStmt, ast.ClusterStmt, ast.CreateTrigStmt)) and node.relation is not None:
+    elif isinstance(node, (ast.IndexStmt, ast.RenameStmt, ast.ClusterStmt, ast.CreateTrigStmt,
+                           ast.RefreshMatViewStmt, ast.RuleStmt, ast.AlterObjectSchemaStmt)) \
+            and node.relation is not None:
         rels = [node.relation]
+    elif isinstance(node, (ast.RenameStmt, ast.AlterObjectSchemaStmt)) and node.object is not None:
+        name = _object_name(node.object)
+        return [] if bare(name) in state.created else [name]
+    elif isinstance(node, (ast.CreatePolicyStmt, ast.AlterPolicyStmt)):
+        rels = [node.table]
+    elif isinstance(node, ast.AlterSeqStmt):
+        rels = [node.sequence]
+    elif isinstance(node, ast.CreateStatsStmt):
+        rels = [r for r in node.relations or () if isinstance(r, ast.RangeVar)]
+    elif isinstance(node, ast.AlterDomainStmt):
+        name = ".".join(names(node.typeName))
+        return [] if bare(name) in state.created else [f"domain {name} (and the tables using it)"]
+    elif isinstance(node, ast.CommentStmt) and node.objtype in (
+            ObjectType.OBJECT_TABLE, ObjectType.OBJECT_COLUMN, ObjectType.OBJECT_INDEX, ObjectType.OBJECT_VIEW,
+            ObjectType.OBJECT_MATVIEW, ObjectType.OBJECT_SEQUENCE, ObjectType.OBJECT_TABCONSTRAINT,
+            ObjectType.OBJECT_TRIGGER):
+        parts = names(node.object) if isinstance(node.object, (tuple, list)) else [_object_name(node.object)]
+        table = ".".join(parts[:-1]) if node.objtype == ObjectType.OBJECT_COLUMN else ".".join(parts)
+        return [] if not table or bare(table) in state.created else [table]
     elif isinstance(node, (ast.TruncateStmt, ast.LockStmt)):
         rels = list(node.relations or ())
     elif isinstance(node, ast.ReindexStmt) and node.relation is not None:
         rels = [node.relation]
     elif isinstance(node, ast.VacuumStmt) and has_option(node.options, "full"):
         rels = [v.relation for v in node.rels or () if v.relation is not None]
-    elif isinstance(node, ast.DropStmt) and node.removeType in (
-            ObjectType.OBJECT_TABLE, ObjectType.OBJECT_INDEX, ObjectType.OBJECT_VIEW,
-            ObjectType.OBJECT_MATVIEW, ObjectType.OBJECT_TRIGGER):
-        return [n for n in (".".join(names(o)) for o in node.objects or ()) if bare(n) not in state.created]
+    elif isinstance(node, ast.DropStmt) and node.removeType in _DROP_LOCKED:
+        return [n for n in (_object_name(o) for o in node.objects or ()) if bare(n) not in state.created]
     elif isinstance(node, ast.CreateStmt):
+        rels = [r for r in node.inhRelations or ()]  # PARTITION OF / INHERITS lock the parent
         for elt in node.tableElts or ():
             cons = elt.constraints if isinstance(elt, ast.ColumnDef) else [elt]
             for con in cons or ():
