@@ -39,7 +39,7 @@ def test_markdown_content(any_report):
     for rev in any_report.revisions:
         assert rev.id[:12] in text
     for finding in any_report.all_findings():
-        assert f"](docs/rules/{finding.code}.md)" in text
+        assert f"](https://github.com/rehearse-dev/rehearse/blob/main/docs/rules/{finding.code}.md)" in text
 
 
 def test_markdown_rule_base_url(built_report):
