@@ -185,23 +185,37 @@ def rules(code: Annotated[Optional[str], typer.Argument(help="A rule code or nam
 @app.command()
 @_errors_to_exit_codes
 def lint(
-    alembic_ini: Annotated[Path, typer.Option("--alembic-ini", help="The project's alembic.ini.")],
+    paths: Annotated[Optional[list[Path]], typer.Argument(help=".sql files or directories of them.", show_default=False)] = None,
+    alembic_ini: Annotated[Optional[Path], typer.Option("--alembic-ini", help="An Alembic project's alembic.ini (its revisions, rendered offline).")] = None,
     revision_range: Annotated[Optional[str], typer.Option("--range", help="Revision range, e.g. abc123:head.")] = None,
-    format: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    format: Annotated[str, typer.Option("--format", help="text, json, sarif, gitlab (Code Quality) or github (workflow annotations).")] = "text",
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write to this file instead of stdout.")] = None,
     fail_on: Annotated[str, typer.Option(help="Exit 1 when a finding reaches this severity.")] = "medium",
 ) -> None:
-    """Static rules only, no database (Alembic offline SQL); fit for a pre-commit hook."""
-    import json
+    """Static rules only, no database, on .sql files or an Alembic project; fit for a pre-commit hook.
 
-    from .model import severity_rank, to_dict
-    findings = api.lint(alembic_ini, revision_range=revision_range)
-    if format == "json":
-        typer.echo(json.dumps([to_dict(f) for f in findings], indent=2))
+    Findings carry file:line:column (in a revision: the line of the op call). Silence one with
+    `-- rehearse-ignore: RH101` above the statement (`# rehearse-ignore: RH101` on or above the
+    op call), or a whole file with `rehearse-ignore-file`; squawk-ignore comments count too.
+    """
+    from .model import SEVERITIES, severity_rank
+    from .report.lint_formats import LINT_FORMATS, render_lint
+    from .errors import BadInput
+
+    if format.lower() not in LINT_FORMATS:
+        raise BadInput(f"unknown lint format {format!r}", hint=f"use one of: {', '.join(LINT_FORMATS)}")
+    if fail_on not in SEVERITIES:
+        raise BadInput(f"unknown severity {fail_on!r} for --fail-on", hint=f"use one of: {', '.join(SEVERITIES)}")
+    findings = api.lint(alembic_ini, revision_range=revision_range, paths=paths or None)
+    text = render_lint(findings, format, tool_version=__version__)
+    if output:
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise BadInput(f"cannot write {output}: {exc.strerror}", hint="choose a writable -o path") from None
+        err.print(f"{len(findings)} finding(s) written to {output}", markup=False)
     else:
-        for f in findings:
-            where = f.location or f.revision or ""
-            typer.echo(f"{where}: {f.code} {f.name} [{f.severity}] {f.message}")
-        typer.echo(f"{len(findings)} finding(s)")
+        typer.echo(text, nl=False)
     if any(severity_rank(f.severity) >= severity_rank(fail_on) for f in findings):
         raise typer.Exit(EXIT_FAIL)
 
