@@ -12,7 +12,7 @@ class BanDropConstraint(SqlRule):
     name = "ban-drop-constraint"
     severity = "medium"
     summary = "Drop a constraint only once nothing relies on it, and plan how the downgrade re-adds it."
-    references = ("strong_migrations: remove_foreign_key (review)",)
+    references = ("squawk: ban-drop-constraint (squawk-cli 2.70)",)
     problem = """
         `DROP CONSTRAINT` is quick, but once the guarantee is gone rows that break it can be
         written at once: duplicates after a UNIQUE, orphans after a FOREIGN KEY, out-of-range

@@ -11,7 +11,7 @@ class RequireLockTimeout(SqlRule):
     severity = "medium"
     once_per_revision = True
     summary = "SET lock_timeout before DDL so a queued lock cannot stall all traffic."
-    references = ("squawk: require-timeout-settings (lock_timeout)", "strong_migrations: lock_timeout")
+    references = ("squawk: require-timeout-settings (lock_timeout)", "squawk: require-lock-timeout", "strong_migrations: lock_timeout")
     problem = """
         A DDL statement waits for its lock behind any long-running query, and while it waits
         every new query on the table queues behind *it*. Without `lock_timeout`, a migration
