@@ -35,6 +35,21 @@ app = typer.Typer(
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"rehearse {__version__}")
+        raise typer.Exit(EXIT_PASS)
+
+
+@app.callback()
+def _main(
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_print_version, is_eager=True,
+                                                    help="Print rehearse's version and exit.")] = None,
+) -> None:
+    """Rehearse Alembic migrations on an anonymized copy of production: measure locks, rewrites
+    and durations, prove the rollback, and gate CI on the risk."""
+
+
 def _errors_to_exit_codes(fn: Callable) -> Callable:
     """The one place where errors become exit codes and one-line messages (no tracebacks)."""
 
@@ -66,9 +81,13 @@ def _errors_to_exit_codes(fn: Callable) -> Callable:
     return wrapper
 
 
+# Progress lines -q still prints: a kept staging database is useless without its connect hint.
+_ALWAYS_SAID = ("staging kept",)
+
+
 def _say(quiet: bool) -> Callable[[str], None]:
     if quiet:
-        return lambda _: None
+        return lambda text: err.print(text, markup=False, highlight=False) if text.startswith(_ALWAYS_SAID) else None
     return lambda text: err.print(f"[dim]·[/dim] {text}", highlight=False)
 
 
@@ -102,7 +121,7 @@ def run(
     config: Annotated[Optional[Path], typer.Option(help="rehearse.yaml or pyproject.toml (default: found from the current directory).")] = None,
     strict: Annotated[Optional[bool], typer.Option("--strict/--no-strict", help="Refuse columns the policy does not cover (default on in CI).")] = None,
     data_checks: Annotated[bool, typer.Option("--data-checks/--no-data-checks", help="Compare row checksums before and after each rollback.")] = True,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary, the report paths and a kept staging's connect hint.")] = False,
 ) -> None:
     """Rehearse the migrations end to end: snapshot, staging, upgrade, checks, rollback, re-upgrade, report."""
     from .report import print_summary, write_reports
@@ -254,8 +273,8 @@ def gc(
 
 @app.command()
 def version() -> None:
-    """Print rehearse's version."""
-    typer.echo(__version__)
+    """Print rehearse's version (also `rehearse --version`)."""
+    typer.echo(f"rehearse {__version__}")
 
 
 def main() -> None:

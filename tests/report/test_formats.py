@@ -238,3 +238,26 @@ def test_write_reports(built_report, tmp_path):
     assert set(FILE_NAMES.values()) == {p.name for p in paths}
     data = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
     assert model.report_from_dict(data) == built_report
+
+
+def test_summary_without_a_tty_cuts_nothing(built_report):
+    """A CI log is no terminal: at 80 columns the table would cut cells; the list form keeps every value."""
+    import dataclasses
+    import io
+
+    from rich.console import Console
+
+    from rehearse.report import print_summary
+
+    long_message = "add a very long column description that would never fit into a table cell of eighty columns"
+    rev = dataclasses.replace(built_report.revisions[0], id="a1b2c3d4e5f6a7b8c9d0", message=long_message)
+    report = dataclasses.replace(built_report, revisions=(rev, *built_report.revisions[1:]))
+    out = io.StringIO()
+    print_summary(report, Console(file=out, width=80))
+    text = out.getvalue()
+    assert "…" not in text
+    assert f"revision a1b2c3d4e5f6a7b8c9d0: {long_message}" in text  # whole, on one line
+    for other in report.revisions:
+        assert f"revision {other.id}: " in text and "rollback: " in text
+    for failure in report.failures:
+        assert failure in text
