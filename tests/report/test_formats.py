@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import xml.etree.ElementTree as ET
 from importlib import resources
 from pathlib import Path
@@ -261,3 +262,27 @@ def test_summary_without_a_tty_cuts_nothing(built_report):
         assert f"revision {other.id}: " in text and "rollback: " in text
     for failure in report.failures:
         assert failure in text
+
+
+def test_markdown_shows_quoted_text_as_written(built_report):
+    """Revision messages, errors and findings are quoted, never interpreted (rendered with markdown-it)."""
+    import html as html_lib
+
+    from markdown_it import MarkdownIt
+
+    nasty = "a | b `x` ``y`` *bold* _it_ [link](http://evil.test) <img src=x onerror=alert(1)> ~~s~~"
+    error = "ERROR: boom\n```\n<b>closed the fence</b>"
+    rev = built_report.revisions[0]
+    rev = dataclasses.replace(rev, message=nasty, upgrade=dataclasses.replace(rev.upgrade, ok=False, error=error))
+    finding = dataclasses.replace(rev.findings[0], message=nasty) if rev.findings else None
+    rev = dataclasses.replace(rev, findings=(finding,) if finding else ())
+    report = dataclasses.replace(built_report, revisions=(rev,), failures=(nasty,))
+    page = MarkdownIt("commonmark").enable("table").render(render(report, "markdown"))
+    assert "<img" not in page and "<em>" not in page and "<strong>bold" not in page
+    assert 'href="http://evil.test"' not in page and "<s>" not in page and "<b>closed" not in page
+    text = html_lib.unescape(re.sub(r"<[^>]+>", "", page))
+    assert nasty in text  # every character shown as written
+    for tr in re.findall(r"<tr>(.*?)</tr>", page, re.S):
+        if "evil" in tr:
+            assert tr.count("<td") == 8  # the pipe in the message did not add a column
+    assert "<b>closed the fence</b>" in html_lib.unescape(page)  # inside the code block, as text
