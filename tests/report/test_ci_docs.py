@@ -141,3 +141,17 @@ def test_distribution_name_is_not_the_taken_one():
     meta = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     assert meta["name"] == "alembic-rehearse"
     assert meta["scripts"]["rehearse"] == "rehearse.cli:main"
+
+
+@pytest.mark.parametrize("name, fmt", [("github-actions.yml", "github"), ("gitlab-ci.yml", "gitlab")])
+def test_ci_files_lint_with_real_options(name, fmt):
+    from rehearse.report.lint_formats import LINT_FORMATS
+
+    scripts = folded_scripts(yaml.safe_load((CI / name).read_text(encoding="utf-8")))
+    calls = [shlex.split(line.strip().lstrip("- ")) for line in scripts.splitlines()
+             if line.strip().lstrip("- ").startswith("rehearse lint")]
+    assert calls, f"{name} runs no `rehearse lint`"
+    known = cli_options("lint")
+    for call in calls:
+        assert {a for a in call if a.startswith("-")} <= known
+        assert call[call.index("--format") + 1] == fmt and fmt in LINT_FORMATS
