@@ -43,6 +43,7 @@ def check_step(revision: str, step: StepResult, *, phase: str = "upgrade",
     for trace in step.statements:
         for stmt in parse(trace.sql):
             stmt.trace = trace
+            stmt.ignores |= _revision_ignores(trace.location)
             statements.append(stmt)
     state = LintState(server_version_num=server_version_num, traced=True)
     findings = run_static(statements, state, revision=revision, phase=phase)
@@ -79,6 +80,23 @@ def run_static(statements: Iterable[Statement], state: LintState, *, revision: s
         if stmt.node is not None:
             _advance(stmt, state)
     return findings
+
+
+def _revision_ignores(location: str | None) -> set[str]:
+    """Codes the revision's Python comments ignore for the op call at ``file.py:line``."""
+    if not location:
+        return set()
+    from .ignores import directives
+    from .lint import revision_directives
+
+    path, _, line = location.rpartition(":")
+    if not line.isdigit():
+        return set()
+    found: set[str] = set()
+    for text in revision_directives(path, int(line)):
+        for _, codes in directives(text):
+            found |= codes
+    return found
 
 
 def ignored(stmt: Statement, code: str) -> bool:

@@ -138,6 +138,15 @@ class _LocatingBuffer(io.StringIO):
         return self._sources[path]
 
 
+def revision_directives(path: str, line: int) -> list[str]:
+    """Ignore directives that apply to the op call at ``path:line`` of a revision file."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []
+    return _python_directives(lines, line)
+
+
 _PY_DIRECTIVE = re.compile(r"#\s*((?:rehearse|squawk)-ignore(?:-file)?\b[^#\n]*)", re.IGNORECASE)
 
 

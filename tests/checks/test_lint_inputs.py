@@ -150,3 +150,15 @@ def _empty(tmp_path: Path) -> Path:
     empty = tmp_path / "empty"
     empty.mkdir()
     return empty
+
+
+def test_a_rehearsal_honours_the_same_python_comments():
+    """`rehearse run` checks traced statements: their op call's comments silence them too."""
+    from rehearse.checks import check_step
+    from rehearse.model import StatementTrace, StepResult
+
+    li01 = IGNORES / "versions" / "li01_indexes.py"
+    traces = tuple(StatementTrace(sql=f"CREATE INDEX ix_{line} ON orders (a)", duration_s=0.01,
+                                  location=f"{li01}:{line}") for line in (17, 18, 21))
+    findings = check_step("li01", StepResult(ok=True, duration_s=0.1, statements=traces))
+    assert [f.location for f in findings if f.code == "RH101"] == [f"{li01}:17"]
