@@ -31,7 +31,7 @@ def lint_sql(sql: str, *, revision: str | None = None, location: str | None = No
              assume_in_transaction: bool = False) -> list[Finding]:
     """Static findings for SQL text (transactions are read from its BEGIN/COMMIT)."""
     state = LintState(server_version_num=server_version_num, in_transaction=assume_in_transaction,
-                      depth=1 if assume_in_transaction else 0)
+                      depth=1 if assume_in_transaction else 0, assumed_transaction=assume_in_transaction)
     return run_static(parse(sql), state, revision=revision, phase=phase, location=location)
 
 

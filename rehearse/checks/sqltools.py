@@ -48,6 +48,7 @@ class LintState:
     traced: bool = False  # statements come from a traced run (Alembic's own BEGIN/COMMIT are absent)
     in_transaction: bool = False  # the statement being checked runs inside a transaction
     depth: int = 0  # explicit BEGINs seen in SQL text
+    assumed_transaction: bool = False  # the runner wraps the text in a transaction (depth starts at 1)
     lock_timeout: bool = False
     statement_timeout: bool = False
     local_timeouts: set[str] = field(default_factory=set)  # SET LOCAL ones end with the transaction
