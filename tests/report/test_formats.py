@@ -286,3 +286,17 @@ def test_markdown_shows_quoted_text_as_written(built_report):
         if "evil" in tr:
             assert tr.count("<td") == 8  # the pipe in the message did not add a column
     assert "<b>closed the fence</b>" in html_lib.unescape(page)  # inside the code block, as text
+
+
+def test_every_sarif_result_has_a_location(built_report):
+    """Code scanning drops results without a location: history-wide findings get the migrations' file."""
+    orphan = model.Finding(code="RH301", name="ban-multiple-heads", severity="high", message="two heads",
+                           phase="graph")
+    report = dataclasses.replace(built_report, findings=(*built_report.findings, orphan))
+    results = json.loads(render(report, "sarif"))["runs"][0]["results"]
+    assert len(results) == len(report.all_findings())
+    for result in results:
+        loc = result["locations"][0]["physicalLocation"]
+        assert loc["artifactLocation"]["uri"] and loc["region"]["startLine"] >= 1
+    orphan_loc = [r for r in results if r["message"]["text"].startswith("two heads")][0]["locations"][0]
+    assert orphan_loc["physicalLocation"]["artifactLocation"]["uri"] == built_report.revisions[0].file
