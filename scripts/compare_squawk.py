@@ -91,6 +91,24 @@ def examples(src: Source) -> list[Example]:
     return out
 
 
+# Known, deliberate differences (kept here so the generated page explains its own numbers).
+DIFFERENCES = [
+    "`require-table-schema` (opt-in in Squawk) and `ban-uncommitted-transaction` have no rehearse "
+    "rule: Alembic qualifies tables itself and owns the transaction; a file-level BEGIN left open "
+    "is not a per-statement property.",
+    "`require-timeout-settings`: rehearse asks for timeouts before statements that lock an "
+    "existing object; Squawk also before CREATE TYPE on a new type and a plain VACUUM.",
+    "`ban-concurrent-index-creation-in-transaction` with `assume_in_transaction`: Squawk accepts a "
+    "CONCURRENTLY statement alone in a file (it expects a standalone migration); rehearse reports "
+    "it, since Alembic would run it inside its transaction.",
+    "`prefer-robust-stmts`, `prefer-repack`, `prefer-bigint-*`, `require-concurrent-reindex`: rehearse "
+    "reports some examples Squawk's own tests call fine (e.g. the `-- instead of` half of a "
+    "before/after pair, or the server version the example leaves unset).",
+    "`ban-duplicate-column-assignments` on a view whose unnamed columns PostgreSQL would both call "
+    "`?column?`: not reported by rehearse.",
+]
+
+
 # Squawk's repository and its released CLI name some rules differently.
 ALIASES = {"require-timeout-settings": {"require-lock-timeout", "require-statement-timeout"}}
 
@@ -180,6 +198,10 @@ def main() -> int:
         "",
         "Rules without an equivalent are listed with —. rehearse also has rules Squawk lacks "
         "(measured locks and rewrites, rollback proof, the migration graph): `rehearse rules`.",
+        "",
+        "## Where they differ, and why",
+        "",
+        *[f"- {note}" for note in DIFFERENCES],
         "",
     ]
     args.out.write_text("\n".join(lines), encoding="utf-8")

@@ -10,11 +10,16 @@ from ..sqltools import SqlRule, alter_cmds, qualified
 
 
 def _targets(targets) -> list[str]:
-    """Assigned names; `a.x` and `a[1]` assign parts of a, so they count apart."""
-    out = []
+    """Assigned names; `a.x` and `a[1]` assign parts of a and count apart, but `a` with `a.x` clash."""
+    whole, parts = [], []
     for target in targets or ():
         if getattr(target, "name", None):
-            out.append(target.name + "".join(str(i) for i in (target.indirection or ())))
+            if target.indirection:
+                parts.append((target.name, "".join(str(i) for i in target.indirection)))
+            else:
+                whole.append(target.name)
+    out = whole + [f"{name}{path}" for name, path in parts]
+    out += [name for name, _ in dict.fromkeys(parts) if name in whole]  # the whole and a part of it
     return out
 
 
@@ -40,6 +45,9 @@ def _assigned(node):
     elif isinstance(node, ast.MergeStmt):
         for clause in node.mergeWhenClauses or ():
             yield qualified(node.relation), _targets(clause.targetList)
+    elif isinstance(node, ast.CreateForeignTableStmt):
+        yield qualified(node.base.relation), [e.colname for e in node.base.tableElts or ()
+                                              if isinstance(e, ast.ColumnDef)]
     elif isinstance(node, ast.CreateStmt):
         yield qualified(node.relation), [e.colname for e in node.tableElts or () if isinstance(e, ast.ColumnDef)]
     elif isinstance(node, ast.ViewStmt):
