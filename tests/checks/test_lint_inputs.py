@@ -162,3 +162,17 @@ def test_a_rehearsal_honours_the_same_python_comments():
                                   location=f"{li01}:{line}") for line in (17, 18, 21))
     findings = check_step("li01", StepResult(ok=True, duration_s=0.1, statements=traces))
     assert [f.location for f in findings if f.code == "RH101"] == [f"{li01}:17"]
+
+
+def test_the_squawk_comparison_page_matches_the_rules():
+    """docs/lint-vs-squawk.md names, per Squawk rule, the codes whose references cover it today
+    (regenerate with scripts/compare_squawk.py when a rule's references change)."""
+    from rehearse.checks.ignores import squawk_codes
+
+    page = (HERE.parent.parent / "docs" / "lint-vs-squawk.md").read_text(encoding="utf-8")
+    rows = [line.split("|")[1:3] for line in page.splitlines()
+            if line.startswith("| ") and not line.startswith(("| Squawk", "| **all"))]
+    assert len(rows) >= 35
+    mapping = squawk_codes()
+    for name, equivalents in rows:
+        assert set(re.findall(r"\[(RH\d{3})\]", equivalents)) == mapping.get(name.strip(), set()), name
