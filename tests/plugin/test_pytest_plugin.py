@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 PROJECTS = Path(__file__).resolve().parent / "projects"
 SERVER_URL = os.environ.get("REHEARSE_TEST_SERVER_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
