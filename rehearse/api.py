@@ -53,16 +53,22 @@ def scan(source_url: str, out: Path, *, sample_rows: int = 1000, force: bool = F
     return out
 
 
-def lint(alembic_ini: Path, *, revision_range: str | None = None) -> list[Finding]:
-    """Static rules on the SQL each revision would run (Alembic offline mode, no database)."""
+def lint(alembic_ini: Path | None = None, *, revision_range: str | None = None,
+         paths: list[Path] | None = None) -> list[Finding]:
+    """Static rules, no database: on the SQL each revision would run (Alembic offline mode), and on .sql files."""
     import logging
 
-    from .checks.lint import lint_project
+    from .checks.lint import lint_paths, lint_project
+    if alembic_ini is None and not paths:
+        raise BadInput("nothing to lint", hint="pass .sql files or directories, or --alembic-ini for an Alembic project")
+    findings = lint_paths(list(paths)) if paths else []
+    if alembic_ini is None:
+        return findings
     if not Path(alembic_ini).is_file():
         raise BadInput(f"alembic.ini not found at {alembic_ini}", hint="pass the project's config with --alembic-ini")
     logging.disable(logging.INFO)  # env.py's fileConfig would print Alembic's INFO lines
     try:
-        return lint_project(alembic_ini, revision_range=revision_range)
+        return findings + lint_project(alembic_ini, revision_range=revision_range)
     finally:
         logging.disable(logging.NOTSET)
 
