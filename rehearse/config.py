@@ -50,6 +50,7 @@ class RunConfig:
     data_checks: bool = True
     compare_generated_names: bool = False
     snapshot_out: Path | None = None  # where a --source pull is kept (default: a temp dir)
+    secret_file: Path | None = None  # the anonymization key for a --source pull (else REHEARSE_SECRET)
 
     def __post_init__(self) -> None:
         if (self.snapshot is None) == (self.source is None):
@@ -60,6 +61,9 @@ class RunConfig:
         if self.fail_on is not None and self.fail_on not in RISK_LEVELS:
             raise BadInput(f"unknown --fail-on level '{self.fail_on}'",
                            hint=f"use one of: {', '.join(RISK_LEVELS)}")
+        if self.source is not None:  # a short or unreadable key fails before any database work
+            from .secret import load_secret
+            load_secret(secret_file=self.secret_file)
         from .report import normalize_format
         for fmt in self.formats:
             normalize_format(fmt)

@@ -19,16 +19,18 @@ import signal
 import queue as _queue
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import psycopg2
 import psycopg2.extensions
 
 from .. import pgbin, urls
+from ..secret import load_secret
 from ..anonymize.detect import classify
 from ..anonymize.leak import LeakRecorder, find_leaks
 from ..anonymize.policy import Policy, load_policy
@@ -412,27 +414,26 @@ def _tasks(plan: Plan, jobs: int) -> list[tuple[int, int, int | None, int | None
 # --- the pull --------------------------------------------------------------------------------
 
 
-def _secret_from(secret: bytes | None) -> bytes | None:
-    if secret:
-        return secret
-    env = os.environ.get("REHEARSE_SECRET")
-    return env.encode() if env else None
+def _say_stderr(line: str) -> None:
+    print(f"rehearse: {line}", file=sys.stderr, flush=True)
 
 
 def pull_snapshot(source_url: str, out_dir: Path, *, policy_path: Path | None = None, secret: bytes | None = None,
                   strict: bool = False, jobs: int = 2, progress: bool = False, subset: Path | None = None,
-                  anonymize: bool = True, sample_rows: int = SAMPLE_ROWS) -> Snapshot:
-    """Pull an anonymized snapshot of ``source_url`` into ``out_dir`` (which must not hold one yet)."""
+                  anonymize: bool = True, sample_rows: int = SAMPLE_ROWS, secret_file: Path | None = None,
+                  say: Callable[[str], None] | None = _say_stderr) -> Snapshot:
+    """Pull an anonymized snapshot of ``source_url`` into ``out_dir`` (which must not hold one yet).
+
+    ``say`` hears, one line each, what the pull decided on its own (a random key, columns
+    anonymized because they look personal, policy entries the source does not have).
+    """
+    say = say or (lambda _: None)
     spec = load_subset(subset) if subset is not None else None  # refuse a bad file before connecting
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
         raise SnapshotError(f"{out_dir} already exists and is not empty",
                             hint="choose a new directory or delete the old snapshot")
-    secret = _secret_from(secret) if anonymize else None
-    if anonymize and not secret:
-        raise BadInput("no anonymization secret: REHEARSE_SECRET is not set",
-                       hint="export REHEARSE_SECRET=<a long random string kept outside the repository>; "
-                            "the same secret gives the same fakes on every pull")
+    key = load_secret(secret, secret_file) if anonymize else None
     policy = load_policy(policy_path) if policy_path is not None and anonymize else None
     conn_info = _conn_for(source_url)
     conn = conn_info.connect()
@@ -450,14 +451,21 @@ def pull_snapshot(source_url: str, out_dir: Path, *, policy_path: Path | None = 
             subset_plan = _apply_subset(cur, plan, tables, spec) if spec is not None else None
         if tmp.exists():
             shutil.rmtree(tmp)
-        (tmp / "data").mkdir(parents=True)
+        # 0700 before anything is written into it: kept columns carry raw production values
+        tmp.mkdir(mode=0o700, parents=True)
+        (tmp / "data").mkdir(mode=0o700)
+        if key is not None and key.random:
+            say("REHEARSE_SECRET is not set: fakes use a random key for this snapshot only "
+                "(consistent inside it, different in the next one)")
+        for line in plan.warnings:
+            say(line)
         timings: dict[str, float] = {"plan_s": time.monotonic() - started}
         dump = _start_schema_dump(conn_info, snapshot_id, source, tmp / SCHEMA_FILE)  # runs beside the data
         try:
             mark = time.monotonic()
             anonymizer = None
             if anonymize:
-                anonymizer = Anonymizer(secret, policy.locale if policy else "en_US")
+                anonymizer = Anonymizer(key.key, policy.locale if policy else "en_US")
                 rules = [c.rule for t in plan.tables for c in t.columns if c.rule is not None]
                 anonymizer.prepare(rules)
             timings["pools_s"] = time.monotonic() - mark
@@ -500,6 +508,9 @@ def pull_snapshot(source_url: str, out_dir: Path, *, policy_path: Path | None = 
             # which keyed hash chose the fakes: snapshots pulled with the same secret and the same
             # fakes version give every value the same fake
             "fakes_version": FAKES_VERSION if anonymize else None,
+            # a random key: the same value gets another fake in the next snapshot
+            "fakes_stable_across_snapshots": (not key.random) if key is not None else None,
+            "secret_origin": key.origin if key is not None else None,
             "strict": bool(strict or (policy and policy.strict)),
             "schema": {"file": SCHEMA_FILE, "sha256": sha256_file(tmp / SCHEMA_FILE),
                        "bytes": (tmp / SCHEMA_FILE).stat().st_size},
@@ -514,6 +525,7 @@ def pull_snapshot(source_url: str, out_dir: Path, *, policy_path: Path | None = 
             "timings": {k: round(v, 3) for k, v in timings.items()},
         }
         write_manifest(tmp, manifest)
+        _private_files(tmp)
         if out_dir.exists():
             out_dir.rmdir()  # empty, checked above
         os.replace(tmp, out_dir)
@@ -527,6 +539,14 @@ def pull_snapshot(source_url: str, out_dir: Path, *, policy_path: Path | None = 
         except psycopg2.Error:
             pass
     return read_snapshot(out_dir, verify=False)
+
+
+def _private_files(root: Path) -> None:
+    """Every file of the snapshot 0600 and every directory 0700 (they hold kept raw values)."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        os.chmod(dirpath, 0o700)
+        for name in filenames:
+            os.chmod(os.path.join(dirpath, name), 0o600)
 
 
 def _apply_subset(cur, plan: Plan, tables: list[TableInfo], spec: SubsetSpec) -> SubsetPlan:

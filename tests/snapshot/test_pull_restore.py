@@ -6,6 +6,7 @@ import io
 import subprocess
 import threading
 import time
+import json
 import uuid
 
 import psycopg2
@@ -108,9 +109,9 @@ def test_planted_pii_never_reaches_snapshot_or_restored_db(shop, policy_file, tm
 
 def test_same_secret_same_files_different_secret_different(shop, policy_file, tmp_path):
     _, url, _ = shop
-    a = pull_snapshot(url, tmp_path / "a", policy_path=policy_file, secret=b"one")
-    b = pull_snapshot(url, tmp_path / "b", policy_path=policy_file, secret=b"one")
-    c = pull_snapshot(url, tmp_path / "c", policy_path=policy_file, secret=b"two")
+    a = pull_snapshot(url, tmp_path / "a", policy_path=policy_file, secret=b"one" * 16)
+    b = pull_snapshot(url, tmp_path / "b", policy_path=policy_file, secret=b"one" * 16)
+    c = pull_snapshot(url, tmp_path / "c", policy_path=policy_file, secret=b"two" * 16)
     by_name = lambda s: {t.qualified: t.sha256 for t in s.tables}  # noqa: E731
     assert by_name(a) == by_name(b)
     assert by_name(a)["public.customers"] != by_name(c)["public.customers"]
@@ -258,12 +259,51 @@ def test_strict_refuses_uncovered_and_unacknowledged_columns(shop, policy_file, 
     assert snap.total_rows > 0
 
 
-def test_no_secret_refuses(shop, tmp_path, monkeypatch):
+def test_no_secret_uses_a_random_key_says_so_and_records_it(shop, tmp_path, monkeypatch):
     monkeypatch.delenv("REHEARSE_SECRET", raising=False)
+    heard: list[str] = []
+    a = pull_snapshot(shop[1], tmp_path / "a", say=heard.append)
+    b = pull_snapshot(shop[1], tmp_path / "b", say=lambda _: None)
+    assert sum("random key" in line for line in heard) == 1
+    manifest = json.loads((a.path / MANIFEST).read_text())
+    assert manifest["fakes_stable_across_snapshots"] is False and manifest["secret_origin"] == "random"
+    # consistent inside one snapshot, different between two
+    assert _dump_rows(a) != _dump_rows(b)
+
+
+def test_a_short_secret_is_refused_before_connecting(tmp_path, monkeypatch):
     from rehearse.errors import BadInput
 
-    with pytest.raises(BadInput, match="REHEARSE_SECRET"):
-        pull_snapshot(shop[1], tmp_path / "x")
+    monkeypatch.setenv("REHEARSE_SECRET", "short")
+    with pytest.raises(BadInput, match="at least 16"):
+        pull_snapshot("postgresql://nobody@127.0.0.1:1/none", tmp_path / "x")
+    key = tmp_path / "key"
+    key.write_text("fifteen-bytes!!\n")
+    with pytest.raises(BadInput, match="at least 16"):
+        pull_snapshot("postgresql://nobody@127.0.0.1:1/none", tmp_path / "x", secret_file=key)
+
+
+def test_secret_file_keys_the_fakes_like_the_environment(shop, tmp_path, monkeypatch):
+    key = tmp_path / "key"
+    key.write_text("a-secret-from-a-file-0123456789\n")
+    from_file = pull_snapshot(shop[1], tmp_path / "f", secret_file=key, say=None)
+    monkeypatch.setenv("REHEARSE_SECRET", "a-secret-from-a-file-0123456789")
+    from_env = pull_snapshot(shop[1], tmp_path / "e", say=None)
+    assert _dump_rows(from_file) == _dump_rows(from_env)
+    assert json.loads((from_file.path / MANIFEST).read_text())["fakes_stable_across_snapshots"] is True
+
+
+def test_snapshot_directories_are_0700_and_files_0600(shop, tmp_path):
+    snap = pull_snapshot(shop[1], tmp_path / "m", say=None)
+    modes = {p.relative_to(snap.path).as_posix(): p.stat().st_mode & 0o777 for p in [snap.path, *snap.path.rglob("*")]}
+    assert modes["."] == 0o700 and modes["data"] == 0o700
+    files = {k: m for k, m in modes.items() if (snap.path / k).is_file()}
+    assert files and set(files.values()) == {0o600}, files
+
+
+def _dump_rows(snap) -> list[bytes]:
+    return [zstandard.ZstdDecompressor().stream_reader((snap.path / t.file).open("rb"), read_across_frames=True).read()
+            for t in snap.tables]
 
 
 def test_restore_keeps_owners_when_roles_exist(source_db, tmp_path, make_staging):
