@@ -25,6 +25,8 @@ import uuid as _uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+from .names import find_name_pairs
+
 POOL_SIZE = 5_000
 
 # person-like kinds are built from two pools (first x last names: 25M combinations) so pools
@@ -453,6 +455,8 @@ class Anonymizer:
         self._pools: dict[str, list[str]] = {}
         self._keys: dict[str, bytes] = {}
         self._gens: dict[str, Callable[[str], str]] = {}
+        # original personal values of this pull, removed from free text too (see dictionary.py)
+        self.dictionary = None
 
     # keys and pools ----------------------------------------------------------------------
 
@@ -514,7 +518,7 @@ class Anonymizer:
                 if rule.kind not in self._gens:  # compiled once, before workers fork and share it
                     self._gens[rule.kind] = self.generator(rule.kind)
             if rule.strategy == "scrub":
-                for kind, _ in SCRUB_PATTERNS:
+                for kind in [k for k, _ in SCRUB_PATTERNS] + ["name"]:
                     for k in self.kinds_for(kind):
                         self.pool(k)
                     if kind not in self._gens:
@@ -641,6 +645,18 @@ class Anonymizer:
             if kind == "email" and "@" not in text:
                 continue
             text = pattern.sub(lambda m, k=kind: self.fake(k, m.group(0)), text)
+        spans = find_name_pairs(text)  # after the patterns: their fakes hold no capitalized pairs
+        if spans:
+            fake = self.fakes("name")
+            out, pos = [], 0
+            for a, b in spans:
+                out.append(text[pos:a])
+                out.append(fake([text[a:b]])[0])
+                pos = b
+            out.append(text[pos:])
+            text = "".join(out)
+        if self.dictionary is not None:  # last: what patterns and name pairs did not find
+            text = self.dictionary.clean(text)
         return text
 
     # compiling rules ---------------------------------------------------------------------

@@ -32,9 +32,10 @@ import psycopg2.extensions
 from .. import pgbin, urls
 from ..secret import load_secret
 from ..anonymize.detect import classify
+from ..anonymize.dictionary import DICTIONARY_KINDS, ValueDictionary
 from ..anonymize.leak import LeakRecorder, find_leaks
 from ..anonymize.policy import Policy, load_policy
-from ..anonymize.transform import FAKES_VERSION, Anonymizer, ColumnType, Rule
+from ..anonymize.transform import FAKES_VERSION, Anonymizer, ColumnType, Rule, copy_decode
 from ..errors import BadInput, InfrastructureError, LeakDetected, PolicyError, SnapshotError, SourceUnreachable
 from ..model import Snapshot, SourceInfo, TableData
 from .catalog import TableInfo, quote_ident, read_sequences, read_source_info, read_tables
@@ -468,6 +469,12 @@ def pull_snapshot(source_url: str, out_dir: Path, *, policy_path: Path | None = 
                 anonymizer = Anonymizer(key.key, policy.locale if policy else "en_US")
                 rules = [c.rule for t in plan.tables for c in t.columns if c.rule is not None]
                 anonymizer.prepare(rules)
+                anonymizer.dictionary = _value_dictionary(conn, plan, anonymizer)
+                if anonymizer.dictionary is not None:
+                    d = anonymizer.dictionary
+                    timings["dictionary_values"] = d.values
+                    say(f"value dictionary: {d.values:,} original personal values will be removed from "
+                        f"kept text, JSON and arrays" + (f" ({d.overflow:,} of them as hashes)" if d.overflow else ""))
             timings["pools_s"] = time.monotonic() - mark
             mark = time.monotonic()
             results = _run_workers(plan, conn_info, snapshot_id, tmp, anonymizer, jobs=jobs, progress=progress)
@@ -539,6 +546,60 @@ def pull_snapshot(source_url: str, out_dir: Path, *, policy_path: Path | None = 
         except psycopg2.Error:
             pass
     return read_snapshot(out_dir, verify=False)
+
+
+class _Lines:
+    """A COPY target that feeds each decoded line (one value) to ``add`` (no table held in memory)."""
+
+    def __init__(self, add: Callable[[list[str]], None]) -> None:
+        self.add, self.rest = add, b""
+
+    def write(self, data: bytes) -> int:
+        lines = (self.rest + data).split(b"\n")
+        self.rest = lines.pop()
+        self.add([copy_decode(v.decode("utf-8", "surrogateescape")) for v in lines if v != b"\\N"])
+        return len(data)
+
+
+def _value_dictionary(conn, plan: Plan, anonymizer: Anonymizer) -> ValueDictionary | None:
+    """The original values of every personal text column, read in the pull's own snapshot.
+
+    Built only when something can carry a copy of them: a kept text-like, JSON or array column,
+    or free text that is scrubbed. Read column by column (distinct values), before any worker starts.
+    """
+    personal: list[tuple[TablePlan, ColumnPlan, str]] = []
+    carriers = False
+    for tp in plan.tables:
+        for c in tp.columns:
+            r = c.rule
+            if r is None:
+                carriers = carriers or c.type.category in ("S", "U", "I", "X") or c.type.is_json or c.type.is_array
+            elif r.strategy == "scrub":
+                carriers = True
+            elif c.type.category == "S" and not c.type.is_array and not c.type.is_json:
+                kind = r.kind if r.strategy == "fake" else "hash" if r.strategy in ("hash", "mask") \
+                    else None
+                if kind in DICTIONARY_KINDS:
+                    personal.append((tp, c, kind))
+    if not personal or not carriers:
+        return None
+    fakes: dict[str, Callable[[list[str]], list[str]]] = {}
+
+    def replace(value: str, kind: str) -> str:
+        fn = fakes.get(kind)
+        if fn is None:
+            fn = fakes[kind] = anonymizer.hashes(ColumnType(), 16) if kind == "hash" else anonymizer.fakes(kind)
+        return fn([value])[0]
+
+    d = ValueDictionary(replace)
+    with conn.cursor() as cur:
+        for tp, c, kind in personal:
+            col = quote_ident(c.name)
+            where = f" AND ({tp.where})" if tp.where else ""
+            cur.copy_expert(f"COPY (SELECT DISTINCT {col}::text FROM ONLY {tp.table.ident} WHERE {col} IS NOT NULL"
+                            f"{where}) TO STDOUT", _Lines(lambda vs, k=kind: d.add(vs, k)), size=1 << 20)
+    d.build()
+    return d if d else None
 
 
 def _private_files(root: Path) -> None:

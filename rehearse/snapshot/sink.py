@@ -62,6 +62,9 @@ class Sink:
         # (index, first extra field, key count, converter): split jsonb documents (see json_split_keys)
         self.splits: list[tuple[int, int, int, Callable[[Column, list[Column], bool], Column]]] = []
         self.scan: list[tuple[int, int]] = []  # (index, column id) of kept text-like columns
+        # (index, column id, length limit) of kept text-like columns the value dictionary cleans
+        self.clean: list[tuple[int, int, int | None]] = []
+        dictionary = self.dictionary = getattr(anonymizer, "dictionary", None)
         self.ncols = len(table_plan.columns)
         self.select = [quote_ident(c.name) for c in table_plan.columns]  # the COPY query's output
         for i, c in enumerate(table_plan.columns):
@@ -75,10 +78,13 @@ class Sink:
                 self.select.extend(f"{col} -> {sql_literal(k)}" for k in keys)
             elif c.rule is not None and anonymizer is not None:
                 self.ops.append((i, column_converter(anonymizer, c, recorder)))
-            elif recorder is not None and (c.type.category in _TEXTLIKE or c.type.is_json or c.type.is_array):
-                self.scan.append((i, c.column_id))
+            elif c.type.category in _TEXTLIKE or c.type.is_json or c.type.is_array:
+                if dictionary is not None:  # kept text may hold a copy of a personal value
+                    self.clean.append((i, c.column_id, c.type.max_length))
+                elif recorder is not None:
+                    self.scan.append((i, c.column_id))
         self.nfields = len(self.select)
-        self.transform = bool(self.ops or self.splits)
+        self.transform = bool(self.ops or self.splits or self.clean)
         self.raw = not (self.transform or self.scan)  # nothing to look at: psycopg2 may write into zstd directly
 
     def write(self, data: bytes) -> None:
@@ -129,8 +135,22 @@ class Sink:
                 cols[i] = conv(cols[i], escaped)
             for i, j, n, conv in self.splits:
                 cols[i] = conv(cols[i], [fields[k::nf] for k in range(j, j + n)], escaped)
+            for i, cid, limit in self.clean:
+                cols[i] = self._cleaned(cols[i], cid, limit)
             chunk = ("\n".join(map("\t".join, zip(*cols))) + "\n").encode("utf-8", "surrogateescape")
         self._write(chunk)
+
+    def _cleaned(self, fields: Column, cid: int, limit: int | None) -> Column:
+        """A kept column with every original personal value replaced, recorded for the leak scan after."""
+        out, changed = self.dictionary.clean_many(fields)
+        if changed and limit:
+            out = [o if o is f or len(o) <= limit else _cut(o, limit) for o, f in zip(out, fields)]
+        if self.recorder is not None:
+            written = self.recorder.written
+            for f in set(out):
+                if len(f) >= LEAK_MIN_LENGTH:
+                    written(copy_decode(f), cid)
+        return out
 
     def _write(self, chunk: bytes) -> None:
         self.writer.write(chunk)
@@ -145,6 +165,12 @@ class Sink:
 
 
 # --- column converters -----------------------------------------------------------------------
+
+
+def _cut(field: str, limit: int) -> str:
+    """A COPY field cut to ``limit`` characters of its value (varchar(n) must still fit)."""
+    value = copy_decode(field) if "\\" in field else field
+    return copy_encode(value[:limit])
 
 
 def _memo_trial(fn: Callable[[str], Any]) -> Callable[[int], Callable[[str], Any]]:

@@ -216,19 +216,41 @@ def test_missing_and_incomplete_snapshots_are_refused(tmp_path):
 def test_leak_aborts_and_leaves_no_complete_looking_snapshot(shop, tmp_path):
     name, url, dsn = shop
     with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
-        # a kept column quietly copies the emails the policy anonymizes elsewhere
+        # a kept column quietly copies an email that lives only inside a JSON document: the value
+        # dictionary holds text columns' originals, so this one is the leak scan's to find
         cur.execute("CREATE TABLE audit (id serial PRIMARY KEY, status_text text)")
         cur.execute("INSERT INTO audit (status_text) SELECT 'ok' FROM generate_series(1, 5)")
-        cur.execute("INSERT INTO audit (status_text) VALUES (%s)", (PLANTED["email"],))
+        cur.execute("INSERT INTO audit (status_text) VALUES (%s)", (PLANTED["json_email"],))
     policy = tmp_path / "p.yaml"
     policy.write_text("tables:\n  customers:\n    columns:\n      email: fake:email\n"
+                      "      profile: {strategy: json, paths: {'$.email': fake:email}}\n"
                       "  audit:\n    columns:\n      status_text: {strategy: keep, acknowledge: true}\n")
     out = tmp_path / "leaky"
     with pytest.raises(LeakDetected) as exc:
         pull_snapshot(url, out, policy_path=policy)
-    assert "public.customers.email" in exc.value.one_line() and "public.audit.status_text" in exc.value.one_line()
+    line = exc.value.one_line()
+    assert "public.customers.profile" in line and "public.audit.status_text" in line
+    assert PLANTED["json_email"] not in line  # the column pair, never the value
     assert not out.exists()
     assert not list(tmp_path.glob("leaky*"))
+
+
+def test_a_kept_copy_of_a_personal_value_gets_the_columns_fake(shop, tmp_path):
+    name, url, dsn = shop
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE audit (id serial PRIMARY KEY, status_text text)")
+        cur.execute("INSERT INTO audit (status_text) VALUES (%s), (%s)",
+                    (PLANTED["email"], f"mailed {PLANTED['email'].upper()} twice"))
+    policy = tmp_path / "p.yaml"
+    policy.write_text("tables:\n  customers:\n    columns:\n      email: fake:email\n"
+                      "  audit:\n    columns:\n      status_text: {strategy: keep, acknowledge: true}\n")
+    snap = pull_snapshot(url, tmp_path / "clean", policy_path=policy, say=None)
+    text = _snapshot_text(snap.path)
+    assert PLANTED["email"] not in text.lower()
+    staging_rows = {t.name: rows.decode() for t, rows in zip(snap.tables, _dump_rows(snap))}
+    fake = [line.split("\t")[1] for line in staging_rows["audit"].splitlines()]
+    assert fake[0] in staging_rows["customers"]  # the same fake as the customer's email: joins by value hold
+    assert fake[1] == f"mailed {fake[0]} twice"
 
 
 def test_unique_column_with_colliding_rule_is_refused_before_reading(shop, tmp_path):

@@ -1,0 +1,195 @@
+"""The value dictionary: every original personal value the pull read, removed from all other kept text.
+
+Patterns find e-mails and phones that look like e-mails and phones; this finds the *actual* values
+of the source's personal columns (its customers' names, e-mails, phones) wherever they were
+copied: a ``notes`` field, a kept JSON document, an array, a column whose name says nothing.
+Each occurrence is replaced by the fake its column gives the same value, so a copied e-mail
+still equals the customer's (faked) e-mail, and joins by value keep holding.
+
+Matching is one pass per field, or one per column of a batch: an Aho-Corasick automaton
+(pyahocorasick, in C) over ASCII-lowercased values, with word boundaries checked on each hit.
+
+Memory stays bounded however many values there are: the automaton takes at most
+``AUTOMATON_CAP`` values (~0.6 KB each, so ~600 MB at the cap); values beyond it are kept only as
+64-bit hashes in one sorted numpy array (8 bytes each: 80 MB at 10M values) and found by hashing
+the candidate spans of a field (e-mail-, phone- and name-shaped spans, and single words).
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from typing import Callable, Iterable
+
+import numpy as np
+
+AUTOMATON_CAP = 1_000_000
+# the kinds whose originals identify a person wherever they are copied (a city or a country does not)
+DICTIONARY_KINDS = frozenset({"name", "first_name", "last_name", "email", "phone", "username", "ssn", "iban",
+                              "credit_card", "street", "address", "url", "hash"})
+MIN_LENGTH = 4  # shorter values ("Li", "NY") would match inside ordinary words and text
+_ASCII_LOWER = str.maketrans({chr(c): chr(c + 32) for c in range(65, 91)})
+# spans of free text an overflow value (one not in the automaton) could be: hashed and looked up
+_CANDIDATES = re.compile(
+    r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"  # e-mail
+    r"|\+?\d[\d ().-]{5,}\d"  # phone-like
+    r"|[^\W\d_][\w'’-]*(?: [^\W\d_][\w'’-]*){0,2}")  # one to three words (names)
+
+
+def _lower(text: str) -> str:
+    """ASCII-only lowercasing: it never changes the length, so positions stay valid."""
+    return text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
+
+
+def _bounded(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] is a whole word: not inside a longer word or number."""
+    if start > 0:
+        before = text[start - 1]
+        if before == "\\":  # right after an escape's backslash: the hit would cut the escape in two
+            i = start - 1
+            while i >= 0 and text[i] == "\\":
+                i -= 1
+            if (start - 1 - i) % 2:
+                return False
+        # a COPY escape (\n, \t) right before the hit is a separator, not a letter
+        if before.isalnum() and not (before in "ntrvbf" and start > 1 and text[start - 2] == "\\"):
+            return False
+    return end >= len(text) or not text[end].isalnum()
+
+
+class ValueDictionary:
+    """Original personal values -> the fake their column gives them, found in any text."""
+
+    def __init__(self, replace: Callable[[str, str], str], cap: int = AUTOMATON_CAP) -> None:
+        import ahocorasick
+
+        self._replace = replace  # (original value, kind) -> its fake
+        self._automaton = ahocorasick.Automaton()
+        self._cap = cap
+        self._overflow: list[int] = []
+        self._overflow_kinds: dict[int, str] = {}
+        self._hashes = np.empty(0, dtype=np.int64)
+        self.values = 0
+        self._built = False
+
+    def add(self, values: Iterable[str], kind: str) -> None:
+        """Original values of one personal column, and the fake kind that replaces them."""
+        a = self._automaton
+        for v in values:
+            v = v.strip()
+            if len(v) < MIN_LENGTH or (v.isdigit() and len(v) < 7):  # ids and short codes are not evidence
+                continue
+            if "\\" in v or "\t" in v or "\n" in v or "\r" in v:
+                # matching runs on COPY text, where these are escaped: such values (rare in names,
+                # e-mails and phones) are left to the patterns and the leak scan
+                continue
+            key = _lower(v)
+            if key in a:
+                continue
+            if len(a) < self._cap:
+                a.add_word(key, (len(key), v, kind))
+            else:
+                h = hash(key)
+                self._overflow.append(h)
+                self._overflow_kinds.setdefault(h, kind)
+            self.values += 1
+
+    def build(self) -> None:
+        if len(self._automaton):
+            self._automaton.make_automaton()
+        self._hashes = np.unique(np.array(self._overflow, dtype=np.int64))
+        self._overflow = []
+        self._built = True
+
+    def __bool__(self) -> bool:
+        return self.values > 0
+
+    @property
+    def overflow(self) -> int:
+        return len(self._hashes)
+
+    def spans(self, text: str) -> list[tuple[int, int, str]]:
+        """(start, end, replacement) of every original value in ``text``, left to right, not overlapping."""
+        low = _lower(text)
+        hits: list[tuple[int, int, str, str]] = []
+        if len(self._automaton) and self._built:
+            for end, (n, value, kind) in self._automaton.iter(low):
+                start = end - n + 1
+                if _bounded(low, start, end + 1):
+                    hits.append((start, end + 1, value, kind))
+        if len(self._hashes):
+            hits.extend(self._overflow_hits(text, low))
+        if not hits:
+            return []
+        hits.sort(key=lambda h: (h[0], -h[1]))  # leftmost, then longest
+        out: list[tuple[int, int, str]] = []
+        pos = -1
+        for start, end, value, kind in hits:
+            if start >= pos:
+                out.append((start, end, self._replace(value, kind)))
+                pos = end
+        return out
+
+    def _overflow_hits(self, text: str, low: str) -> list[tuple[int, int, str, str]]:
+        found = []
+        table = self._hashes
+        for m in _CANDIDATES.finditer(low):
+            words = m.group(0).split(" ")
+            base = m.start()
+            # every run of consecutive words of the span: "called anna schmidt" holds "anna schmidt"
+            offsets = [0]
+            for w in words[:-1]:
+                offsets.append(offsets[-1] + len(w) + 1)
+            for i in range(len(words)):
+                for j in range(i + 1, len(words) + 1):
+                    a, b = base + offsets[i], base + offsets[j - 1] + len(words[j - 1])
+                    h = hash(low[a:b])
+                    k = int(np.searchsorted(table, h))
+                    if k < len(table) and table[k] == h and _bounded(low, a, b):
+                        found.append((a, b, text[a:b], self._overflow_kinds[h]))
+        return found
+
+    def clean(self, text: str) -> str:
+        """``text`` with every original value replaced by its fake."""
+        spans = self.spans(text)
+        if not spans:
+            return text
+        out, pos = [], 0
+        for start, end, fake in spans:
+            out.append(text[pos:start])
+            out.append(fake)
+            pos = end
+        out.append(text[pos:])
+        return "".join(out)
+
+    def clean_many(self, fields: list[str]) -> tuple[list[str], int]:
+        """A column of a batch, matched in one pass over the joined text; (fields, how many changed).
+
+        Fields never hold a raw newline (COPY text escapes it), so newline joins them safely.
+        """
+        if not fields:
+            return fields, 0
+        joined = "\n".join(fields)
+        spans = self.spans(joined)
+        if not spans:
+            return fields, 0
+        starts = []
+        pos = 0
+        for f in fields:
+            starts.append(pos)
+            pos += len(f) + 1
+        out = list(fields)
+        by_field: dict[int, list[tuple[int, int, str]]] = {}
+        for start, end, fake in spans:
+            i = bisect.bisect_right(starts, start) - 1
+            if end <= starts[i] + len(fields[i]):  # a hit across two fields is no hit
+                by_field.setdefault(i, []).append((start - starts[i], end - starts[i], fake))
+        for i, hits in by_field.items():
+            f, parts, p = fields[i], [], 0
+            for a, b, fake in hits:
+                parts.append(f[p:a])
+                parts.append(fake)
+                p = b
+            parts.append(f[p:])
+            out[i] = "".join(parts)
+        return out, len(by_field)
