@@ -30,10 +30,8 @@ DICTIONARY_KINDS = frozenset({"name", "first_name", "last_name", "email", "phone
 MIN_LENGTH = 4  # shorter values ("Li", "NY") would match inside ordinary words and text
 _ASCII_LOWER = str.maketrans({chr(c): chr(c + 32) for c in range(65, 91)})
 # spans of free text an overflow value (one not in the automaton) could be: hashed and looked up
-_CANDIDATES = re.compile(
-    r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"  # e-mail
-    r"|\+?\d[\d ().-]{5,}\d"  # phone-like
-    r"|[^\W\d_][\w'’-]*(?: [^\W\d_][\w'’-]*){0,2}")  # one to three words (names)
+_SHAPED = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[a-z]{2,}|\+?\d[\d ().-]{5,}\d")  # e-mail, phone
+_WORDS = re.compile(r"[^\W\d_][\w'’-]*")  # words, for names
 
 
 def _lower(text: str) -> str:
@@ -131,23 +129,25 @@ class ValueDictionary:
         return out
 
     def _overflow_hits(self, text: str, low: str) -> list[tuple[int, int, str, str]]:
-        found = []
-        table = self._hashes
-        for m in _CANDIDATES.finditer(low):
-            words = m.group(0).split(" ")
-            base = m.start()
-            # every run of consecutive words of the span: "called anna schmidt" holds "anna schmidt"
-            offsets = [0]
-            for w in words[:-1]:
-                offsets.append(offsets[-1] + len(w) + 1)
-            for i in range(len(words)):
-                for j in range(i + 1, len(words) + 1):
-                    a, b = base + offsets[i], base + offsets[j - 1] + len(words[j - 1])
-                    h = hash(low[a:b])
-                    k = int(np.searchsorted(table, h))
-                    if k < len(table) and table[k] == h and _bounded(low, a, b):
-                        found.append((a, b, text[a:b], self._overflow_kinds[h]))
+        found: list[tuple[int, int, str, str]] = []
+        for m in _SHAPED.finditer(low):
+            self._lookup(low, text, m.start(), m.end(), found)
+        # every run of one to three words joined by single spaces: "called anna schmidt" holds "anna schmidt"
+        words = [(m.start(), m.end()) for m in _WORDS.finditer(low)]
+        for i, (a, b) in enumerate(words):
+            self._lookup(low, text, a, b, found)
+            for j in range(i + 1, min(i + 3, len(words))):
+                if words[j][0] != words[j - 1][1] + 1 or low[words[j - 1][1]] != " ":
+                    break
+                self._lookup(low, text, a, words[j][1], found)
         return found
+
+    def _lookup(self, low: str, text: str, a: int, b: int, found: list) -> None:
+        table = self._hashes
+        h = hash(low[a:b])
+        k = int(np.searchsorted(table, h))
+        if k < len(table) and table[k] == h and _bounded(low, a, b):
+            found.append((a, b, text[a:b], self._overflow_kinds[h]))
 
     def clean(self, text: str) -> str:
         """``text`` with every original value replaced by its fake."""
