@@ -151,7 +151,7 @@ def phase_transform(src: str, with_json: str = "yes") -> dict:
     """The anonymizing transform alone, one core: COPY the customers table through the sink."""
     from rehearse.anonymize.policy import policy_from_dict
     from rehearse.anonymize.transform import Anonymizer
-    from rehearse.snapshot.catalog import read_tables
+    from rehearse.catalog import read_tables
     from rehearse.snapshot.pull import build_plan
     from rehearse.snapshot.sink import Sink as _Sink
     import yaml

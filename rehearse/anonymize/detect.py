@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from .names import name_evidence
-from .transform import Rule
+from ..policytypes import Rule
 
 # columns whose name says "a name" of anything: personal only when their values are person names
 # (countries, products and work queues have names too, and their joins must keep working)
@@ -179,7 +179,7 @@ def classify(name: str, type_name: str, category: str, samples: list[str], *,
         return Verdict(Rule("keep", origin="auto"), f"{type_name}: not text", False)
     values = [v for v in samples if v is not None]
     if is_array:
-        from .transform import parse_array
+        from ..copytext import parse_array
 
         flat: list[str] = []
         for v in values:

@@ -23,12 +23,14 @@ from typing import TYPE_CHECKING, Any, Callable
 import zstandard
 
 from ..anonymize.leak import MIN_LENGTH as LEAK_MIN_LENGTH, LeakRecorder
-from ..anonymize.transform import Anonymizer, SCRUB_PATTERNS, copy_decode, copy_encode, json_top_keys, parse_array
+from ..anonymize.compile import Anonymizer, json_top_keys
+from ..anonymize.fakes import SCRUB_PATTERNS
+from ..copytext import copy_decode, copy_encode, parse_array
 from ..errors import SnapshotError
-from .catalog import quote_ident
+from ..catalog import quote_ident
 
 if TYPE_CHECKING:
-    from .pull import ColumnPlan, TablePlan
+    from .plan import ColumnPlan, TablePlan
 
 ZSTD_LEVEL = 2  # level 3's ratio at level 1's speed, near enough
 BATCH_ROWS = 4096
