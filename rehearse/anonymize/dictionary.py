@@ -10,20 +10,25 @@ Matching is one pass per field, or one per column of a batch: an Aho-Corasick au
 (pyahocorasick, in C) over ASCII-lowercased values, with word boundaries checked on each hit.
 
 Memory stays bounded however many values there are: the automaton takes at most
-``AUTOMATON_CAP`` values (~0.6 KB each, so ~600 MB at the cap); values beyond it are kept only as
-64-bit hashes in one sorted numpy array (8 bytes each: 80 MB at 10M values) and found by hashing
-the candidate spans of a field (e-mail-, phone- and name-shaped spans, and single words).
+``AUTOMATON_CAP`` values (~0.6 KB each: ~150 MB at the cap); values beyond it are kept only as
+64-bit hashes, one sorted numpy array per kind (8 bytes a value: 80 MB at 10M values, which is
+the whole bound, ~230 MB), and found by hashing the candidate spans of a text (e-mail- and
+phone-shaped spans, and every run of one to three capitalized words), all looked up in one call per kind.
+A value past the cap whose shape is none of those (a street address) is then only the leak
+scan's to find. Python's string hash keys the digests; the pull's workers are forked from the
+process that built them, so they share its key.
 """
 
 from __future__ import annotations
 
 import bisect
 import re
+from array import array
 from typing import Callable, Iterable
 
 import numpy as np
 
-AUTOMATON_CAP = 1_000_000
+AUTOMATON_CAP = 250_000
 # the kinds whose originals identify a person wherever they are copied (a city or a country does not)
 DICTIONARY_KINDS = frozenset({"name", "first_name", "last_name", "email", "phone", "username", "ssn", "iban",
                               "credit_card", "street", "address", "url", "hash"})
@@ -31,7 +36,7 @@ MIN_LENGTH = 4  # shorter values ("Li", "NY") would match inside ordinary words 
 _ASCII_LOWER = str.maketrans({chr(c): chr(c + 32) for c in range(65, 91)})
 # spans of free text an overflow value (one not in the automaton) could be: hashed and looked up
 _SHAPED = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[a-z]{2,}|\+?\d[\d ().-]{5,}\d")  # e-mail, phone
-_WORDS = re.compile(r"[^\W\d_][\w'’-]*")  # words, for names
+_WORDS = re.compile(r"(?<![\w@.])[A-ZÀ-ÖØ-Þ][\w'’-]*")  # capitalized words, for names
 
 
 def _lower(text: str) -> str:
@@ -64,9 +69,9 @@ class ValueDictionary:
         self._replace = replace  # (original value, kind) -> its fake
         self._automaton = ahocorasick.Automaton()
         self._cap = cap
-        self._overflow: list[int] = []
-        self._overflow_kinds: dict[int, str] = {}
-        self._hashes = np.empty(0, dtype=np.int64)
+        # past the cap: per kind, 64-bit hashes only (8 bytes a value, in a C array, then sorted)
+        self._overflow: dict[str, array] = {}
+        self._hashes: dict[str, np.ndarray] = {}
         self.values = 0
         self._built = False
 
@@ -87,16 +92,14 @@ class ValueDictionary:
             if len(a) < self._cap:
                 a.add_word(key, (len(key), v, kind))
             else:
-                h = hash(key)
-                self._overflow.append(h)
-                self._overflow_kinds.setdefault(h, kind)
+                self._overflow.setdefault(kind, array("q")).append(hash(key))
             self.values += 1
 
     def build(self) -> None:
         if len(self._automaton):
             self._automaton.make_automaton()
-        self._hashes = np.unique(np.array(self._overflow, dtype=np.int64))
-        self._overflow = []
+        self._hashes = {k: np.unique(np.frombuffer(a, dtype=np.int64)) for k, a in self._overflow.items()}
+        self._overflow = {}
         self._built = True
 
     def __bool__(self) -> bool:
@@ -104,7 +107,7 @@ class ValueDictionary:
 
     @property
     def overflow(self) -> int:
-        return len(self._hashes)
+        return sum(len(h) for h in self._hashes.values())
 
     def spans(self, text: str) -> list[tuple[int, int, str]]:
         """(start, end, replacement) of every original value in ``text``, left to right, not overlapping."""
@@ -115,7 +118,7 @@ class ValueDictionary:
                 start = end - n + 1
                 if _bounded(low, start, end + 1):
                     hits.append((start, end + 1, value, kind))
-        if len(self._hashes):
+        if self._hashes:
             hits.extend(self._overflow_hits(text, low))
         if not hits:
             return []
@@ -129,25 +132,28 @@ class ValueDictionary:
         return out
 
     def _overflow_hits(self, text: str, low: str) -> list[tuple[int, int, str, str]]:
-        found: list[tuple[int, int, str, str]] = []
-        for m in _SHAPED.finditer(low):
-            self._lookup(low, text, m.start(), m.end(), found)
-        # every run of one to three words joined by single spaces: "called anna schmidt" holds "anna schmidt"
-        words = [(m.start(), m.end()) for m in _WORDS.finditer(low)]
+        """Values past the cap: every candidate span of the text hashed, all looked up in one call per kind."""
+        spans = [(m.start(), m.end()) for m in _SHAPED.finditer(low)]
+        # every run of one to three capitalized words joined by single spaces ("Called Anna Schmidt"
+        # holds "Anna Schmidt"): names are written capitalized, and ordinary words then cost nothing
+        words = [(m.start(), m.end()) for m in _WORDS.finditer(text)]
         for i, (a, b) in enumerate(words):
-            self._lookup(low, text, a, b, found)
+            spans.append((a, b))
             for j in range(i + 1, min(i + 3, len(words))):
                 if words[j][0] != words[j - 1][1] + 1 or low[words[j - 1][1]] != " ":
                     break
-                self._lookup(low, text, a, words[j][1], found)
+                spans.append((a, words[j][1]))
+        if not spans:
+            return []
+        digests = np.fromiter((hash(low[a:b]) for a, b in spans), dtype=np.int64, count=len(spans))
+        found: list[tuple[int, int, str, str]] = []
+        for kind, table in self._hashes.items():
+            at = np.minimum(np.searchsorted(table, digests), len(table) - 1)
+            for i in np.flatnonzero(table[at] == digests).tolist():
+                a, b = spans[i]
+                if _bounded(low, a, b):
+                    found.append((a, b, text[a:b], kind))
         return found
-
-    def _lookup(self, low: str, text: str, a: int, b: int, found: list) -> None:
-        table = self._hashes
-        h = hash(low[a:b])
-        k = int(np.searchsorted(table, h))
-        if k < len(table) and table[k] == h and _bounded(low, a, b):
-            found.append((a, b, text[a:b], self._overflow_kinds[h]))
 
     def clean(self, text: str) -> str:
         """``text`` with every original value replaced by its fake."""
