@@ -283,7 +283,7 @@ def main() -> None:
     tag = uuid.uuid4().hex[:8]
     src, plain, ours = f"rh_bench_src_{tag}", f"rh_bench_plain_{tag}", f"rh_bench_ours_{tag}"
     work = Path(tempfile.mkdtemp(prefix=f"rh_bench_{tag}_"))
-    print(f"SIZE={SIZE:,} customers, {3 * SIZE:,} orders (cpu count {os.cpu_count()}, "
+    print(f"SIZE={SIZE:,} customers, {ORDERS_FACTOR * SIZE:,} orders (cpu count {os.cpu_count()}, "
           f"load {os.getloadavg()[0]:.1f})")
     try:
         t = time.perf_counter()

@@ -116,7 +116,7 @@ def _copy_part(task: tuple[int, int, int | None, int | None]) -> dict[str, Any]:
         if recorder is not None:
             recorder.close()
     report(sink.rows)
-    return {"index": index, "part": part, "file": str(out_path), "rows": sink.rows,
+    return {"index": index, "part": part, "file": str(out_path), "rows": sink.rows, "name_pairs": sink.name_pairs,
             "sha256": hashed.sha.hexdigest(), "bytes": hashed.bytes, "seconds": time.monotonic() - started}
 
 
@@ -231,6 +231,13 @@ def pull_snapshot(source_url: str, out_dir: Path, *, policy_path: Path | None = 
             _finish_schema_dump(dump)
         mark = time.monotonic()
         leak_scan: dict[str, Any] = {"performed": False}
+        names = results.pop("name_pairs", {})
+        if anonymize and names:
+            acknowledged = {f"{q}.{c}" for q, tpol in (policy.tables.items() if policy else ())
+                            for c, r in tpol.columns.items() if r.acknowledge}
+            names = {cid: n for cid, n in names.items() if plan.column_names[cid] not in acknowledged}
+            if names:
+                _name_pairs_found(names, plan, strict=strict or bool(policy and policy.strict), say=say)
         if anonymize:
             leaks, originals, written = find_leaks(tmp / ".leak", plan.column_names)
             leak_scan = {"performed": True, "originals_checked": originals, "values_scanned": written,
@@ -238,7 +245,8 @@ def pull_snapshot(source_url: str, out_dir: Path, *, policy_path: Path | None = 
             if leaks:
                 first = leaks[0]
                 raise LeakDetected(
-                    f"leak scan: original values of {first.original_column} appear in {first.written_column}"
+                    f"leak scan: {first.count} original value{'s' if first.count != 1 else ''} of "
+                    f"{first.original_column} appear in {first.written_column}"
                     + (f" (and {len(leaks) - 1} more column pairs)" if len(leaks) > 1 else "")
                     + "; no snapshot was written",
                     hint=f"add a rule for {first.written_column} to the policy (e.g. scrub or fake:...)")
@@ -350,6 +358,19 @@ def _value_dictionary(conn, plan: Plan, anonymizer: Anonymizer) -> ValueDictiona
     return d if d else None
 
 
+def _name_pairs_found(names: dict[int, int], plan: Plan, *, strict: bool, say: Callable[[str], None]) -> None:
+    """Kept columns still holding "First Last" pairs of the name dictionaries: a strict pull fails
+    (naming the column and the count, never a value); another says so and carries on."""
+    found = sorted(((plan.column_names[cid], n) for cid, n in names.items()), key=lambda x: -x[1])
+    text = "; ".join(f"{col}: {n} name pair{'s' if n != 1 else ''}" for col, n in found[:8])
+    if strict:
+        raise LeakDetected(f"leak scan: kept columns hold person names (first and last name in the name "
+                           f"dictionaries): {text}; no snapshot was written",
+                           hint=f"give {found[0][0]} a rule (scrub, or fake:name), or mark it "
+                                f"`acknowledge: true` if these are not people")
+    say(f"kept columns hold what look like person names (first and last name in the name dictionaries): {text}")
+
+
 def _private_files(root: Path) -> None:
     """Every file of the snapshot 0600 and every directory 0700 (they hold kept raw values)."""
     for dirpath, dirnames, filenames in os.walk(root):
@@ -453,6 +474,12 @@ def _run_workers(plan: Plan, conn_info: SourceConnection, snapshot_id: str, tmp:
             bar.stop()
         _STATE.clear()
     results: dict[str, dict[str, Any]] = {}
+    names: dict[int, int] = {}
+    for rs in parts.values():
+        for r in rs:
+            for cid, n in r.get("name_pairs", {}).items():
+                names[cid] = names.get(cid, 0) + n
+    results["name_pairs"] = names  # type: ignore[assignment]
     for index, rs in parts.items():
         tp = plan.tables[index]
         results[tp.file] = _join_parts(rs, tmp / tp.file)

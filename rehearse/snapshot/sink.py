@@ -25,6 +25,7 @@ import zstandard
 from ..anonymize.leak import MIN_LENGTH as LEAK_MIN_LENGTH, LeakRecorder
 from ..anonymize.compile import Anonymizer, json_top_keys
 from ..anonymize.fakes import SCRUB_PATTERNS
+from ..anonymize.names import find_name_pairs
 from ..copytext import copy_decode, copy_encode, parse_array
 from ..errors import SnapshotError
 from ..catalog import quote_ident
@@ -67,6 +68,8 @@ class Sink:
         # (index, column id, length limit) of kept text-like columns the value dictionary cleans
         self.clean: list[tuple[int, int, int | None]] = []
         dictionary = self.dictionary = getattr(anonymizer, "dictionary", None)
+        # kept text columns: how many "First Last" pairs of the name dictionaries they still hold
+        self.name_pairs: dict[int, int] = {}
         self.ncols = len(table_plan.columns)
         self.select = [quote_ident(c.name) for c in table_plan.columns]  # the COPY query's output
         for i, c in enumerate(table_plan.columns):
@@ -126,6 +129,7 @@ class Sink:
             # once per distinct value in the batch: a status column costs four hashes, not thousands
             written = self.recorder.written
             for i, cid in self.scan:
+                self._count_names(fields[i::nf], cid)
                 for f in set(fields[i::nf]):
                     if len(f) >= LEAK_MIN_LENGTH:  # NULL markers are shorter
                         if type(f) is bytes:
@@ -147,12 +151,22 @@ class Sink:
         out, changed = self.dictionary.clean_many(fields)
         if changed and limit:
             out = [o if o is f or len(o) <= limit else _cut(o, limit) for o, f in zip(out, fields)]
+        self._count_names(out, cid)
         if self.recorder is not None:
             written = self.recorder.written
             for f in set(out):
                 if len(f) >= LEAK_MIN_LENGTH:
                     written(copy_decode(f), cid)
         return out
+
+    def _count_names(self, fields: Column, cid: int) -> None:
+        if fields and type(fields[0]) is bytes:
+            text = b"\n".join(fields).decode("utf-8", "surrogateescape")
+        else:
+            text = "\n".join(fields)
+        n = len(find_name_pairs(text))  # one regex pass over the column of the batch
+        if n:
+            self.name_pairs[cid] = self.name_pairs.get(cid, 0) + n
 
     def _write(self, chunk: bytes) -> None:
         self.writer.write(chunk)

@@ -373,3 +373,24 @@ def test_skip_data_single_worker_with_progress(shop, policy_file, tmp_path, make
     stats = restore_snapshot(snap, make_staging(), jobs=1)
     assert any("newsletter_signups" in w for w in stats.warnings)
     assert stats.rows == snap.total_rows
+
+
+def test_strict_pull_fails_on_kept_person_names_naming_column_and_count(source_db, tmp_path):
+    _, url, dsn = source_db
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        # people named in a kept column, but in no personal column: only the name dictionaries know
+        cur.execute("CREATE TABLE visits (id int PRIMARY KEY, remark text, seen text)")
+        cur.execute("INSERT INTO visits SELECT g, CASE WHEN g % 10 = 0 THEN 'Met Anna Schmidt at the desk' "
+                    "ELSE 'walk-in' END, 'Met Anna Schmidt' FROM generate_series(1, 50) g")
+    policy = tmp_path / "p.yaml"
+    policy.write_text("tables:\n  visits:\n    columns:\n      id: keep\n"
+                      "      remark: {strategy: keep, acknowledge: true}\n      seen: keep\n")
+    with pytest.raises(LeakDetected) as exc:
+        pull_snapshot(url, tmp_path / "strict", policy_path=policy, strict=True, say=None)
+    line = exc.value.one_line()
+    assert "public.visits.seen: 50 name pairs" in line and "remark" not in line.split(";")[0]
+    assert "Anna" not in line  # the column and the count, never the value
+    assert not (tmp_path / "strict").exists()
+    heard: list[str] = []
+    pull_snapshot(url, tmp_path / "lenient", policy_path=policy, strict=False, say=heard.append)
+    assert any("public.visits.seen: 50 name pairs" in h for h in heard), heard
