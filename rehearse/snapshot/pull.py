@@ -225,13 +225,13 @@ def pull_snapshot(source_url: str, out_dir: Path, *, policy_path: Path | None = 
                         f"kept text, JSON and arrays" + (f" ({d.overflow:,} of them as hashes)" if d.overflow else ""))
             timings["pools_s"] = time.monotonic() - mark
             mark = time.monotonic()
-            results = _run_workers(plan, conn_info, snapshot_id, tmp, anonymizer, jobs=jobs, progress=progress)
+            results, names = _run_workers(plan, conn_info, snapshot_id, tmp, anonymizer, jobs=jobs,
+                                          progress=progress)
             timings["data_s"] = time.monotonic() - mark
         finally:
             _finish_schema_dump(dump)
         mark = time.monotonic()
         leak_scan: dict[str, Any] = {"performed": False}
-        names = results.pop("name_pairs", {})
         if anonymize and names:
             acknowledged = {f"{q}.{c}" for q, tpol in (policy.tables.items() if policy else ())
                             for c, r in tpol.columns.items() if r.acknowledge}
@@ -427,7 +427,9 @@ def _worker_signals() -> None:
 
 
 def _run_workers(plan: Plan, conn_info: SourceConnection, snapshot_id: str, tmp: Path, anonymizer: Anonymizer | None,
-                 *, jobs: int, progress: bool) -> dict[str, dict[str, Any]]:
+                 *, jobs: int, progress: bool) -> tuple[dict[str, dict[str, Any]], dict[int, int]]:
+    """Copy every table; (per data file: rows, checksum, size), and per kept column id the name
+    pairs its written text still holds."""
     tasks = _tasks(plan, jobs)
     ctx = mp.get_context("fork")
     q = ctx.Queue() if progress else None
@@ -479,11 +481,10 @@ def _run_workers(plan: Plan, conn_info: SourceConnection, snapshot_id: str, tmp:
         for r in rs:
             for cid, n in r.get("name_pairs", {}).items():
                 names[cid] = names.get(cid, 0) + n
-    results["name_pairs"] = names  # type: ignore[assignment]
     for index, rs in parts.items():
         tp = plan.tables[index]
         results[tp.file] = _join_parts(rs, tmp / tp.file)
-    return results
+    return results, names
 
 
 class _Progress:
