@@ -14,7 +14,9 @@ def derive_key(secret: bytes, label: str) -> bytes:
     return hmac.digest(secret, label.encode(), "sha256")
 
 
-FAKES_VERSION = 2  # 1: per-value keyed BLAKE2b; 2: keyed SipHash-2-4, a list at a time (recorded in manifests)
+# recorded in manifests. 1: per-value keyed BLAKE2b; 2: keyed SipHash-2-4, a list at a time; 3: scrubbed
+# text also loses name pairs and the value dictionary's originals (the same text scrubs differently)
+FAKES_VERSION = 3
 _MASK64 = (1 << 64) - 1
 HASH_ARRAY_MIN = 16  # from this many values on, one array call beats hashing value by value
 
