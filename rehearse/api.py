@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Callable
 
-from .config import RunConfig, load_run_config, secret_from_env
+from .config import RunConfig, load_run_config
 from .errors import BadInput
 from .model import Finding, Report, Snapshot, report_from_dict
 
@@ -32,13 +32,20 @@ def run(cfg: RunConfig, *, say: Callable[[str], None] = lambda _: None, progress
 
 
 def snapshot(source_url: str, out_dir: Path, *, policy: Path | None = None, strict: bool = False,
-             jobs: int = 2, progress: bool = False, subset: Path | None = None) -> Snapshot:
-    """Pull a consistent, anonymized, read-only snapshot of ``source_url`` into ``out_dir``."""
+             jobs: int = 2, progress: bool = False, subset: Path | None = None,
+             secret_file: Path | None = None, say: Callable[[str], None] | None = None) -> Snapshot:
+    """Pull a consistent, anonymized, read-only snapshot of ``source_url`` into ``out_dir``.
+
+    The key comes from ``secret_file``, else REHEARSE_SECRET, else is random for this snapshot.
+    """
+    from .secret import load_secret
     from .snapshot.pull import pull_snapshot
     _check_source(source_url)
     check_writable(out_dir, "-o")
-    return pull_snapshot(source_url, out_dir, policy_path=policy, secret=secret_from_env(), strict=strict,
-                         jobs=jobs, progress=progress, subset=subset)
+    key = load_secret(secret_file=secret_file)  # a short or unreadable key fails before connecting
+    kwargs = {} if say is None else {"say": say}
+    return pull_snapshot(source_url, out_dir, policy_path=policy, secret=None if key.random else key.key,
+                         strict=strict, jobs=jobs, progress=progress, subset=subset, **kwargs)
 
 
 def scan(source_url: str, out: Path, *, sample_rows: int = 1000, force: bool = False) -> Path:

@@ -117,6 +117,7 @@ def run(
     strict: Annotated[Optional[bool], typer.Option("--strict/--no-strict", help="Refuse columns the policy does not cover (default on in CI).")] = None,
     data_checks: Annotated[Optional[bool], typer.Option("--data-checks/--no-data-checks", help="Compare row checksums before and after each rollback (default on).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary, the report paths and a kept staging's connect hint.")] = False,
+    secret_file: Annotated[Optional[Path], typer.Option(help="File holding the anonymization key for a --source pull (default: REHEARSE_SECRET).")] = None,
 ) -> None:
     """Rehearse the migrations end to end: snapshot, staging, upgrade, checks, rollback, re-upgrade, report."""
     from .report import print_summary, write_reports
@@ -127,7 +128,8 @@ def run(
         target=to, staging=staging, image=image, report_dir=report_dir,
         formats=tuple(format) if format else None, keep=keep, reuse=reuse, url_env=url_env, mode=mode,
         traffic=traffic or None, traffic_rate=traffic_rate, lock_timeout=lock_timeout, fail_on=fail_on,
-        baseline=baseline, changed_since=changed_since, models=models, strict=strict, data_checks=data_checks)
+        baseline=baseline, changed_since=changed_since, models=models, strict=strict, data_checks=data_checks,
+        secret_file=secret_file)
     fail_on = cfg.fail_on
     try:
         from .staging import install_signal_handlers
@@ -154,10 +156,11 @@ def snapshot(
     strict: Annotated[Optional[bool], typer.Option("--strict/--no-strict", help="Refuse tables/columns the policy does not mention (default on in CI).")] = None,
     jobs: Annotated[int, typer.Option(help="Parallel readers sharing one exported snapshot.")] = 2,
     subset: Annotated[Optional[Path], typer.Option(help="YAML of WHERE clauses per table; referenced rows are kept.")] = None,
+    secret_file: Annotated[Optional[Path], typer.Option(help="File holding the key of the fake values (default: REHEARSE_SECRET; without either, a random key for this snapshot).")] = None,
 ) -> None:
-    """Pull a consistent, read-only, anonymized snapshot (REHEARSE_SECRET keys the fake values)."""
+    """Pull a consistent, read-only, anonymized snapshot (REHEARSE_SECRET or --secret-file keys the fake values)."""
     snap = api.snapshot(source_url, output, policy=policy, strict=is_ci() if strict is None else strict, jobs=jobs,
-                        progress=sys.stderr.isatty(), subset=subset)
+                        progress=sys.stderr.isatty(), subset=subset, secret_file=secret_file)
     typer.echo(f"snapshot {snap.path}: {len(snap.tables)} tables, {snap.total_rows:,} rows, "
                f"revision {', '.join(snap.source.alembic_revisions) or 'none'}, "
                f"{'anonymized' if snap.anonymized else 'not anonymized'}")
