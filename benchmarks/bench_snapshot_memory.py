@@ -35,7 +35,7 @@ def measure(n: int) -> dict:
     work = Path(tempfile.mkdtemp(prefix=f"rh_bench_mem_{tag}_"))
     try:
         t = time.perf_counter()
-        bs.build_source(src, n)
+        bs.build_source(src, n, orders_factor=3)
         built = time.perf_counter() - t
         bs.create_db(target)
         res = bs.run_phase("--phase-rehearse", src, target, str(work))

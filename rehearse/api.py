@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Callable
 
-from .config import RunConfig, load_run_config, secret_from_env
+from .config import RunConfig, load_run_config
 from .errors import BadInput
 from .model import Finding, Report, Snapshot, report_from_dict
 
@@ -32,13 +32,20 @@ def run(cfg: RunConfig, *, say: Callable[[str], None] = lambda _: None, progress
 
 
 def snapshot(source_url: str, out_dir: Path, *, policy: Path | None = None, strict: bool = False,
-             jobs: int = 2, progress: bool = False, subset: Path | None = None) -> Snapshot:
-    """Pull a consistent, anonymized, read-only snapshot of ``source_url`` into ``out_dir``."""
+             jobs: int = 2, progress: bool = False, subset: Path | None = None,
+             secret_file: Path | None = None, say: Callable[[str], None] | None = None) -> Snapshot:
+    """Pull a consistent, anonymized, read-only snapshot of ``source_url`` into ``out_dir``.
+
+    The key comes from ``secret_file``, else REHEARSE_SECRET, else is random for this snapshot.
+    """
+    from .secret import load_secret
     from .snapshot.pull import pull_snapshot
     _check_source(source_url)
     check_writable(out_dir, "-o")
-    return pull_snapshot(source_url, out_dir, policy_path=policy, secret=secret_from_env(), strict=strict,
-                         jobs=jobs, progress=progress, subset=subset)
+    key = load_secret(secret_file=secret_file)  # a short or unreadable key fails before connecting
+    kwargs = {} if say is None else {"say": say}
+    return pull_snapshot(source_url, out_dir, policy_path=policy, secret=None if key.random else key.key,
+                         strict=strict, jobs=jobs, progress=progress, subset=subset, **kwargs)
 
 
 def scan(source_url: str, out: Path, *, sample_rows: int = 1000, force: bool = False) -> Path:
@@ -53,16 +60,22 @@ def scan(source_url: str, out: Path, *, sample_rows: int = 1000, force: bool = F
     return out
 
 
-def lint(alembic_ini: Path, *, revision_range: str | None = None) -> list[Finding]:
-    """Static rules on the SQL each revision would run (Alembic offline mode, no database)."""
+def lint(alembic_ini: Path | None = None, *, revision_range: str | None = None,
+         paths: list[Path] | None = None) -> list[Finding]:
+    """Static rules, no database: on the SQL each revision would run (Alembic offline mode), and on .sql files."""
     import logging
 
-    from .checks.lint import lint_project
+    from .checks.lint import lint_paths, lint_project
+    if alembic_ini is None and not paths:
+        raise BadInput("nothing to lint", hint="pass .sql files or directories, or --alembic-ini for an Alembic project")
+    findings = lint_paths(list(paths)) if paths else []
+    if alembic_ini is None:
+        return findings
     if not Path(alembic_ini).is_file():
         raise BadInput(f"alembic.ini not found at {alembic_ini}", hint="pass the project's config with --alembic-ini")
     logging.disable(logging.INFO)  # env.py's fileConfig would print Alembic's INFO lines
     try:
-        return lint_project(alembic_ini, revision_range=revision_range)
+        return findings + lint_project(alembic_ini, revision_range=revision_range)
     finally:
         logging.disable(logging.NOTSET)
 

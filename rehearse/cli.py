@@ -34,6 +34,21 @@ app = typer.Typer(
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"rehearse {__version__}")
+        raise typer.Exit(EXIT_PASS)
+
+
+@app.callback()
+def _main(
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_print_version, is_eager=True,
+                                                    help="Print rehearse's version and exit.")] = None,
+) -> None:
+    """Rehearse Alembic migrations on an anonymized copy of production: measure locks, rewrites
+    and durations, prove the rollback, and gate CI on the risk."""
+
+
 def _errors_to_exit_codes(fn: Callable) -> Callable:
     """The one place where errors become exit codes and one-line messages (no tracebacks)."""
 
@@ -65,9 +80,13 @@ def _errors_to_exit_codes(fn: Callable) -> Callable:
     return wrapper
 
 
+# Progress lines -q still prints: a kept staging database is useless without its connect hint.
+_ALWAYS_SAID = ("staging kept",)
+
+
 def _say(quiet: bool) -> Callable[[str], None]:
     if quiet:
-        return lambda _: None
+        return lambda text: err.print(text, markup=False, highlight=False) if text.startswith(_ALWAYS_SAID) else None
     return lambda text: err.print(f"[dim]·[/dim] {text}", highlight=False)
 
 
@@ -97,7 +116,8 @@ def run(
     config: Annotated[Optional[Path], typer.Option(help="rehearse.yaml or pyproject.toml (default: found from the current directory).")] = None,
     strict: Annotated[Optional[bool], typer.Option("--strict/--no-strict", help="Refuse columns the policy does not cover (default on in CI).")] = None,
     data_checks: Annotated[Optional[bool], typer.Option("--data-checks/--no-data-checks", help="Compare row checksums before and after each rollback (default on).")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary, the report paths and a kept staging's connect hint.")] = False,
+    secret_file: Annotated[Optional[Path], typer.Option(help="File holding the anonymization key for a --source pull (default: REHEARSE_SECRET).")] = None,
 ) -> None:
     """Rehearse the migrations end to end: snapshot, staging, upgrade, checks, rollback, re-upgrade, report."""
     from .report import print_summary, write_reports
@@ -108,7 +128,8 @@ def run(
         target=to, staging=staging, image=image, report_dir=report_dir,
         formats=tuple(format) if format else None, keep=keep, reuse=reuse, url_env=url_env, mode=mode,
         traffic=traffic or None, traffic_rate=traffic_rate, lock_timeout=lock_timeout, fail_on=fail_on,
-        baseline=baseline, changed_since=changed_since, models=models, strict=strict, data_checks=data_checks)
+        baseline=baseline, changed_since=changed_since, models=models, strict=strict, data_checks=data_checks,
+        secret_file=secret_file)
     fail_on = cfg.fail_on
     try:
         from .staging import install_signal_handlers
@@ -135,10 +156,11 @@ def snapshot(
     strict: Annotated[Optional[bool], typer.Option("--strict/--no-strict", help="Refuse tables/columns the policy does not mention (default on in CI).")] = None,
     jobs: Annotated[int, typer.Option(help="Parallel readers sharing one exported snapshot.")] = 2,
     subset: Annotated[Optional[Path], typer.Option(help="YAML of WHERE clauses per table; referenced rows are kept.")] = None,
+    secret_file: Annotated[Optional[Path], typer.Option(help="File holding the key of the fake values (default: REHEARSE_SECRET; without either, a random key for this snapshot).")] = None,
 ) -> None:
-    """Pull a consistent, read-only, anonymized snapshot (REHEARSE_SECRET keys the fake values)."""
+    """Pull a consistent, read-only, anonymized snapshot (REHEARSE_SECRET or --secret-file keys the fake values)."""
     snap = api.snapshot(source_url, output, policy=policy, strict=is_ci() if strict is None else strict, jobs=jobs,
-                        progress=sys.stderr.isatty(), subset=subset)
+                        progress=sys.stderr.isatty(), subset=subset, secret_file=secret_file)
     typer.echo(f"snapshot {snap.path}: {len(snap.tables)} tables, {snap.total_rows:,} rows, "
                f"revision {', '.join(snap.source.alembic_revisions) or 'none'}, "
                f"{'anonymized' if snap.anonymized else 'not anonymized'}")
@@ -172,23 +194,37 @@ def rules(code: Annotated[Optional[str], typer.Argument(help="A rule code or nam
 @app.command()
 @_errors_to_exit_codes
 def lint(
-    alembic_ini: Annotated[Path, typer.Option("--alembic-ini", help="The project's alembic.ini.")],
+    paths: Annotated[Optional[list[Path]], typer.Argument(help=".sql files or directories of them.", show_default=False)] = None,
+    alembic_ini: Annotated[Optional[Path], typer.Option("--alembic-ini", help="An Alembic project's alembic.ini (its revisions, rendered offline).")] = None,
     revision_range: Annotated[Optional[str], typer.Option("--range", help="Revision range, e.g. abc123:head.")] = None,
-    format: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    format: Annotated[str, typer.Option("--format", help="text, json, sarif, gitlab (Code Quality) or github (workflow annotations).")] = "text",
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write to this file instead of stdout.")] = None,
     fail_on: Annotated[str, typer.Option(help="Exit 1 when a finding reaches this severity.")] = "medium",
 ) -> None:
-    """Static rules only, no database (Alembic offline SQL); fit for a pre-commit hook."""
-    import json
+    """Static rules only, no database, on .sql files or an Alembic project; fit for a pre-commit hook.
 
-    from .model import severity_rank, to_dict
-    findings = api.lint(alembic_ini, revision_range=revision_range)
-    if format == "json":
-        typer.echo(json.dumps([to_dict(f) for f in findings], indent=2))
+    Findings carry file:line:column (in a revision: the line of the op call). Silence one with
+    `-- rehearse-ignore: RH101` above the statement (`# rehearse-ignore: RH101` on or above the
+    op call), or a whole file with `rehearse-ignore-file`; squawk-ignore comments count too.
+    """
+    from .model import SEVERITIES, severity_rank
+    from .report.lint_formats import LINT_FORMATS, render_lint
+    from .errors import BadInput
+
+    if format.lower() not in LINT_FORMATS:
+        raise BadInput(f"unknown lint format {format!r}", hint=f"use one of: {', '.join(LINT_FORMATS)}")
+    if fail_on not in SEVERITIES:
+        raise BadInput(f"unknown severity {fail_on!r} for --fail-on", hint=f"use one of: {', '.join(SEVERITIES)}")
+    findings = api.lint(alembic_ini, revision_range=revision_range, paths=paths or None)
+    text = render_lint(findings, format, tool_version=__version__)
+    if output:
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise BadInput(f"cannot write {output}: {exc.strerror}", hint="choose a writable -o path") from None
+        err.print(f"{len(findings)} finding(s) written to {output}", markup=False)
     else:
-        for f in findings:
-            where = f.location or f.revision or ""
-            typer.echo(f"{where}: {f.code} {f.name} [{f.severity}] {f.message}")
-        typer.echo(f"{len(findings)} finding(s)")
+        typer.echo(text, nl=False)
     if any(severity_rank(f.severity) >= severity_rank(fail_on) for f in findings):
         raise typer.Exit(EXIT_FAIL)
 
@@ -229,8 +265,8 @@ def gc(
 
 @app.command()
 def version() -> None:
-    """Print rehearse's version."""
-    typer.echo(__version__)
+    """Print rehearse's version (also `rehearse --version`)."""
+    typer.echo(f"rehearse {__version__}")
 
 
 def main() -> None:

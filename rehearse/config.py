@@ -366,6 +366,7 @@ class RunConfig(BaseModel):
     data_checks: bool = True
     compare_generated_names: bool = False
     snapshot_out: Optional[Path] = None  # where a --source pull is kept (default: a temp dir)
+    secret_file: Optional[Path] = None  # the anonymization key for a --source pull (else REHEARSE_SECRET)
     settings_file: Optional[Path] = None  # where the settings came from, for messages
 
     @field_validator("formats", mode="before")
@@ -414,6 +415,9 @@ class RunConfig(BaseModel):
         if (self.snapshot is None) == (self.source is None):
             raise ValueError("give exactly one of --snapshot DIR or --source URL: a rehearsal starts from "
                              "a stored snapshot or pulls one from the source")
+        if self.source is not None:  # a short or unreadable key fails before any database work
+            from .secret import load_secret
+            load_secret(secret_file=self.secret_file)
         return self
 
     def __init__(self, **data: Any) -> None:
@@ -489,11 +493,6 @@ def _duration_or_error(text: Any) -> float | None:
 
 def is_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def secret_from_env() -> bytes | None:
-    value = os.environ.get("REHEARSE_SECRET")
-    return value.encode() if value else None
 
 
 # --- error text -------------------------------------------------------------------------------

@@ -12,7 +12,12 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from .transform import Rule
+from .names import name_evidence
+from ..policytypes import Rule
+
+# columns whose name says "a name" of anything: personal only when their values are person names
+# (countries, products and work queues have names too, and their joins must keep working)
+_AMBIGUOUS = re.compile(r"^(name|title|label|display_?name)$", re.I)
 
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 _PHONE = re.compile(r"^\+?[\d\s().-]{7,20}(?:\s?x\d{1,5})?$")
@@ -36,7 +41,8 @@ _NAMES: tuple[tuple[re.Pattern, str, str], ...] = tuple((re.compile(p, re.I), k,
     (r"phone|mobile|tel(ephone)?$|fax|msisdn", "fake:phone", "name says phone number"),
     (r"^(first|given|fore)_?name$", "fake:first_name", "name says first name"),
     (r"^(last|family|sur)_?name$|^surname$", "fake:last_name", "name says last name"),
-    (r"^(full_?|display_?|contact_?|customer_?|user_?|person_?)?name$", "fake:name", "name says a person's name"),
+    (r"^(full_?|display_?|contact_?|customer_?|user_?|person_?)name$", "fake:name", "name says a person's name"),
+    (r"^name$", "fake:name", "name says a person's name (no values sampled)"),
     (r"user_?name|login|handle|nick", "fake:username", "name says username"),
     (r"street|address|addr(_?line)?\d?$", "fake:street", "name says street address"),
     (r"^city$|town", "fake:city", "name says city"),
@@ -143,6 +149,12 @@ def json_paths(samples: Iterable[str]) -> dict[str, tuple[str, str]]:
         if kind:
             found[path] = (f"fake:{kind}", f"values look like {kind}")
             continue
+        evidence = name_evidence(v for v in values if not v.replace(".", "").isdigit())
+        if evidence.kind is not None:
+            found[path] = (f"fake:{evidence.kind}", evidence.describe())
+            continue
+        if _AMBIGUOUS.match(leaf) and evidence.total:
+            continue  # the name of a thing, not of a person
         for pattern, label, why in _NAMES:
             if pattern.search(leaf) and any(not v.replace(".", "").isdigit() for v in values):
                 found[path] = (label, why)
@@ -167,7 +179,7 @@ def classify(name: str, type_name: str, category: str, samples: list[str], *,
         return Verdict(Rule("keep", origin="auto"), f"{type_name}: not text", False)
     values = [v for v in samples if v is not None]
     if is_array:
-        from .transform import parse_array
+        from ..copytext import parse_array
 
         flat: list[str] = []
         for v in values:
@@ -182,6 +194,15 @@ def classify(name: str, type_name: str, category: str, samples: list[str], *,
     if kind:
         return Verdict(_label_rule(f"fake:{kind}", why=f"sampled values look like {kind}"),
                        f"sampled values look like {kind}", True)
+    if values and category == "S":
+        evidence = name_evidence(values)
+        if evidence.kind is not None:
+            why = evidence.describe()
+            return Verdict(_label_rule(f"fake:{evidence.kind}", why=why), why, True)
+        if _AMBIGUOUS.match(name):
+            why = (f"not person names: {evidence.describe()}; names of things (countries, products, "
+                   f"queues) are kept so joins on them hold")
+            return Verdict(Rule("keep", origin="auto", why=why), why, False)
     for pattern, label, why in _NAMES:
         if pattern.search(name):
             if category == "D" and label != "fake:date_of_birth":

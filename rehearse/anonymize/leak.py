@@ -36,6 +36,7 @@ _TOKENS = re.compile(r"[^\s,;<>()\[\]{}\"'|\\=]{6,}")
 class Leak:
     original_column: str
     written_column: str
+    count: int = 1  # distinct original values of the one column found in the other (never the values)
 
 
 class LeakRecorder:
@@ -164,16 +165,16 @@ def _upper(run: _Run, start: int, value: int) -> int:
         below, step = probe, step * 2
 
 
-def _any_common(sorted_digests: np.ndarray, part: np.ndarray) -> bool:
-    """Whether any digest of ``part`` is in ``sorted_digests`` (binary searches, in C)."""
+def _common(sorted_digests: np.ndarray, part: np.ndarray) -> int:
+    """How many digests of ``part`` are in ``sorted_digests`` (binary searches, in C)."""
     at = np.searchsorted(sorted_digests, part)
     np.minimum(at, len(sorted_digests) - 1, out=at)
-    return bool((sorted_digests[at] == part).any())
+    return int(np.count_nonzero(sorted_digests[at] == part))
 
 
 def find_leaks(directory: Path, column_names: list[str], *, limit: int = 20) -> tuple[list[Leak], int, int]:
     """Match written digests against originals range by range; (leaks, originals, written) counts."""
-    leaks: dict[tuple[int, int], Leak] = {}
+    counts: dict[tuple[int, int], int] = {}
     originals, outs, handles = _open_runs(directory)
     try:
         n_orig = sum(len(entry[1]) for entry in originals)
@@ -201,10 +202,15 @@ def find_leaks(directory: Path, column_names: list[str], *, limit: int = 20) -> 
                     continue
                 part = run.read(a, b)  # sorted already: each run was written sorted
                 for wcid, digests in written.items():
-                    if (ocid, wcid) not in leaks and len(leaks) < limit and _any_common(digests, part):
-                        leaks[(ocid, wcid)] = Leak(column_names[ocid], column_names[wcid])
+                    if (ocid, wcid) not in counts and len(counts) >= limit:
+                        continue
+                    n = _common(digests, part)
+                    if n:
+                        counts[(ocid, wcid)] = counts.get((ocid, wcid), 0) + n
             del written
-        return [leaks[k] for k in sorted(leaks)], n_orig, n_written  # by column order: stable messages
+        # by column order: stable messages. A value in several original runs may count more than once
+        leaks = [Leak(column_names[o], column_names[w], n) for (o, w), n in sorted(counts.items())]
+        return leaks, n_orig, n_written
     finally:
         for fh in handles:
             fh.close()

@@ -33,7 +33,9 @@ from typing import Any, Mapping
 import yaml
 
 from ..errors import PolicyError, SourceUnreachable
-from .transform import FAKE_KINDS, STRATEGIES, Rule, parse_json_path
+from ..policytypes import STRATEGIES, Rule
+from .fakes import FAKE_KINDS
+from .jsonpath import parse_json_path
 
 _OPTION_KEYS = {"value", "keep_first", "keep_last", "char", "days", "length", "default"}
 _RULE_KEYS = _OPTION_KEYS | {"strategy", "acknowledge", "paths", "why", "kind"}

@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 
 
-from ..snapshot.catalog import quote_ident, read_tables
+from ..catalog import quote_ident, read_tables
+from ..pgconn import source_connection
 from .detect import classify
-from .transform import Rule
+from ..policytypes import Rule
 
 
 def _label(rule: Rule) -> str:
@@ -25,9 +26,7 @@ def _yaml_str(text: str) -> str:
 
 def scan_source(source_url: str, *, sample_rows: int = 1000) -> str:
     """Return policy YAML text covering every table and column of the source."""
-    from ..snapshot.pull import _conn_for
-
-    c = _conn_for(source_url)
+    c = source_connection(source_url)
     conn = c.connect()
     try:
         with conn.cursor() as cur:

@@ -15,6 +15,7 @@ from ..model import Finding, StepResult
 from .base import DATABASE_KINDS, DatabaseContext, Thresholds, all_rules
 from .sqltools import (
     LintState,
+    added_constraints,
     Statement,
     bare,
     exclusive_targets,
@@ -30,7 +31,7 @@ def lint_sql(sql: str, *, revision: str | None = None, location: str | None = No
              assume_in_transaction: bool = False) -> list[Finding]:
     """Static findings for SQL text (transactions are read from its BEGIN/COMMIT)."""
     state = LintState(server_version_num=server_version_num, in_transaction=assume_in_transaction,
-                      depth=1 if assume_in_transaction else 0)
+                      depth=1 if assume_in_transaction else 0, assumed_transaction=assume_in_transaction)
     return run_static(parse(sql), state, revision=revision, phase=phase, location=location)
 
 
@@ -42,6 +43,7 @@ def check_step(revision: str, step: StepResult, *, phase: str = "upgrade",
     for trace in step.statements:
         for stmt in parse(trace.sql):
             stmt.trace = trace
+            stmt.ignores |= _revision_ignores(trace.location)
             statements.append(stmt)
     state = LintState(server_version_num=server_version_num, traced=True)
     findings = run_static(statements, state, revision=revision, phase=phase)
@@ -77,19 +79,58 @@ def run_static(statements: Iterable[Statement], state: LintState, *, revision: s
             if state.in_transaction and not stmt.trace.in_transaction:
                 _end_transaction(state)
             state.in_transaction = stmt.trace.in_transaction
-        where = stmt.trace.location if stmt.trace is not None and stmt.trace.location else location
-        if stmt.node is not None:
-            for rule in rules:
-                if rule.once_per_revision and rule.code in state.reported:
+        where = _where(stmt, location)
+        for rule in rules:
+            if (stmt.node is None) != rule.on_unparsed:
+                continue
+            if rule.once_per_revision and rule.code in state.reported:
+                continue
+            for hit in rule.check(stmt, state):
+                if ignored(stmt, rule.code):
                     continue
-                for hit in rule.check(stmt, state):
-                    finding = rule.finding(hit, revision=revision, statement=stmt.sql,
-                                           location=where, phase=phase)
-                    findings.append(_measured_verdict(rule, finding, stmt.trace))
-                    if rule.once_per_revision:
-                        state.reported.add(rule.code)
-        _advance(stmt, state)
+                finding = rule.finding(hit, revision=revision, statement=stmt.sql, location=where, phase=phase)
+                findings.append(_measured_verdict(rule, finding, stmt.trace))
+                if rule.once_per_revision:
+                    state.reported.add(rule.code)
+        if stmt.node is not None:
+            _advance(stmt, state)
     return findings
+
+
+def _revision_ignores(location: str | None) -> set[str]:
+    """Codes the revision's Python comments ignore for the op call at ``file.py:line``."""
+    if not location:
+        return set()
+    from .ignores import directives
+    from .lint import revision_directives
+
+    path, _, line = location.rpartition(":")
+    if not line.isdigit():
+        return set()
+    found: set[str] = set()
+    for text in revision_directives(path, int(line)):
+        for _, codes in directives(text):
+            found |= codes
+    return found
+
+
+def ignored(stmt: Statement, code: str) -> bool:
+    """Whether the statement's comments (or the file's) ask not to report this rule."""
+    from .ignores import ALL
+
+    asked = stmt.ignores | stmt.file_ignores
+    return ALL in asked or code in asked
+
+
+def _where(stmt: Statement, location: str | None) -> str | None:
+    """file:line:column of a statement: its traced op call, the op call lint found, or its line in a file."""
+    if stmt.trace is not None and stmt.trace.location:
+        return stmt.trace.location
+    if stmt.source:
+        return stmt.source
+    if location:
+        return f"{location}:{stmt.line}:{stmt.column}"
+    return None
 
 
 # Rules whose hazard is a table rewrite: the text can only say "may rewrite"; the rehearsal
@@ -113,6 +154,7 @@ def _measured_verdict(rule, finding: Finding, trace) -> Finding:
 def _end_transaction(state: LintState) -> None:
     state.exclusive.clear()
     state.exclusive_reported = False
+    state.not_valid.clear()
     for name in state.local_timeouts:
         setattr(state, name, False)
     state.local_timeouts.clear()
@@ -141,9 +183,14 @@ def _advance(stmt: Statement, state: LintState) -> None:
     elif isinstance(node, (ast.CreateStmt, ast.CreateTableAsStmt)):
         rel = node.relation if isinstance(node, ast.CreateStmt) else node.into.rel
         state.created.add(bare(rel))
+    elif isinstance(node, ast.ViewStmt):
+        state.created.add(bare(node.view))
     elif isinstance(node, ast.IndexStmt) and node.idxname:
         state.created.add(node.idxname.lower())
     elif isinstance(node, ast.AlterTableStmt):
+        for con, rel, _ in added_constraints(node):
+            if con.skip_validation and state.in_transaction:
+                state.not_valid.add((bare(rel), (con.conname or "").lower()))
         if any(c.subtype == AlterTableType.AT_ValidateConstraint for c in node.cmds or ()):
             state.validated.add(bare(node.relation))
     elif isinstance(node, ast.RenameStmt) and node.relation is not None and node.newname:

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .. import __version__
-from ..config import RunConfig, secret_from_env
+from ..config import RunConfig
 from ..errors import BadInput
 from ..migrate.runner import AlembicProject, Plan
 from ..model import Report, Snapshot, StagingDatabase
@@ -114,8 +114,8 @@ def run_rehearsal(cfg: RunConfig, *, say: Say = _quiet, progress: bool = False) 
                     stack.callback(shutil.rmtree, tmp, True)
                     out = tmp / "snapshot"
                 say(f"pulling an anonymized snapshot of {redact(cfg.source)}")
-                snapshot = pull_snapshot(cfg.source, out, policy_path=cfg.policy, secret=secret_from_env(),
-                                         strict=cfg.strict, progress=progress)
+                snapshot = pull_snapshot(cfg.source, out, policy_path=cfg.policy, secret_file=cfg.secret_file,
+                                         strict=cfg.strict, progress=progress, say=say)
                 source_label = redact(cfg.source)
 
         def populate(db: StagingDatabase) -> None:

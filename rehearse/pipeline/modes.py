@@ -174,7 +174,9 @@ def stairway(s: Stepper, plan: Plan) -> Outcome:
             stopped_by = (f"not rehearsed: because {rev.id}'s steps left the database in a state no revision "
                           f"describes")
         schema = s.schema()
-        data = s.data(data_up if reup.ok else None, None)
+        # since the fingerprint after the upgrade, only the downgrade and the re-upgrade wrote rows
+        both = None if reup.touched is None or down.touched is None else down.touched | reup.touched
+        data = s.data(data_up, both) if reup.ok and down.ok else s.data()
     if stopped_by is None:
         s.check_database("after-upgrade", touched=touched_all)
     overall = judge.combine_stairway((r.rollback for r in revisions), (r.downgrade for r in revisions))

@@ -19,9 +19,10 @@ GITHUB_COMMENT_LIMIT = 65536  # characters GitHub accepts in one issue or PR com
 class RenderOptions:
     """Knobs a renderer may read; every one has a default that works in a repository checkout.
 
-    ``rules_base_url``: where rule pages live; ``None`` gives the relative link
-    ``docs/rules/<code>.md``; a base URL gets ``/<code>.md`` appended unless it holds a
-    ``{code}`` placeholder.
+    ``rules_base_url``: where rule pages live; ``None`` reads ``REHEARSE_RULES_URL`` and falls
+    back to the pages in the project's repository (``DEFAULT_RULES_URL``): a PR comment or a
+    CI log is read far from any checkout, so links are always absolute. A base URL gets
+    ``/<code>.md`` appended unless it holds a ``{code}`` placeholder.
     ``fail_on``: the level from which JUnit marks a revision's checks as failed
     (defaults to ``high`` when no gate is set). ``max_chars``: Markdown size budget.
     """
@@ -31,10 +32,15 @@ class RenderOptions:
     max_chars: int = GITHUB_COMMENT_LIMIT - 1536  # leave room for a bot's header/footer
 
 
-def rule_url(code: str, options: RenderOptions) -> str:
-    base = options.rules_base_url
-    if base is None:
-        return f"docs/rules/{code}.md"
+DEFAULT_RULES_URL = "https://github.com/rehearse-dev/rehearse/blob/main/docs/rules"
+RULES_URL_ENV = "REHEARSE_RULES_URL"
+
+
+def rule_url(code: str, options: RenderOptions | None = None) -> str:
+    """The absolute link of a rule's page (see ``RenderOptions.rules_base_url``)."""
+    import os
+
+    base = (options.rules_base_url if options else None) or os.environ.get(RULES_URL_ENV) or DEFAULT_RULES_URL
     if "{code}" in base:  # e.g. "https://docs.example.com/rules/{code}.html"
         return base.replace("{code}", code)
     return f"{base.rstrip('/')}/{code}.md"

@@ -12,6 +12,7 @@ The full story is always in report.html / report.json, which the note points to.
 from __future__ import annotations
 
 import html
+import re
 
 from rehearse import model
 from rehearse.report._common import (RISK_EMOJI, RenderOptions, fmt_s, is_risky, live_findings, max_lock,
@@ -26,17 +27,34 @@ ROLLBACK_EMOJI = {"reversible": "✅", "not-run": "➖", "irreversible": "⚠️
                   "data-loss": "❌"}
 
 
+# What Markdown interprets mid-line; < > & are HTML-escaped instead.
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]|~])")
+
+
 def cell(text: object) -> str:
-    """Text safe inside a Markdown table cell (no pipes, no newlines, no raw HTML)."""
-    return html.escape(" ".join(str(text).split()), quote=False).replace("|", "\\|")
+    """Quoted text made inert: no raw HTML, no emphasis, links or code from it, no pipes or newlines.
+
+    Safe in a table cell and in running text alike: what a revision message, an error or a
+    finding quotes is shown as written, never interpreted as Markdown or HTML.
+    """
+    flat = " ".join(str(text).split())
+    return html.escape(_MARKDOWN_PUNCTUATION.sub(r"\\\1", flat), quote=False)
 
 
 def code(text: str) -> str:
-    """An inline code span that survives backticks and pipes in the text."""
+    """An inline code span that survives any run of backticks and pipes in the text."""
     text = " ".join(text.split()).replace("|", "\\|")
-    fence = "``" if "`" in text else "`"
-    pad = " " if fence == "``" else ""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if longest or text.startswith(" ") or text.endswith(" ") else ""
     return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def block(text: str) -> list[str]:
+    """A fenced code block longer than any backtick fence inside the text (so it cannot close early)."""
+    longest = max((len(run) for run in re.findall(r"`{3,}", text)), default=2)
+    fence = "`" * (longest + 1)
+    return [fence, text, fence]
 
 
 def _header(report: model.Report) -> list[str]:
@@ -125,13 +143,13 @@ def _section(rev: model.RevisionResult, options: RenderOptions) -> str:
         out += ["**Blocked traffic** (measured with the --traffic workload)", ""]
         for b in traffic:
             by = f" behind {cell(b.blocker_lock_mode)}" if b.blocker_lock_mode else ""
-            out.append(f"- {b.queries} {b.kind} quer{'y' if b.queries == 1 else 'ies'} on {code(b.table)} "
+            out.append(f"- {b.queries} {cell(b.kind)} quer{'y' if b.queries == 1 else 'ies'} on {code(b.table)} "
                        f"waited up to {fmt_s(b.blocked_s)} ({fmt_s(b.total_blocked_s)} in all){by}")
         out.append("")
     for sql in getattr(rev.upgrade, "would_fail_lock_timeout", ()):
         out += [f"⏱️ Would fail under `--lock-timeout`: {code(short_sql(sql, 100))}", ""]
     if not rev.upgrade.ok and rev.upgrade.error:
-        out += ["**Upgrade error**", "", "```", rev.upgrade.error.strip()[:1500], "```", ""]
+        out += ["**Upgrade error**", "", *block(rev.upgrade.error.strip()[:1500]), ""]
     out += _rollback_lines(rev)
     out += ["</details>", ""]
     return "\n".join(out)
@@ -142,11 +160,11 @@ def _rollback_lines(rev: model.RevisionResult) -> list[str]:
     down, re_up = step_status(rev.downgrade), step_status(rev.reupgrade)
     out = [f"**Rollback**: {ROLLBACK_EMOJI.get(rb, '')} {rb} (downgrade {down}, re-upgrade {re_up})", ""]
     if rev.downgrade is not None and rev.downgrade.error:
-        out += ["```", rev.downgrade.error.strip()[:1500], "```", ""]
+        out += [*block(rev.downgrade.error.strip()[:1500]), ""]
     if rev.rollback and rev.rollback.schema_diff:
         out += ["| schema object | change | before | after |", "|---|---|---|---|"]
         for d in rev.rollback.schema_diff:
-            out.append(f"| {code(d.object)} | {d.kind} | {code(d.before) if d.before else '–'} | "
+            out.append(f"| {code(d.object)} | {cell(d.kind)} | {code(d.before) if d.before else '–'} | "
                        f"{code(d.after) if d.after else '–'} |")
         out.append("")
     if rev.rollback and rev.rollback.data_diff:
@@ -157,7 +175,7 @@ def _rollback_lines(rev: model.RevisionResult) -> list[str]:
             out.append(f"| {code(d.table)} | {d.rows_before:,} | {after} | {cols} | {cell(d.message)} |")
         out.append("")
     if rev.reupgrade is not None and not rev.reupgrade.ok and not rev.reupgrade.skipped and rev.reupgrade.error:
-        out += ["Re-upgrade error:", "", "```", rev.reupgrade.error.strip()[:800], "```", ""]
+        out += ["Re-upgrade error:", "", *block(rev.reupgrade.error.strip()[:800]), ""]
     return out
 
 

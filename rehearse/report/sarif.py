@@ -37,30 +37,46 @@ def _relative(path: str, root: Path) -> str:
     return p.as_posix()
 
 
-def _location(finding: model.Finding, files: dict[str, str | None], root: Path) -> dict | None:
-    path, line = None, None
+def _location(finding: model.Finding, files: dict[str, str | None], root: Path, fallback: str) -> dict:
+    """Where code scanning shows the finding; always one (GitHub drops results without)."""
+    path, line, col = None, None, None
     if finding.location:
         match = _LOCATION.match(finding.location)
         if match:
             path, line = match["path"], int(match["line"])
+            col = int(match["col"]) if match["col"] else None
         else:
             path = finding.location
     if path is None and finding.revision:
         path = files.get(finding.revision)
     if path is None:
-        return None
+        path = fallback  # history-wide findings (graph, drift): the migrations' own file
     physical: dict = {"artifactLocation": {"uri": _relative(path, root)}}
     if not physical["artifactLocation"]["uri"].startswith("file:"):
         physical["artifactLocation"]["uriBaseId"] = "%SRCROOT%"
     physical["region"] = {"startLine": max(line or 1, 1)}
+    if col:
+        physical["region"]["startColumn"] = col
     return {"physicalLocation": physical}
 
 
 def render(report: model.Report, options: RenderOptions | None = None, *, root: Path | None = None) -> str:
+    files = {rev.id: rev.file for rev in report.revisions}
+    fallback = next((f for f in files.values() if f), "alembic.ini")
+    return render_findings(report.all_findings(), options, root=root, files=files, fallback=fallback,
+                           tool_version=report.tool_version,
+                           invocation={"risk": report.risk, "outcome": report.outcome},
+                           properties={"source": report.source, "targetRevision": report.target_revision})
+
+
+def render_findings(findings: list[model.Finding], options: RenderOptions | None = None, *,
+                    root: Path | None = None, files: dict[str, str | None] | None = None,
+                    fallback: str = "alembic.ini", tool_version: str = "", invocation: dict | None = None,
+                    properties: dict | None = None) -> str:
+    """SARIF for a list of findings (a rehearsal's, or `rehearse lint`'s)."""
     options = options or RenderOptions()
     root = root or Path(os.getcwd())
-    files = {rev.id: rev.file for rev in report.revisions}
-    findings = report.all_findings()
+    files = files or {}
 
     rules: list[dict] = []
     index: dict[str, int] = {}
@@ -72,8 +88,7 @@ def render(report: model.Report, options: RenderOptions | None = None, *, root: 
             "id": f.code,
             "name": f.name,
             "shortDescription": {"text": f.name.replace("-", " ")},
-            "helpUri": rule_url(f.code, options) if options.rules_base_url else
-            f"{INFORMATION_URI}/blob/main/docs/rules/{f.code}.md",
+            "helpUri": rule_url(f.code, options),
             "defaultConfiguration": {"level": LEVEL.get(f.severity, "warning")},
             "properties": {"security-severity": SECURITY_SEVERITY.get(f.severity, "5.0"),
                            "tags": ["migration", "postgresql"]},
@@ -91,9 +106,7 @@ def render(report: model.Report, options: RenderOptions | None = None, *, root: 
             "message": {"text": f.message + (f" Fix: {f.help}" if f.help else "")},
             "properties": {"severity": f.severity, "phase": f.phase},
         }
-        location = _location(f, files, root)
-        if location:
-            result["locations"] = [location]
+        result["locations"] = [_location(f, files, root, fallback)]
         if f.revision:
             result["properties"]["revision"] = f.revision
             # Stable across runs so code scanning tracks one alert per rule, revision and place.
@@ -107,13 +120,12 @@ def render(report: model.Report, options: RenderOptions | None = None, *, root: 
         results.append(result)
 
     run = {
-        "tool": {"driver": {"name": "rehearse", "version": report.tool_version or "0",
-                            "semanticVersion": report.tool_version or "0.0.0",
+        "tool": {"driver": {"name": "rehearse", "version": tool_version or "0",
+                            "semanticVersion": tool_version or "0.0.0",
                             "informationUri": INFORMATION_URI, "rules": rules}},
         "results": results,
-        "invocations": [{"executionSuccessful": True,
-                         "properties": {"risk": report.risk, "outcome": report.outcome}}],
-        "properties": {"source": report.source, "targetRevision": report.target_revision},
+        "invocations": [{"executionSuccessful": True, "properties": invocation or {}}],
+        "properties": properties or {},
     }
     sarif = {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
     return json.dumps(sarif, indent=2, ensure_ascii=False, default=str) + "\n"

@@ -1,4 +1,9 @@
-"""The terminal format: a rich summary table, coloured only when writing to a terminal."""
+"""The terminal format: a rich summary table on a terminal, a list on anything else.
+
+A CI log is not a terminal: rich would fit the table to 80 columns and cut cells with "…".
+Without a TTY the summary is a list instead (one revision per block, every value whole,
+long lines wrapped by the log viewer, never cut), so nothing a reader needs is lost.
+"""
 
 from __future__ import annotations
 
@@ -52,17 +57,44 @@ def _table(report: model.Report) -> Table:
     return table
 
 
-def _print(report: model.Report, console: Console) -> None:
-    console.print(_table(report))
+def _revision_lines(rev: model.RevisionResult) -> list[str]:
+    status = step_status(rev.upgrade)
+    lock = max_lock(rev)
+    live = live_findings(rev.findings)
+    accepted = len(rev.findings) - len(live)
+    return [
+        f"revision {rev.id}: {rev.message}",
+        f"  risk: {rev.risk}",
+        f"  upgrade: {fmt_s(rev.upgrade.duration_s) if status == 'ok' else status}",
+        "  longest blocking lock: " + (f"{fmt_s(lock[1])} {_short_mode(lock[0].mode)} {lock[0].relation}"
+                                       if lock else "-"),
+        f"  rollback: {rollback_status(rev)}",
+        f"  findings: {len(live)}" + (f" (+{accepted} accepted)" if accepted else ""),
+    ]
+
+
+def _list(report: model.Report, console: Console) -> None:
+    console.print(f"rehearse: {len(report.revisions)} revision(s) from {report.source}",
+                  markup=False, highlight=False, soft_wrap=True)
+    for rev in report.revisions:
+        for line in _revision_lines(rev):
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _print(report: model.Report, console: Console, *, as_table: bool = True) -> None:
+    if as_table:
+        console.print(_table(report))
+    else:
+        _list(report, console)
     risky = [r for r in report.revisions if r.risk_reasons and r.risk != "low"]
     for rev in risky:
         console.print(Text.assemble((f"{rev.id[:12]} ", "bold"), (rev.risk, RISK_STYLE.get(rev.risk, "")),
                                     f"  {rev.message}"))
         for reason in rev.risk_reasons:
-            console.print(f"  - {reason}", markup=False, highlight=False)
+            console.print(f"  - {reason}", markup=False, highlight=False, soft_wrap=not as_table)
     for finding in live_findings(report.findings):
         console.print(f"{finding.code} {finding.name} ({finding.severity}): {finding.message}",
-                      markup=False, highlight=False)
+                      markup=False, highlight=False, soft_wrap=not as_table)
     for warning in report.warnings:
         console.print(Text(f"warning: {warning}", style="yellow"))
     outcome_style = "bold green" if report.outcome == "pass" else "bold red"
@@ -70,7 +102,7 @@ def _print(report: model.Report, console: Console) -> None:
                                 "   outcome: ", (report.outcome, outcome_style),
                                 f"   in {fmt_s(report.duration_s)}"))
     for failure in report.failures:
-        console.print(f"  - {failure}", markup=False, highlight=False)
+        console.print(f"  - {failure}", markup=False, highlight=False, soft_wrap=not as_table)
 
 
 def render(report: model.Report, options: RenderOptions | None = None) -> str:
@@ -81,4 +113,6 @@ def render(report: model.Report, options: RenderOptions | None = None) -> str:
 
 
 def print_summary(report: model.Report, console: Console | None = None) -> None:
-    _print(report, console or Console(highlight=False))
+    """The summary for a person: the table on a terminal, the uncut list form otherwise (CI logs)."""
+    console = console or Console(highlight=False)
+    _print(report, console, as_table=console.is_terminal)

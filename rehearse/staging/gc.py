@@ -4,20 +4,20 @@ A run's registry record names its resources; once the owner pid is gone (checked
 process start time, on this host), its clusters are stopped and deleted, its containers
 removed and its scratch databases dropped. Runs kept with ``--keep`` are left alone
 unless ``include_kept``. Containers are also found by their ``org.rehearse.run_id`` label,
-in case a record was lost. Safe to run while other rehearse runs are active.
+in case a record was lost. Safe to run while other rehearse runs are active. How to remove
+each kind of resource is registered by the backend that creates it (:mod:`.interface`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import shutil
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from . import registry
+from .interface import remove_resource, sweepers
 
 log = logging.getLogger("rehearse.staging")
 
@@ -28,44 +28,12 @@ def _owner_alive(rec: dict[str, Any]) -> bool:
     return registry.pid_alive(int(rec.get("pid", 0)), rec.get("pid_start"))
 
 
-def remove_resource(res: dict[str, Any]) -> str:
-    """Remove one recorded resource (idempotent); returns what was done, for a person."""
-    kind = res.get("kind")
-    if kind == "local-cluster":
-        from .local import remove_rundir
-
-        rundir = Path(res["rundir"])
-        existed = rundir.exists()
-        remove_rundir(rundir)
-        return f"removed local cluster {rundir}" if existed else ""
-    if kind == "cache-tmp":
-        path = Path(res["path"])
-        if path.exists():
-            shutil.rmtree(path, ignore_errors=True)
-            return f"removed unfinished cache copy {path}"
-        return ""
-    if kind == "container":
-        from .container import remove_container
-
-        return "removed container " + res["name"] if remove_container(res["name"], res.get("docker_host")) else ""
-    if kind in ("server-db", "server-role"):
-        from .. import urls
-        from .server import drop_database, drop_role
-
-        dsn = urls.libpq_dsn(res["admin_url"])
-        if kind == "server-db":
-            drop_database(dsn, res["database"])
-            return f"dropped scratch database {res['database']}"
-        drop_role(dsn, res["role"])
-        return ""
-    return ""
-
-
 def collect(*, quiet: bool = False, include_kept: bool = False, docker: bool = True) -> list[str]:
     """Remove resources whose owner is gone; returns one line per thing removed.
 
     ``include_kept`` also removes runs kept with --keep (``rehearse gc --kept``);
-    ``docker`` also looks for labelled containers of dead runs (needs a reachable engine).
+    ``docker`` also runs the backends' scans for unrecorded leftovers, i.e. labelled containers
+    of dead runs (needs a reachable engine).
     """
     done: list[str] = []
     me = os.getpid()
@@ -103,12 +71,11 @@ def collect(*, quiet: bool = False, include_kept: bool = False, docker: bool = T
         else:
             os.rename(claim, path)  # try again next time
     if docker:
-        try:
-            from .container import collect_containers
-
-            done += collect_containers(include_kept=include_kept)
-        except Exception as exc:
-            log.debug("gc: container scan skipped: %s", exc)
+        for name, sweep in sweepers().items():
+            try:
+                done += sweep(include_kept=include_kept)
+            except Exception as exc:
+                log.debug("gc: %s scan skipped: %s", name, exc)
     if not quiet:
         for line in done:
             print(f"rehearse gc: {line}", file=sys.stderr)

@@ -17,9 +17,10 @@ import psycopg2
 from psycopg2 import sql
 
 from .. import errors, model, urls
-from . import base, registry
+from . import registry
+from .common import MARKER_PREFIX, connect, marker, pgerr, server_version, version_warning
+from .interface import BackendRequest, register_backend, register_resource
 
-assert_owned = base.assert_owned
 KEEP_TEMPLATES = int(os.environ.get("REHEARSE_KEEP_TEMPLATES", "3"))
 
 
@@ -36,10 +37,10 @@ class ServerBackend:
         self.role_entries: list[dict] = []
         self.warnings: list[str] = []
         try:
-            self.version, self.version_num = base.server_version(self.maint_dsn)
+            self.version, self.version_num = server_version(self.maint_dsn)
         except psycopg2.Error as exc:
             raise errors.StagingError(
-                f"the staging server {urls.redact(spec)} cannot be reached: {base._pgerr(exc)}",
+                f"the staging server {urls.redact(spec)} cannot be reached: {pgerr(exc)}",
                 hint="check the URL and that the server accepts connections from here") from None
 
     def _template_name(self, template: str) -> str:
@@ -49,7 +50,7 @@ class ServerBackend:
         from_template = False
         self.entry = self.run.add("server-db", admin_url=urls.sqlalchemy_url(self.admin_url),
                                   database=self.database)
-        with base.connect(self.maint_dsn) as conn, conn.cursor() as cur:
+        with connect(self.maint_dsn) as conn, conn.cursor() as cur:
             create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database))
             tpl = self._template_name(template) if template else None
             if tpl:
@@ -61,17 +62,17 @@ class ServerBackend:
                         from_template = True
                         _stamp_template(cur, tpl, template)  # most recently used survive pruning
                     except psycopg2.Error as exc:  # e.g. someone is connected to the template
-                        self.warnings.append(f"template {tpl} could not be cloned ({base._pgerr(exc)}); restoring instead")
+                        self.warnings.append(f"template {tpl} could not be cloned ({pgerr(exc)}); restoring instead")
             if not from_template:
                 try:
                     cur.execute(create + sql.SQL(" TEMPLATE template0 ENCODING 'UTF8'"))
                 except psycopg2.Error as exc:
                     raise errors.StagingError(
                         f"rehearse could not create its scratch database {self.database} on the staging server: "
-                        f"{base._pgerr(exc)}", hint="the user in the --staging URL needs CREATEDB") from None
+                        f"{pgerr(exc)}", hint="the user in the --staging URL needs CREATEDB") from None
             cur.execute(sql.SQL("COMMENT ON DATABASE {} IS %s").format(sql.Identifier(self.database)),
-                        (base.marker(self.run.run_id),))
-        warning = base.version_warning(self.source, self.version, self.version_num, "the staging server")
+                        (marker(self.run.run_id),))
+        warning = version_warning(self.source, self.version, self.version_num, "the staging server")
         if warning:
             self.warnings.append(warning)
         return model.StagingDatabase(
@@ -87,7 +88,7 @@ class ServerBackend:
 
     def save_template(self, template: str) -> None:
         tpl = self._template_name(template)
-        with base.connect(self.maint_dsn) as conn, conn.cursor() as cur:
+        with connect(self.maint_dsn) as conn, conn.cursor() as cur:
             cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (tpl,))
             if cur.fetchone():
                 return
@@ -99,7 +100,7 @@ class ServerBackend:
                     sql.Identifier(tpl), sql.Identifier(self.database)))
                 _stamp_template(cur, tpl, template)
             except psycopg2.Error as exc:
-                self.warnings.append(f"the restored database could not be kept as template {tpl}: {base._pgerr(exc)}")
+                self.warnings.append(f"the restored database could not be kept as template {tpl}: {pgerr(exc)}")
                 return
             prune_templates(cur, KEEP_TEMPLATES)
 
@@ -164,13 +165,13 @@ def _maintenance_url(spec: str):
 
 def drop_database(maint_dsn: str, database: str) -> None:
     """Drop a scratch database, but only one that carries a rehearse marker."""
-    with base.connect(maint_dsn) as conn, conn.cursor() as cur:
+    with connect(maint_dsn) as conn, conn.cursor() as cur:
         cur.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
                     (database,))
         row = cur.fetchone()
         if row is None:
             return
-        if row[0] is not None and not row[0].startswith(base.MARKER_PREFIX):
+        if row[0] is not None and not row[0].startswith(MARKER_PREFIX):
             return  # not ours (never drop what rehearse did not create)
         cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
 
@@ -178,7 +179,28 @@ def drop_database(maint_dsn: str, database: str) -> None:
 def drop_role(maint_dsn: str, role: str) -> None:
     """Drop a role rehearse created, unless something still depends on it (another run's database)."""
     try:
-        with base.connect(maint_dsn) as conn, conn.cursor() as cur:
+        with connect(maint_dsn) as conn, conn.cursor() as cur:
             cur.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
     except psycopg2.Error:
         pass
+
+
+def _create(request: BackendRequest) -> ServerBackend:
+    return ServerBackend(request.run, request.source, request.spec)
+
+
+def _remove_recorded(res: dict) -> str:
+    dsn = urls.libpq_dsn(res["admin_url"])
+    if res["kind"] == "server-db":
+        drop_database(dsn, res["database"])
+        # what the rehearsal's checkpoints made beside it (rehearse.pipeline.checkpoint)
+        for sibling in ("_pristine", "_failed"):
+            drop_database(dsn, (res["database"] + sibling)[:63])
+        return f"dropped scratch database {res['database']}"
+    drop_role(dsn, res["role"])
+    return ""
+
+
+register_backend("server", accepts=lambda spec: "://" in spec, create=_create)
+register_resource("server-db", _remove_recorded)
+register_resource("server-role", _remove_recorded)

@@ -106,3 +106,52 @@ def test_risk_doc_lists_every_threshold():
     text = (REPO / "docs" / "risk.md").read_text(encoding="utf-8")
     for f in dataclasses.fields(RiskThresholds):
         assert f"`{f.name}`" in text, f.name
+
+
+_BARE_INSTALL = re.compile(r"\bpip[x3]?\s+install\b[^\n]*?(?<![\w@/-])rehearse(?![\w-])(?!\s*@)")
+
+
+def _commands(path: Path) -> list[str]:
+    """Lines a user would run: all of a CI file, the fenced code of a Markdown page."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix != ".md":
+        return text.splitlines()
+    return [line for block in re.findall(r"^```[^\n]*\n(.*?)^```", text, re.S | re.M) for line in block.splitlines()]
+
+
+@pytest.mark.parametrize("path", sorted([*CI.glob("*.yml"), *CI.glob("*.md"), REPO / "README.md"]),
+                         ids=lambda p: str(p.relative_to(REPO)))
+def test_install_lines_install_this_project(path):
+    """PyPI's `rehearse` is someone else's project: every install line names alembic-rehearse."""
+    for line in _commands(path):
+        if re.search(r"\bpip[x3]?\s+install\b", line) and "rehearse" in line:
+            assert not _BARE_INSTALL.search(line), f"{path.name} installs PyPI's unrelated `rehearse`: {line}"
+            assert "alembic-rehearse" in line or "-e ." in line, line
+
+
+def test_bare_install_pattern_catches_the_old_line():
+    assert _BARE_INSTALL.search("pip install -r requirements.txt rehearse")
+    assert _BARE_INSTALL.search("pipx install rehearse")
+    assert not _BARE_INSTALL.search('pip install "alembic-rehearse @ git+https://github.com/rehearse-dev/rehearse@abc"')
+
+
+def test_distribution_name_is_not_the_taken_one():
+    import tomllib
+
+    meta = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert meta["name"] == "alembic-rehearse"
+    assert meta["scripts"]["rehearse"] == "rehearse.cli:main"
+
+
+@pytest.mark.parametrize("name, fmt", [("github-actions.yml", "github"), ("gitlab-ci.yml", "gitlab")])
+def test_ci_files_lint_with_real_options(name, fmt):
+    from rehearse.report.lint_formats import LINT_FORMATS
+
+    scripts = folded_scripts(yaml.safe_load((CI / name).read_text(encoding="utf-8")))
+    calls = [shlex.split(line.strip().lstrip("- ")) for line in scripts.splitlines()
+             if line.strip().lstrip("- ").startswith("rehearse lint")]
+    assert calls, f"{name} runs no `rehearse lint`"
+    known = cli_options("lint")
+    for call in calls:
+        assert {a for a in call if a.startswith("-")} <= known
+        assert call[call.index("--format") + 1] == fmt and fmt in LINT_FORMATS

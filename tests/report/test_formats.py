@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import xml.etree.ElementTree as ET
 from importlib import resources
 from pathlib import Path
@@ -39,7 +40,7 @@ def test_markdown_content(any_report):
     for rev in any_report.revisions:
         assert rev.id[:12] in text
     for finding in any_report.all_findings():
-        assert f"](docs/rules/{finding.code}.md)" in text
+        assert f"](https://github.com/rehearse-dev/rehearse/blob/main/docs/rules/{finding.code}.md)" in text
 
 
 def test_markdown_rule_base_url(built_report):
@@ -238,3 +239,64 @@ def test_write_reports(built_report, tmp_path):
     assert set(FILE_NAMES.values()) == {p.name for p in paths}
     data = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
     assert model.report_from_dict(data) == built_report
+
+
+def test_summary_without_a_tty_cuts_nothing(built_report):
+    """A CI log is no terminal: at 80 columns the table would cut cells; the list form keeps every value."""
+    import dataclasses
+    import io
+
+    from rich.console import Console
+
+    from rehearse.report import print_summary
+
+    long_message = "add a very long column description that would never fit into a table cell of eighty columns"
+    rev = dataclasses.replace(built_report.revisions[0], id="a1b2c3d4e5f6a7b8c9d0", message=long_message)
+    report = dataclasses.replace(built_report, revisions=(rev, *built_report.revisions[1:]))
+    out = io.StringIO()
+    print_summary(report, Console(file=out, width=80))
+    text = out.getvalue()
+    assert "…" not in text
+    assert f"revision a1b2c3d4e5f6a7b8c9d0: {long_message}" in text  # whole, on one line
+    for other in report.revisions:
+        assert f"revision {other.id}: " in text and "rollback: " in text
+    for failure in report.failures:
+        assert failure in text
+
+
+def test_markdown_shows_quoted_text_as_written(built_report):
+    """Revision messages, errors and findings are quoted, never interpreted (rendered with markdown-it)."""
+    import html as html_lib
+
+    from markdown_it import MarkdownIt
+
+    nasty = "a | b `x` ``y`` *bold* _it_ [link](http://evil.test) <img src=x onerror=alert(1)> ~~s~~"
+    error = "ERROR: boom\n```\n<b>closed the fence</b>"
+    rev = built_report.revisions[0]
+    rev = dataclasses.replace(rev, message=nasty, upgrade=dataclasses.replace(rev.upgrade, ok=False, error=error))
+    finding = dataclasses.replace(rev.findings[0], message=nasty) if rev.findings else None
+    rev = dataclasses.replace(rev, findings=(finding,) if finding else ())
+    report = dataclasses.replace(built_report, revisions=(rev,), failures=(nasty,))
+    page = MarkdownIt("commonmark").enable("table").render(render(report, "markdown"))
+    assert "<img" not in page and "<em>" not in page and "<strong>bold" not in page
+    assert 'href="http://evil.test"' not in page and "<s>" not in page and "<b>closed" not in page
+    text = html_lib.unescape(re.sub(r"<[^>]+>", "", page))
+    assert nasty in text  # every character shown as written
+    for tr in re.findall(r"<tr>(.*?)</tr>", page, re.S):
+        if "evil" in tr:
+            assert tr.count("<td") == 8  # the pipe in the message did not add a column
+    assert "<b>closed the fence</b>" in html_lib.unescape(page)  # inside the code block, as text
+
+
+def test_every_sarif_result_has_a_location(built_report):
+    """Code scanning drops results without a location: history-wide findings get the migrations' file."""
+    orphan = model.Finding(code="RH301", name="ban-multiple-heads", severity="high", message="two heads",
+                           phase="graph")
+    report = dataclasses.replace(built_report, findings=(*built_report.findings, orphan))
+    results = json.loads(render(report, "sarif"))["runs"][0]["results"]
+    assert len(results) == len(report.all_findings())
+    for result in results:
+        loc = result["locations"][0]["physicalLocation"]
+        assert loc["artifactLocation"]["uri"] and loc["region"]["startLine"] >= 1
+    orphan_loc = [r for r in results if r["message"]["text"].startswith("two heads")][0]["locations"][0]
+    assert orphan_loc["physicalLocation"]["artifactLocation"]["uri"] == built_report.revisions[0].file

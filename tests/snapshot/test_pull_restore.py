@@ -6,6 +6,7 @@ import io
 import subprocess
 import threading
 import time
+import json
 import uuid
 
 import psycopg2
@@ -108,9 +109,9 @@ def test_planted_pii_never_reaches_snapshot_or_restored_db(shop, policy_file, tm
 
 def test_same_secret_same_files_different_secret_different(shop, policy_file, tmp_path):
     _, url, _ = shop
-    a = pull_snapshot(url, tmp_path / "a", policy_path=policy_file, secret=b"one")
-    b = pull_snapshot(url, tmp_path / "b", policy_path=policy_file, secret=b"one")
-    c = pull_snapshot(url, tmp_path / "c", policy_path=policy_file, secret=b"two")
+    a = pull_snapshot(url, tmp_path / "a", policy_path=policy_file, secret=b"one" * 16)
+    b = pull_snapshot(url, tmp_path / "b", policy_path=policy_file, secret=b"one" * 16)
+    c = pull_snapshot(url, tmp_path / "c", policy_path=policy_file, secret=b"two" * 16)
     by_name = lambda s: {t.qualified: t.sha256 for t in s.tables}  # noqa: E731
     assert by_name(a) == by_name(b)
     assert by_name(a)["public.customers"] != by_name(c)["public.customers"]
@@ -215,19 +216,41 @@ def test_missing_and_incomplete_snapshots_are_refused(tmp_path):
 def test_leak_aborts_and_leaves_no_complete_looking_snapshot(shop, tmp_path):
     name, url, dsn = shop
     with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
-        # a kept column quietly copies the emails the policy anonymizes elsewhere
+        # a kept column quietly copies an email that lives only inside a JSON document: the value
+        # dictionary holds text columns' originals, so this one is the leak scan's to find
         cur.execute("CREATE TABLE audit (id serial PRIMARY KEY, status_text text)")
         cur.execute("INSERT INTO audit (status_text) SELECT 'ok' FROM generate_series(1, 5)")
-        cur.execute("INSERT INTO audit (status_text) VALUES (%s)", (PLANTED["email"],))
+        cur.execute("INSERT INTO audit (status_text) VALUES (%s)", (PLANTED["json_email"],))
     policy = tmp_path / "p.yaml"
     policy.write_text("tables:\n  customers:\n    columns:\n      email: fake:email\n"
+                      "      profile: {strategy: json, paths: {'$.email': fake:email}}\n"
                       "  audit:\n    columns:\n      status_text: {strategy: keep, acknowledge: true}\n")
     out = tmp_path / "leaky"
     with pytest.raises(LeakDetected) as exc:
         pull_snapshot(url, out, policy_path=policy)
-    assert "public.customers.email" in exc.value.one_line() and "public.audit.status_text" in exc.value.one_line()
+    line = exc.value.one_line()
+    assert "public.customers.profile" in line and "public.audit.status_text" in line
+    assert PLANTED["json_email"] not in line  # the column pair, never the value
     assert not out.exists()
     assert not list(tmp_path.glob("leaky*"))
+
+
+def test_a_kept_copy_of_a_personal_value_gets_the_columns_fake(shop, tmp_path):
+    name, url, dsn = shop
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE audit (id serial PRIMARY KEY, status_text text)")
+        cur.execute("INSERT INTO audit (status_text) VALUES (%s), (%s)",
+                    (PLANTED["email"], f"mailed {PLANTED['email'].upper()} twice"))
+    policy = tmp_path / "p.yaml"
+    policy.write_text("tables:\n  customers:\n    columns:\n      email: fake:email\n"
+                      "  audit:\n    columns:\n      status_text: {strategy: keep, acknowledge: true}\n")
+    snap = pull_snapshot(url, tmp_path / "clean", policy_path=policy, say=None)
+    text = _snapshot_text(snap.path)
+    assert PLANTED["email"] not in text.lower()
+    staging_rows = {t.name: rows.decode() for t, rows in zip(snap.tables, _dump_rows(snap))}
+    fake = [line.split("\t")[1] for line in staging_rows["audit"].splitlines()]
+    assert fake[0] in staging_rows["customers"]  # the same fake as the customer's email: joins by value hold
+    assert fake[1] == f"mailed {fake[0]} twice"
 
 
 def test_unique_column_with_colliding_rule_is_refused_before_reading(shop, tmp_path):
@@ -258,12 +281,51 @@ def test_strict_refuses_uncovered_and_unacknowledged_columns(shop, policy_file, 
     assert snap.total_rows > 0
 
 
-def test_no_secret_refuses(shop, tmp_path, monkeypatch):
+def test_no_secret_uses_a_random_key_says_so_and_records_it(shop, tmp_path, monkeypatch):
     monkeypatch.delenv("REHEARSE_SECRET", raising=False)
+    heard: list[str] = []
+    a = pull_snapshot(shop[1], tmp_path / "a", say=heard.append)
+    b = pull_snapshot(shop[1], tmp_path / "b", say=lambda _: None)
+    assert sum("random key" in line for line in heard) == 1
+    manifest = json.loads((a.path / MANIFEST).read_text())
+    assert manifest["fakes_stable_across_snapshots"] is False and manifest["secret_origin"] == "random"
+    # consistent inside one snapshot, different between two
+    assert _dump_rows(a) != _dump_rows(b)
+
+
+def test_a_short_secret_is_refused_before_connecting(tmp_path, monkeypatch):
     from rehearse.errors import BadInput
 
-    with pytest.raises(BadInput, match="REHEARSE_SECRET"):
-        pull_snapshot(shop[1], tmp_path / "x")
+    monkeypatch.setenv("REHEARSE_SECRET", "short")
+    with pytest.raises(BadInput, match="at least 16"):
+        pull_snapshot("postgresql://nobody@127.0.0.1:1/none", tmp_path / "x")
+    key = tmp_path / "key"
+    key.write_text("fifteen-bytes!!\n")
+    with pytest.raises(BadInput, match="at least 16"):
+        pull_snapshot("postgresql://nobody@127.0.0.1:1/none", tmp_path / "x", secret_file=key)
+
+
+def test_secret_file_keys_the_fakes_like_the_environment(shop, tmp_path, monkeypatch):
+    key = tmp_path / "key"
+    key.write_text("a-secret-from-a-file-0123456789\n")
+    from_file = pull_snapshot(shop[1], tmp_path / "f", secret_file=key, say=None)
+    monkeypatch.setenv("REHEARSE_SECRET", "a-secret-from-a-file-0123456789")
+    from_env = pull_snapshot(shop[1], tmp_path / "e", say=None)
+    assert _dump_rows(from_file) == _dump_rows(from_env)
+    assert json.loads((from_file.path / MANIFEST).read_text())["fakes_stable_across_snapshots"] is True
+
+
+def test_snapshot_directories_are_0700_and_files_0600(shop, tmp_path):
+    snap = pull_snapshot(shop[1], tmp_path / "m", say=None)
+    modes = {p.relative_to(snap.path).as_posix(): p.stat().st_mode & 0o777 for p in [snap.path, *snap.path.rglob("*")]}
+    assert modes["."] == 0o700 and modes["data"] == 0o700
+    files = {k: m for k, m in modes.items() if (snap.path / k).is_file()}
+    assert files and set(files.values()) == {0o600}, files
+
+
+def _dump_rows(snap) -> list[bytes]:
+    return [zstandard.ZstdDecompressor().stream_reader((snap.path / t.file).open("rb"), read_across_frames=True).read()
+            for t in snap.tables]
 
 
 def test_restore_keeps_owners_when_roles_exist(source_db, tmp_path, make_staging):
@@ -311,3 +373,24 @@ def test_skip_data_single_worker_with_progress(shop, policy_file, tmp_path, make
     stats = restore_snapshot(snap, make_staging(), jobs=1)
     assert any("newsletter_signups" in w for w in stats.warnings)
     assert stats.rows == snap.total_rows
+
+
+def test_strict_pull_fails_on_kept_person_names_naming_column_and_count(source_db, tmp_path):
+    _, url, dsn = source_db
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        # people named in a kept column, but in no personal column: only the name dictionaries know
+        cur.execute("CREATE TABLE visits (id int PRIMARY KEY, remark text, seen text)")
+        cur.execute("INSERT INTO visits SELECT g, CASE WHEN g % 10 = 0 THEN 'Met Anna Schmidt at the desk' "
+                    "ELSE 'walk-in' END, 'Met Anna Schmidt' FROM generate_series(1, 50) g")
+    policy = tmp_path / "p.yaml"
+    policy.write_text("tables:\n  visits:\n    columns:\n      id: keep\n"
+                      "      remark: {strategy: keep, acknowledge: true}\n      seen: keep\n")
+    with pytest.raises(LeakDetected) as exc:
+        pull_snapshot(url, tmp_path / "strict", policy_path=policy, strict=True, say=None)
+    line = exc.value.one_line()
+    assert "public.visits.seen: 50 name pairs" in line and "remark" not in line.split(";")[0]
+    assert "Anna" not in line  # the column and the count, never the value
+    assert not (tmp_path / "strict").exists()
+    heard: list[str] = []
+    pull_snapshot(url, tmp_path / "lenient", policy_path=policy, strict=False, say=heard.append)
+    assert any("public.visits.seen: 50 name pairs" in h for h in heard), heard

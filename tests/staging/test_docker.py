@@ -18,20 +18,34 @@ from rehearse.staging.container import LABEL_RUN, client, docker_host
 REPO = Path(__file__).resolve().parents[2]
 
 
+def _ready_engine():
+    """A client of an engine that has a rehearse-postgres image, else the reason there is none."""
+    from rehearse.staging.container import IMAGE_REPO
+
+    try:
+        cli = client()
+    except errors.DockerUnavailable as exc:
+        return None, exc.one_line()
+    if not cli.images.list(name=IMAGE_REPO):
+        # an engine another run started may still be building it (docker-up.sh is idempotent)
+        cli.close()
+        return None, f"the engine has no {IMAGE_REPO} image yet"
+    return cli, ""
+
+
 @pytest.fixture(scope="module")
 def engine():
-    """A reachable engine: the one running, else one scripts/docker-up.sh starts; skip if neither."""
-    try:
-        return client()
-    except errors.DockerUnavailable as exc:
-        first = exc.one_line()
+    """A reachable engine with the image: the one running, else what scripts/docker-up.sh makes; skip if neither."""
+    cli, first = _ready_engine()
+    if cli is not None:
+        return cli
     out = subprocess.run(["bash", str(REPO / "scripts" / "docker-up.sh")], capture_output=True, text=True,
                          timeout=900)
-    try:
-        return client()
-    except errors.DockerUnavailable:
-        pytest.skip(f"no Docker engine can be started here: {first}; docker-up.sh said: "
+    cli, _ = _ready_engine()
+    if cli is None:
+        pytest.skip(f"no Docker engine with the image can be started here: {first}; docker-up.sh said: "
                     f"{(out.stderr or out.stdout).strip()[-300:]}")
+    return cli
 
 
 def _containers(cli, run_id: str):
@@ -87,10 +101,10 @@ def test_no_engine_is_docker_unavailable(monkeypatch, tmp_path):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
-def test_killed_run_leaves_no_container(engine, sig):
+def test_killed_run_leaves_no_container(engine, sig, monkeypatch):
     from .test_teardown import _start_child
 
-    os.environ.setdefault("DOCKER_HOST", docker_host())
+    monkeypatch.setenv("DOCKER_HOST", os.environ.get("DOCKER_HOST") or docker_host())  # the child's engine
     child, run_id, info = _start_child("docker", "ready")
     assert _containers(engine, run_id)
     child.send_signal(sig)

@@ -175,7 +175,7 @@ def test_same_run_id_twice_gets_separate_resources():
 
 
 def test_small_expected_restore_runs_in_memory_large_on_disk(monkeypatch):
-    from rehearse.staging.local import _memory_room
+    from rehearse.staging.cluster import _memory_room
 
     monkeypatch.delenv("REHEARSE_RUN_DIR", raising=False)
     if not _memory_room(1 << 20):

@@ -12,7 +12,7 @@ class BanStoredGeneratedColumn(SqlRule):
     name = "ban-stored-generated-column"
     severity = "high"
     summary = "Do not add GENERATED ... STORED columns to existing tables; compute them in a view, trigger or backfill."
-    references = ("strong_migrations: add_column_generated_stored",)
+    references = ("strong_migrations: add_column_generated_stored", "squawk: adding-field-with-default (STORED generated column)")
     problem = """
         `ADD COLUMN ... GENERATED ALWAYS AS (...) STORED` (and PostgreSQL 17's
         `ALTER COLUMN ... SET EXPRESSION`) computes the value for every existing row: a full

@@ -31,6 +31,9 @@ class BanTransactionNesting(SqlRule):
             return
         # In a traced run Alembic's own BEGIN/COMMIT are not statements, so any is the migration's.
         # In offline SQL, Alembic's BEGIN/COMMIT are present: only a nested BEGIN is wrong.
-        if state.traced or (kind == "begin" and state.depth > 0):
+        # A COMMIT with no transaction open, or one that ends the transaction the runner wraps
+        # around the file (assume_in_transaction), is the migration's own too.
+        stray_end = kind == "end" and (state.depth == 0 or (state.assumed_transaction and state.depth == 1))
+        if state.traced or (kind == "begin" and state.depth > 0) or stray_end:
             yield self.hit(f"the migration issues {stmt.sql.split()[0].upper()} itself, inside Alembic's "
                            "transaction handling")

@@ -12,6 +12,7 @@ class BanVacuumFullAndCluster(SqlRule):
     name = "ban-vacuum-full-and-cluster"
     severity = "critical"
     summary = "Never run VACUUM FULL or CLUSTER in a migration."
+    references = ("squawk: prefer-repack",)
     problem = """
         `VACUUM FULL` and `CLUSTER` copy the whole table and rebuild its indexes while holding
         an ACCESS EXCLUSIVE lock: the table is unavailable for minutes to hours. (`VACUUM`

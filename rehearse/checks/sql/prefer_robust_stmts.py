@@ -32,9 +32,11 @@ class PreferRobustStmts(SqlRule):
             return
         node = stmt.node
         fragile = None
-        if isinstance(node, ast.IndexStmt) and not node.if_not_exists:
+        if isinstance(node, ast.IndexStmt) and not node.if_not_exists and node.idxname:
+            # (an unnamed index gets a fresh name on a retry: it cannot fail, only duplicate)
             fragile = "CREATE INDEX without IF NOT EXISTS"
-        elif isinstance(node, ast.CreateStmt) and not node.if_not_exists:
+        elif isinstance(node, ast.CreateStmt) and not node.if_not_exists and node.relation.relpersistence != "t":
+            # (a temporary table is gone with the session a retry would not share)
             fragile = "CREATE TABLE without IF NOT EXISTS"
         elif isinstance(node, ast.DropStmt) and not node.missing_ok and node.removeType in (
                 ObjectType.OBJECT_TABLE, ObjectType.OBJECT_INDEX, ObjectType.OBJECT_SEQUENCE, ObjectType.OBJECT_VIEW):

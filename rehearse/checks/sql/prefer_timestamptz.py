@@ -10,7 +10,7 @@ class PreferTimestamptz(SqlRule):
     name = "prefer-timestamptz"
     severity = "low"
     summary = "Use timestamptz (timestamp with time zone)."
-    references = ("squawk: prefer-timestamptz",)
+    references = ("squawk: prefer-timestamptz", "squawk: prefer-timestamp-tz")
     problem = """
         `timestamp` (without time zone) stores a wall-clock reading with no zone: values
         written by servers or sessions in different zones cannot be compared, and daylight

@@ -12,7 +12,7 @@ class RequireConcurrentReindex(SqlRule):
     name = "require-concurrent-reindex"
     severity = "high"
     summary = "Rebuild indexes with REINDEX ... CONCURRENTLY (PostgreSQL 12+)."
-    references = ("strong_migrations: (manual) reindex",)
+    references = ("squawk: require-concurrent-reindex", "strong_migrations: (manual) reindex")
     problem = """
         Plain `REINDEX` locks out writes to the table and takes ACCESS EXCLUSIVE on the index,
         so every query that would use the index waits until the rebuild ends.

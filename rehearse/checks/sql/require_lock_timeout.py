@@ -11,11 +11,15 @@ class RequireLockTimeout(SqlRule):
     severity = "medium"
     once_per_revision = True
     summary = "SET lock_timeout before DDL so a queued lock cannot stall all traffic."
-    references = ("squawk: require-timeout-settings (lock_timeout)", "strong_migrations: lock_timeout")
+    references = ("squawk: require-timeout-settings (lock_timeout)", "squawk: require-lock-timeout", "strong_migrations: lock_timeout")
     problem = """
         A DDL statement waits for its lock behind any long-running query, and while it waits
         every new query on the table queues behind *it*. Without `lock_timeout`, a migration
         waiting for a lock can take the application down even if the DDL itself is instant.
+        This holds for every DDL that locks something that already exists, not only ALTER
+        TABLE: CREATE INDEX / TRIGGER / POLICY / RULE / STATISTICS, a partition of an existing
+        table, DROP, RENAME or SET SCHEMA of any object, COMMENT ON, REFRESH MATERIALIZED VIEW,
+        ALTER SEQUENCE / DOMAIN, TRUNCATE, LOCK, REINDEX, CLUSTER and VACUUM FULL.
     """
     solution = """
         `SET lock_timeout = '2s'` (or `SET LOCAL` inside the transaction) before the first

@@ -12,7 +12,7 @@ class RequireNotValidForeignKey(SqlRule):
     name = "require-not-valid-foreign-key"
     severity = "high"
     summary = "Add foreign keys with NOT VALID, then VALIDATE CONSTRAINT separately."
-    references = ("squawk: adding-foreign-key-constraint", "strong_migrations: add_foreign_key")
+    references = ("squawk: adding-foreign-key-constraint", "squawk: constraint-missing-not-valid (FOREIGN KEY)", "strong_migrations: add_foreign_key")
     problem = """
         Adding a foreign key checks every existing row while holding SHARE ROW EXCLUSIVE locks
         on *both* tables: writes to the table and to the referenced table stop for the whole

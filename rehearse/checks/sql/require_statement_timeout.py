@@ -11,7 +11,7 @@ class RequireStatementTimeout(SqlRule):
     severity = "low"
     once_per_revision = True
     summary = "SET statement_timeout before DDL so a slow statement gives up instead of blocking for hours."
-    references = ("squawk: require-timeout-settings (statement_timeout)", "strong_migrations: statement_timeout")
+    references = ("squawk: require-timeout-settings (statement_timeout)", "squawk: require-statement-timeout", "strong_migrations: statement_timeout")
     problem = """
         A statement that turns out slower than expected (a rewrite, a scan) keeps its locks
         until it ends. Without `statement_timeout` nothing bounds that.

@@ -1,4 +1,4 @@
-"""What the pull reads from the source's catalogs: tables, column types, unique keys, foreign keys, settings.
+"""The source's catalogs as the pull and the scan read them: tables, column types, unique keys, foreign keys, settings.
 
 Every query here is a plain SELECT so it can run inside the pull's READ ONLY snapshot transaction.
 """
@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..anonymize.transform import ColumnType
-from ..model import SourceInfo
+from .policytypes import ColumnType
+from .model import SourceInfo
 
 SETTINGS = ("work_mem", "maintenance_work_mem", "max_parallel_maintenance_workers",
             "max_parallel_workers_per_gather", "lock_timeout", "statement_timeout",
