@@ -52,22 +52,23 @@ class Rewriter:
     codes: tuple[str, ...]
     fn: Callable  # (node, sql) -> Rewritten | None
     doc: str = ""
+    fallback: bool = False  # tried only after every specific pattern (lock_timeout around anything)
 
 
 REWRITERS: list[Rewriter] = []
 
 
-def register(pattern: str, *codes: str) -> Callable:
+def register(pattern: str, *codes: str, fallback: bool = False) -> Callable:
     def wrap(fn: Callable) -> Callable:
-        REWRITERS.append(Rewriter(pattern, codes, fn, (fn.__doc__ or "").strip()))
+        REWRITERS.append(Rewriter(pattern, codes, fn, (fn.__doc__ or "").strip(), fallback))
         return fn
     return wrap
 
 
 def rewriters_for(codes: Iterable[str]) -> list[Rewriter]:
-    """Rewriters answering any of ``codes``, in registration order (more specific first)."""
+    """Rewriters answering any of ``codes``: the specific patterns first, fallbacks last."""
     wanted = set(codes)
-    return [r for r in REWRITERS if wanted & set(r.codes)]
+    return sorted((r for r in REWRITERS if wanted & set(r.codes)), key=lambda r: r.fallback)
 
 
 def all_codes() -> set[str]:

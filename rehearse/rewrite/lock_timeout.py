@@ -10,7 +10,7 @@ from .base import RETRY, Step, register, single
 _EXCLUSIVE = (ast.AlterTableStmt, ast.RenameStmt, ast.DropStmt, ast.TruncateStmt)
 
 
-@register("lock-timeout-retry", "RH150", "RH153")
+@register("lock-timeout-retry", "RH150", "RH153", fallback=True)
 def lock_timeout(node, sql):
     """A statement waiting for ACCESS EXCLUSIVE blocks every query queued behind it, for as long
     as the longest running transaction lasts. A short lock_timeout makes it give up and retry."""
