@@ -43,14 +43,18 @@ def type_change(node, sql):
         Step(f"DROP TRIGGER {trigger} ON {table}", TXN, ""),
         Step(f"DROP FUNCTION {fn}()", TXN, ""),
     ), downgrade=(
-        Step(f"ALTER TABLE {table} RENAME COLUMN {column} TO {temp}", TXN),
-        Step(f"ALTER TABLE {table} RENAME COLUMN {old} TO {column}", TXN),
-        Step(f"ALTER TABLE {table} ALTER COLUMN {temp} DROP NOT NULL", TXN),
-        Step(f"ALTER TABLE {table} ALTER COLUMN {temp} DROP DEFAULT", TXN),
-        Step(f"CREATE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS "
-             f"$$ BEGIN NEW.{temp} := NEW.{column}::{new_type}; RETURN NEW; END $$", TXN),
-        Step(f"CREATE TRIGGER {trigger} BEFORE INSERT OR UPDATE ON {table} FOR EACH ROW EXECUTE FUNCTION {fn}()",
-             TXN),
+        # only when the old column is still there: after the contract's downgrade (the original
+        # one, which changes the type back in place) there is nothing left to undo here
+        Step(f"DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = '{table}'::regclass"
+             f" AND attname = '{old}' AND NOT attisdropped) THEN"
+             f" ALTER TABLE {table} RENAME COLUMN {column} TO {temp};"
+             f" ALTER TABLE {table} RENAME COLUMN {old} TO {column};"
+             f" ALTER TABLE {table} ALTER COLUMN {temp} DROP NOT NULL;"
+             f" ALTER TABLE {table} ALTER COLUMN {temp} DROP DEFAULT;"
+             f" CREATE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS"
+             f" 'BEGIN NEW.{temp} := NEW.{column}::{new_type}; RETURN NEW; END';"
+             f" CREATE TRIGGER {trigger} BEFORE INSERT OR UPDATE ON {table}"
+             f" FOR EACH ROW EXECUTE FUNCTION {fn}(); END IF; END $$", TXN),
     ))
     contract = Release("contract: drop the old column (a later release)", (
         Step(f"ALTER TABLE {table} DROP COLUMN {old}", RETRY, "deploy only once no code reads the old column"),
