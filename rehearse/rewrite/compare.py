@@ -60,6 +60,14 @@ def project_copy(alembic_ini: Path, original_file: Path, files: Sequence[tuple[s
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _written_table(sql: str) -> str:
+    from pglast.visitors import referenced_relations
+    try:
+        return sorted(referenced_relations(sql))[0]
+    except Exception:  # noqa: BLE001  unparsable: name the rows, not a table
+        return "the rows it wrote"
+
+
 def worst_lock(steps: Sequence[StepResult]) -> tuple[LockTaken | None, float]:
     """The longest-held lock that makes the application wait: one that blocks reads or writes
     of the table, or the row locks of an UPDATE/DELETE held until its transaction ends."""
@@ -67,7 +75,14 @@ def worst_lock(steps: Sequence[StepResult]) -> tuple[LockTaken | None, float]:
     for step in steps:
         for statement in step.statements:
             writes_rows = statement.sql.lstrip().upper().startswith(_ROW_WRITERS)
-            for lock in statement.locks:
+            locks = list(statement.locks)
+            if writes_rows and not statement.in_transaction and not any(
+                    lock.mode == "RowExclusiveLock" for lock in locks):
+                # an autocommit batch can end before the lock sampler sees it: its row locks
+                # lasted as long as the statement
+                relation = _written_table(statement.sql)
+                locks.append(LockTaken(relation, "RowExclusiveLock", False, False, statement.duration_s, rows=0))
+            for lock in locks:
                 blocking = lock.blocks_reads or lock.blocks_writes or (
                     writes_rows and lock.mode == "RowExclusiveLock" and lock.rows is not None)
                 seconds = lock.held_s if lock.held_s is not None else statement.duration_s
