@@ -88,3 +88,20 @@ def test_run_suggest_rewrites_puts_the_comparison_and_diff_in_the_report(tmp_pat
     # the report still reads back and renders with the rewrites in it
     again = rehearse("report", str(out / "report.json"), "--format", "markdown")
     assert again.returncode == 0 and "Suggested rewrite" in again.stdout
+
+
+def test_fix_bad_input_is_one_line_and_exit_2(tmp_path):
+    ini = PROJECTS / "rewrite_index" / "alembic.ini"
+    unknown = rehearse("fix", "zzz", "--alembic-ini", str(ini))
+    assert unknown.returncode == 2 and "revision zzz is not in" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+    missing = rehearse("fix", "r02", "--alembic-ini", str(ini), "--snapshot", str(tmp_path / "none"))
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+
+def test_fix_on_a_revision_without_a_safe_pattern_changes_nothing(tmp_path):
+    ini = _project(tmp_path, "rewrite_index")
+    proc = rehearse("fix", "r01", "--alembic-ini", str(ini))
+    assert proc.returncode == 0 and "no finding on r01 has a known safe rewrite" in proc.stdout
+    assert (ini.parent / "versions" / "r01_seed_events.py").read_text() == \
+        (PROJECTS / "rewrite_index" / "versions" / "r01_seed_events.py").read_text()
