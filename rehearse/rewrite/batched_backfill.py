@@ -13,16 +13,16 @@ from .base import BATCHED, Step, deparse, register, relname, single
 def backfill(node, sql):
     """One UPDATE of every row holds its row locks (and a long transaction) until it ends:
     writers to the same rows wait, and vacuum cannot clean up. Batches commit as they go."""
-    if not isinstance(node, ast.UpdateStmt) or node.fromClause or getattr(node, "returningClause", None) or getattr(node, "returningList", None) or node.withClause:
+    returning = getattr(node, "returningClause", None) or getattr(node, "returningList", None)  # pglast 7 / 6
+    if not isinstance(node, ast.UpdateStmt) or node.fromClause or returning or node.withClause:
         return None
     table = relname(node.relation)
-    where = None
-    new = copy.deepcopy(node)
+    new, where = node, None
     if node.whereClause is not None:
-        bare = copy.deepcopy(node)
-        bare.whereClause = None
-        where = deparse(node).split(" WHERE ", 1)[1] if " WHERE " in deparse(node) else None
-        new = bare
+        # the original condition is kept inside every batch, after the key range
+        new = copy.deepcopy(node)
+        new.whereClause = None
+        where = deparse(node.whereClause)
     return single([Step(deparse(new), BATCHED, "a commit per batch: no long transaction, row locks held briefly",
                         table=table, where=where)],
                   "batched-backfill", ("RH156", "RH201"), "backfill in batches",

@@ -203,7 +203,7 @@ def _render(plan: RewritePlan, release: Release, rev_id: str, down, message: str
            f"Create Date: {datetime.now(timezone.utc).isoformat(timespec='seconds')}", "",
            *[textwrap.fill(n, 96, subsequent_indent='  ') for n in notes]]
     imports = ["import time", "", "import sqlalchemy as sa", "from alembic import op"]
-    extra = [i for i in original.imports if i not in ("import sqlalchemy as sa", "from alembic import op", "import time")]
+    extra = [i for i in original.imports if i not in imports]
     lines = ['"""' + "\n".join(doc).replace('"""', "'''") + '\n"""', *imports, *extra, "",
              f"revision = {rev_id!r}", f"down_revision = {tuple(down) if isinstance(down, tuple) else down!r}",
              "branch_labels = None", "depends_on = None", ""]

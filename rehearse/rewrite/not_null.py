@@ -1,4 +1,5 @@
-"""SET NOT NULL -> a validated CHECK (col IS NOT NULL), then SET NOT NULL (no scan, PG12+), then drop the check (RH113)."""
+"""SET NOT NULL -> a validated CHECK (col IS NOT NULL), then SET NOT NULL (no scan on PG12+),
+then drop the check (RH113)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,9 @@ from typing import Iterable, Sequence
 
 from ..checks.sqltools import parse
 from ..model import Finding
-from . import batched_backfill, concurrent_index, lock_timeout, not_null, not_valid, type_change, unique_index  # noqa: F401  (they register themselves)
+# the pattern modules register themselves on import
+from . import (batched_backfill, concurrent_index, lock_timeout, not_null, not_valid,  # noqa: F401
+               type_change, unique_index)
 from .base import TXN, Release, Rewritten, Step, all_codes, rewriters_for
 
 

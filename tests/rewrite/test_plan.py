@@ -70,3 +70,10 @@ def test_every_pattern_and_code_is_documented():
         assert f"`{rewriter.pattern}`" in text, rewriter.pattern
         for code in rewriter.codes:
             assert code in text, (rewriter.pattern, code)
+
+
+def test_a_backfill_keeps_its_condition_inside_every_batch():
+    sql = "UPDATE t SET a = b * 2 WHERE a IS NULL"
+    [release] = plan_rewrite("r02", [sql], [_finding("RH201", sql)]).releases
+    [step] = release.steps
+    assert (step.mode, step.sql, step.where, step.table) == ("batched", "UPDATE t SET a = b * 2", "a IS NULL", "t")
