@@ -11,7 +11,7 @@ from ..model import Finding
 # the pattern modules register themselves on import
 from . import (batched_backfill, concurrent_index, lock_timeout, not_null, not_valid,  # noqa: F401
                type_change, unique_index)
-from .base import TXN, Release, Rewritten, Step, all_codes, rewriters_for
+from .base import AUTOCOMMIT, TXN, Release, Rewritten, Step, all_codes, rewriters_for
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,15 @@ def _findings_on(sql: str, findings: Sequence[Finding]) -> list[Finding]:
                                                     _squash(f.statement).startswith(text))]
 
 
+def _outside(node) -> bool:
+    """A kept statement PostgreSQL refuses inside a transaction block."""
+    from pglast import ast
+    return (isinstance(node, (ast.IndexStmt, ast.DropStmt, ast.ReindexStmt)) and bool(getattr(node, "concurrent", False))
+            ) or isinstance(node, ast.VacuumStmt) or (
+        isinstance(node, ast.ReindexStmt) and any(getattr(o, "defname", "") == "concurrently"
+                                                  for o in (node.params or ())))
+
+
 def plan_rewrite(revision: str, statements: Iterable[str], findings: Sequence[Finding]) -> RewritePlan | None:
     """The rewrite of one revision, or None when no finding on it has a known safe pattern."""
     findings = [f for f in findings if f.code in all_codes() and f.phase == "upgrade"]
@@ -63,7 +72,7 @@ def plan_rewrite(revision: str, statements: Iterable[str], findings: Sequence[Fi
                         break
                     done = None
             if done is None:
-                target.append(Step(stmt.sql.strip().rstrip(";"), TXN))
+                target.append(Step(stmt.sql.strip().rstrip(";"), AUTOCOMMIT if _outside(stmt.node) else TXN))
                 kept.append(stmt.sql.strip())
                 continue
             applied.append(done)

@@ -77,3 +77,10 @@ def test_a_backfill_keeps_its_condition_inside_every_batch():
     [release] = plan_rewrite("r02", [sql], [_finding("RH201", sql)]).releases
     [step] = release.steps
     assert (step.mode, step.sql, step.where, step.table) == ("batched", "UPDATE t SET a = b * 2", "a IS NULL", "t")
+
+
+def test_a_kept_concurrent_statement_stays_outside_the_transaction():
+    risky = "ALTER TABLE t ALTER COLUMN a SET NOT NULL"
+    [release] = plan_rewrite("r02", ["CREATE INDEX CONCURRENTLY ix ON t (b)", risky],
+                             [_finding("RH113", risky)]).releases
+    assert release.steps[0].mode == "autocommit"
