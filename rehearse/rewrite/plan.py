@@ -44,10 +44,11 @@ def _findings_on(sql: str, findings: Sequence[Finding]) -> list[Finding]:
 def _outside(node) -> bool:
     """A kept statement PostgreSQL refuses inside a transaction block."""
     from pglast import ast
-    return (isinstance(node, (ast.IndexStmt, ast.DropStmt, ast.ReindexStmt)) and bool(getattr(node, "concurrent", False))
-            ) or isinstance(node, ast.VacuumStmt) or (
-        isinstance(node, ast.ReindexStmt) and any(getattr(o, "defname", "") == "concurrently"
-                                                  for o in (node.params or ())))
+    if isinstance(node, ast.VacuumStmt):
+        return True
+    if isinstance(node, ast.ReindexStmt):
+        return any(getattr(o, "defname", "") == "concurrently" for o in (node.params or ()))
+    return isinstance(node, (ast.IndexStmt, ast.DropStmt)) and bool(getattr(node, "concurrent", False))
 
 
 def plan_rewrite(revision: str, statements: Iterable[str], findings: Sequence[Finding]) -> RewritePlan | None:
