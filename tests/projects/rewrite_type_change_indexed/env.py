@@ -1,4 +1,4 @@
-"""rewrite_type_change_indexed: (an index on the column the expand/contract rewrite does not carry over) a plain Alembic env.py (the URL comes from sqlalchemy.url in the Config).
+"""rewrite_type_change_indexed: a plain Alembic env.py (the URL comes from sqlalchemy.url in the Config).
 
 A plain Alembic env.py: the URL comes from sqlalchemy.url in the Config.
 """
