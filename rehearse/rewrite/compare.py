@@ -60,6 +60,16 @@ def project_copy(alembic_ini: Path, original_file: Path, files: Sequence[tuple[s
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+_NON_BLOCKING = ("CREATE INDEX CONCURRENTLY", "CREATE UNIQUE INDEX CONCURRENTLY", "DROP INDEX CONCURRENTLY",
+                 "SET ", "RESET ", "SELECT ", "SHOW ")
+
+
+def _may_lock_exclusively(sql: str) -> bool:
+    text = " ".join(sql.split()).upper()
+    return not text.startswith(_NON_BLOCKING) and " VALIDATE CONSTRAINT " not in text and not text.startswith(
+        _ROW_WRITERS)
+
+
 def _written_table(sql: str) -> str:
     from pglast.visitors import referenced_relations
     try:
@@ -82,6 +92,11 @@ def worst_lock(steps: Sequence[StepResult]) -> tuple[LockTaken | None, float]:
                 # lasted as long as the statement
                 relation = _written_table(statement.sql)
                 locks.append(LockTaken(relation, "RowExclusiveLock", False, False, statement.duration_s, rows=0))
+            elif not statement.in_transaction and not locks and _may_lock_exclusively(statement.sql):
+                # a brief autocommit DDL statement can also end between two samples: count the
+                # strongest lock it might take, for as long as it ran (pessimistic, never flattering)
+                locks.append(LockTaken(_written_table(statement.sql), "AccessExclusiveLock", True, True,
+                                       statement.duration_s))
             for lock in locks:
                 blocking = lock.blocks_reads or lock.blocks_writes or (
                     writes_rows and lock.mode == "RowExclusiveLock" and lock.rows is not None)
