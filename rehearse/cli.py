@@ -54,6 +54,9 @@ def _errors_to_exit_codes(fn: Callable) -> Callable:
             if type(exc).__name__ == "Terminated":
                 err.print("rehearse: terminated; staging was torn down", markup=False)
                 raise typer.Exit(143) from None
+            if type(exc).__name__ == "RunTimedOut":
+                err.print(f"rehearse: {exc}", markup=False)
+                raise typer.Exit(EXIT_INFRA) from None
             if isinstance(exc, (SystemExit, GeneratorExit)):
                 raise
             if os.environ.get("REHEARSE_DEBUG"):
@@ -102,6 +105,10 @@ def run(
     config: Annotated[Optional[Path], typer.Option(help="rehearse.yaml or pyproject.toml (default: found from the current directory).")] = None,
     strict: Annotated[Optional[bool], typer.Option("--strict/--no-strict", help="Refuse columns the policy does not cover (default on in CI).")] = None,
     data_checks: Annotated[bool, typer.Option("--data-checks/--no-data-checks", help="Compare row checksums before and after each rollback.")] = True,
+    python: Annotated[Optional[str], typer.Option("--python", help="The project's Python, which runs its migrations (default: a .venv or venv next to alembic.ini, else rehearse's own).")] = None,
+    flask_app: Annotated[Optional[str], typer.Option("--flask-app", help="module:create_app of a Flask-Migrate project: its app context is pushed, its database URI pointed at staging.")] = None,
+    statement_timeout: Annotated[Optional[str], typer.Option("--statement-timeout", help="Cancel any migration statement running longer than this (e.g. 30s); the report names it.")] = None,
+    timeout: Annotated[Optional[str], typer.Option("--timeout", help="Stop the whole run after this long (e.g. 20m); staging is torn down.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary.")] = False,
 ) -> None:
     """Rehearse the migrations end to end: snapshot, staging, upgrade, checks, rollback, re-upgrade, report."""
@@ -122,13 +129,17 @@ def run(
         lock_timeout_s=parse_duration(lock_timeout), fail_on=fail_on,
         baseline=baseline, changed_since=changed_since, models=models,
         invariants=invariants_from(settings, str(settings_file)), thresholds=settings.get("thresholds") or {},
-        strict=_ci() if strict is None else strict, data_checks=data_checks)
+        strict=_ci() if strict is None else strict, data_checks=data_checks, python=python,
+        flask_app=flask_app, statement_timeout_s=parse_duration(statement_timeout),
+        timeout_s=parse_duration(timeout))
     try:
         from .staging import install_signal_handlers
         install_signal_handlers()
     except ImportError:
         pass
-    report = api.run(cfg, say=_say(quiet), progress=sys.stderr.isatty() and not quiet)
+    from .migrate.stop import run_deadline
+    with run_deadline(cfg.timeout_s):
+        report = api.run(cfg, say=_say(quiet), progress=sys.stderr.isatty() and not quiet)
     paths = write_reports(report, cfg.report_dir, list(cfg.formats), fail_on=fail_on)
     print_summary(report)
     err.print("reports: " + ", ".join(str(p) for p in paths), markup=False)

@@ -50,6 +50,10 @@ class RunConfig:
     data_checks: bool = True
     compare_generated_names: bool = False
     snapshot_out: Path | None = None  # where a --source pull is kept (default: a temp dir)
+    python: str | None = None  # the project's interpreter (default: found next to alembic.ini)
+    flask_app: str | None = None  # module:create_app of a Flask-Migrate project
+    statement_timeout_s: float | None = None  # each migration statement is cancelled after this
+    timeout_s: float | None = None  # the whole run is stopped after this
 
     def __post_init__(self) -> None:
         if (self.snapshot is None) == (self.source is None):

@@ -22,7 +22,7 @@ import psycopg2
 from . import __version__
 from .config import RunConfig, secret_from_env
 from .errors import BadInput
-from .migrate.runner import AlembicProject, Plan, Revision
+from .migrate.runner import AlembicProject, Plan, Revision, check_project
 from .model import (DataDiff, Finding, Report, RevisionResult, RollbackResult, Snapshot,
                     StagingDatabase, StepResult)
 from .urls import redact
@@ -61,11 +61,9 @@ def run_rehearsal(cfg: RunConfig, *, say: Say = _quiet, progress: bool = False) 
     warnings: list[str] = []
     run_id = uuid.uuid4().hex[:10]
 
-    # fail fast on a bad project before touching any database
-    # (with --url-env, revision files are imported only once that variable holds the staging URL:
-    # project code may read it at import time)
-    AlembicProject(cfg.alembic_ini, url="postgresql+psycopg2://check@localhost/check",
-                   load_revisions=cfg.url_env is None)
+    # fail fast on a bad project before touching any database (revision files are imported only
+    # in the child, once the staging URL exists: project code may read it at import time)
+    check_project(cfg.alembic_ini, cfg.python)
 
     try:
         collect(quiet=True)
@@ -146,9 +144,14 @@ class _Rehearsal:
 
     def __init__(self, cfg: RunConfig, db: StagingDatabase, snapshot: Snapshot, timer: _Timer, say: Say):
         self.cfg, self.db, self.snapshot, self.timer, self.say = cfg, db, snapshot, timer, say
-        self.project = AlembicProject(cfg.alembic_ini, url=db.url, url_env=cfg.url_env)
         self.conn = psycopg2.connect(db.dsn)
         self.conn.autocommit = True
+        try:
+            self.project = AlembicProject(cfg.alembic_ini, url=db.url, url_env=cfg.url_env, python=cfg.python,
+                                          flask_app=cfg.flask_app, statement_timeout_s=cfg.statement_timeout_s)
+        except BaseException:
+            self.conn.close()
+            raise
         self.findings: list[Finding] = []
         self.failures: list[str] = []
         self.warnings: list[str] = []
@@ -246,6 +249,7 @@ class _Rehearsal:
                 revisions, overall, reup = self._release(plan)
             self._invariants("after-rollback" if self.cfg.mode == "release" else "after-upgrade")
         finally:
+            self.project.close()  # ends the child; a statement still running is cancelled first
             self.conn.close()
         outcome = "fail" if self.failures else "pass"
         return Report(
@@ -261,7 +265,7 @@ class _Rehearsal:
         since = self.cfg.changed_since
         if not since:
             return {r.id for r in plan.revisions}
-        if self.project._known(since):
+        if self.project.known(since):
             return {r.id for r in self.project.plan(None, start=(since,)).revisions}
         changed_files = _git_changed_files(self.project.ini.parent, since)
         return {r.id for r in plan.revisions if r.file and Path(r.file).resolve() in changed_files}
@@ -269,7 +273,7 @@ class _Rehearsal:
     def _graph_checks(self) -> None:
         from .checks import check_graph
         with self.timer.stage("checks"):
-            self.findings.extend(check_graph(self.project.script))
+            self.findings.extend(check_graph(self.project.graph))
 
     def _invariants(self, phase: str) -> None:
         if not self.cfg.invariants:
@@ -420,7 +424,7 @@ class _Rehearsal:
         from .rollback.classify import classify_downgrade
         from .rollback.verify import compare_step
 
-        classification = classify_downgrade(self.project.script.get_revision(rev.id))
+        classification = classify_downgrade(self.project.graph.revision(rev.id))
         result = compare_step(schema_before, schema_after, data_before, data_after,
                               compare_generated_names=self.cfg.compare_generated_names,
                               classification=classification)
@@ -472,7 +476,7 @@ class _Rehearsal:
 
     def _failed_rollback(self, rev: Revision, down: StepResult) -> RollbackResult:
         from .rollback.classify import classify_downgrade
-        kind = classify_downgrade(self.project.script.get_revision(rev.id))
+        kind = classify_downgrade(self.project.graph.revision(rev.id))
         classification = {"missing": "missing", "pass": "irreversible", "raises": "irreversible"}.get(kind, "broken")
         self.failures.append(f"downgrade of {rev.id} failed ({classification}): {down.error}")
         touched = self._tables_with_rows(down)
@@ -501,25 +505,13 @@ class _Rehearsal:
 
     def _stamp_down(self, rev: Revision) -> None:
         """After a failed downgrade, mark the revision as undone so the earlier ones can be tried."""
-        from alembic.runtime.migration import MigrationContext
-        from sqlalchemy import create_engine
-
-        from .migrate.runner import alembic_quiet
-
-        engine = create_engine(self.db.url)
         try:
-            with alembic_quiet(), engine.begin() as conn:
-                ctx = MigrationContext.configure(conn, opts={
-                    "version_table": self.project.version_table,
-                    "version_table_schema": self.project.version_table_schema})
-                heads = set(ctx.get_current_heads())
-                heads.discard(rev.id)
-                heads |= set(rev.down_revisions)
-                ctx.stamp(self.project.script, tuple(sorted(heads)) or "base")
+            heads = set(self.project.current_heads())
+            heads.discard(rev.id)
+            heads |= set(rev.down_revisions)
+            self.project.stamp(tuple(sorted(heads)))
         except Exception as exc:
             self.warnings.append(f"could not continue below {rev.id} after its failed downgrade: {exc}")
-        finally:
-            engine.dispose()
 
     def _overall(self, start_schema, start_data, applied: list[Revision], latest_data=None) -> RollbackResult:
         from .rollback.verify import compare_step
