@@ -473,9 +473,12 @@ class Project:
     def _push_flask_app(self, spec):
         """Flask-Migrate env.py files read ``current_app``: push the application's context, with its
         database URI pointed at staging (before the factory runs, for factories that read it)."""
-        os.environ.setdefault("SQLALCHEMY_DATABASE_URI", self.env_url)
-        os.environ.setdefault("DATABASE_URL", self.env_url)
+        # Flask-Migrate keeps alembic.ini in migrations/ of the application's folder
+        app_dir = os.path.dirname(os.path.dirname(os.path.abspath(self.ini)))
+        if app_dir not in sys.path:
+            sys.path.insert(0, app_dir)
         if spec == "auto":
+            os.chdir(app_dir)  # where `flask db` finds app.py / wsgi.py
             from flask.cli import ScriptInfo
             app = ScriptInfo().load_app()
         else:
