@@ -17,7 +17,7 @@ PYTHON="${PYTHON:-python3}"
 declare -A PACKAGES=(
   [sa14]="SQLAlchemy==1.4.54 alembic==1.7.7 psycopg2-binary"
   [sa20]="SQLAlchemy==2.0.* alembic==1.13.* psycopg[binary]==3.*"
-  [sa21]="SQLAlchemy==2.1.* alembic asyncpg"
+  [sa21]="SQLAlchemy[asyncio]==2.1.* alembic asyncpg"
   [flask]="Flask Flask-SQLAlchemy Flask-Migrate psycopg2-binary"
 )
 

@@ -500,7 +500,8 @@ class Project:
                 "message": (script.doc or "").strip().splitlines()[0] if script.doc else "",
                 "down_revisions": list(_tuple(script.down_revision)),
                 "dependencies": list(_tuple(script.dependencies)),
-                "branch_labels": sorted(script.branch_labels or ()),
+                # the labels the file declares: the map copies them onto descendants
+                "branch_labels": sorted(getattr(script, "_orig_branch_labels", None) or script.branch_labels or ()),
                 "file": str(os.path.abspath(script.path)) if script.path else None,
                 "has_downgrade": hasattr(script.module, "downgrade"),
             })
@@ -524,7 +525,10 @@ class Project:
             # env.py did not reach run_migrations: fall back to the default version table
             from alembic.runtime.migration import MigrationContext
             from sqlalchemy import create_engine
-            engine = create_engine(self.env_url.replace("+asyncpg", "+psycopg2"))
+            try:
+                engine = create_engine(self.env_url.replace("+asyncpg", ""))
+            except Exception:  # no sync driver in this environment
+                return {"error": f"the project's env.py cannot run against the staging database: {error}"}
             try:
                 with engine.connect() as conn:
                     ctx = MigrationContext.configure(conn, opts={"version_table": self.version_table})
