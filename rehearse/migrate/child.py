@@ -447,6 +447,10 @@ class Project:
 
         self.ini = ini
         self.config = Config(ini)
+        if not self.config.get_main_option("script_location") and \
+                os.path.isfile(os.path.join(os.path.dirname(os.path.abspath(ini)), "env.py")):
+            # Flask-Migrate's alembic.ini names no script_location: `flask db` passes its folder
+            self.config.set_main_option("script_location", os.path.dirname(os.path.abspath(ini)))
         self.env_url = with_project_driver(url, self.config.get_main_option("sqlalchemy.url"),
                                            os.environ.get(url_env) if url_env else None)
         if url_env:

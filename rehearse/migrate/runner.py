@@ -85,8 +85,12 @@ def check_project(alembic_ini: Path, python: str | os.PathLike | None = None) ->
     ini = Path(alembic_ini)
     if not ini.is_file():
         raise BadInput(f"alembic.ini not found at {ini}", hint="pass the project's config with --alembic-ini PATH")
+    config = Config(str(ini))
+    if not config.get_main_option("script_location") and (ini.parent / "env.py").is_file():
+        # Flask-Migrate's alembic.ini names no script_location: `flask db` passes its folder
+        config.set_main_option("script_location", str(ini.parent.resolve()))
     try:
-        ScriptDirectory.from_config(Config(str(ini)))
+        ScriptDirectory.from_config(config)
     except CommandError as exc:
         raise BadInput(f"the Alembic project at {ini} cannot be loaded: {_one_line(exc)}",
                        hint="check script_location in alembic.ini") from None
