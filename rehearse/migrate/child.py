@@ -505,7 +505,7 @@ class Project:
                 "down_revisions": list(_tuple(script.down_revision)),
                 "dependencies": list(_tuple(script.dependencies)),
                 # the labels the file declares: the map copies them onto descendants
-                "branch_labels": sorted(getattr(script, "_orig_branch_labels", None) or script.branch_labels or ()),
+                "branch_labels": sorted(_declared_labels(script)),
                 "file": str(os.path.abspath(script.path)) if script.path else None,
                 "has_downgrade": hasattr(script.module, "downgrade"),
             })
@@ -621,6 +621,11 @@ def _repoint_flask_sqlalchemy(app, url):
             for key, engine in list(current.items()):
                 engine.dispose()
                 current[key] = create_engine(url) if key is None else engine
+
+
+def _declared_labels(script):
+    declared = getattr(script, "_orig_branch_labels", None)
+    return declared if declared is not None else (script.branch_labels or ())
 
 
 def _env_uses_flask(script):
