@@ -211,10 +211,12 @@ class AlembicProject:
 
     def _call(self, op: str, **payload: Any) -> dict:
         """One request; serves the child's own requests (probes, lock watching, traffic) until the reply."""
+        self._busy = True  # stays set when interrupted: close() must then cancel, not wait for a goodbye
         self._send({"op": op, **payload})
         while True:
             message = self._read()
             if "reply" in message:
+                self._busy = False
                 return message["reply"]
             if "event" in message:
                 self._on_event(message)
@@ -437,12 +439,10 @@ class AlembicProject:
             self.current_heads()  # learns the version table, and refuses a foreign database
         self._hooks = {"preflight": preflight, "on_connect": on_connect, "on_statement": on_statement}
         self.backend_pid = None
-        self._busy = True
         try:
             answer = self._call("step", rev=rev_id, upgrade=upgrade, preflight=preflight is not None,
                                 traffic=on_statement is not None)
         finally:
-            self._busy = False
             self._hooks = {}
         if "statements" not in answer:  # rehearse's own side failed in the child
             raise InfrastructureError(f"the migration process failed to run revision {rev_id}: "
