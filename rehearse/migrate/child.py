@@ -18,13 +18,19 @@ The protocol channel is a pair of file descriptors of its own: env.py and the re
 print to stdout freely.
 """
 
-import json
 import os
-import re
 import sys
-import threading
-import time
-import traceback
+
+# run as a script, Python puts this file's folder first on sys.path: its neighbours (trace.py,
+# runner.py...) would shadow the standard library's and the project's modules of those names
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+
+import json  # noqa: E402
+import re  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+import traceback  # noqa: E402
 
 IN = OUT = None  # the protocol's file objects, set in main()
 _write_lock = threading.Lock()

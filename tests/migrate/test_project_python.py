@@ -125,3 +125,37 @@ def test_flask_migrate_project_is_pointed_at_staging(tmp_path, source_db, flag):
     _assert_rehearsed(report, ["fl01", "fl02"])
     alter = report["revisions"][1]["upgrade"]["statements"][0]
     assert "SET NOT NULL" in alter["sql"] and alter["locks"], alter
+
+
+def test_child_module_imports_only_what_a_project_has():
+    """child.py runs in the project's interpreter: stdlib, Alembic, SQLAlchemy and, only for the
+    projects that use them, Flask and AnyIO. Never rehearse, pglast, psycopg2, numpy, pydantic."""
+    import ast
+
+    source = (REPO / "rehearse" / "migrate" / "child.py").read_text()
+    imported = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, "no relative imports: the child is not part of a package"
+            imported.add(node.module.split(".")[0])
+    third_party = imported - set(sys.stdlib_module_names)
+    assert third_party <= {"alembic", "sqlalchemy", "flask", "anyio"}, third_party
+
+
+def test_revision_that_cannot_import_is_one_line_naming_the_file(tmp_path, source_db):
+    _, url, _ = source_db
+    project = tmp_path / "proj"
+    (project / "versions").mkdir(parents=True)
+    (project / "env.py").write_text((PROJECTS / "sa14_app" / "env.py").read_text())
+    (project / "alembic.ini").write_text("[alembic]\nscript_location = %(here)s\nsqlalchemy.url = x\n")
+    (project / "versions" / "x1_needs_a_package.py").write_text(
+        'revision, down_revision = "x1", None\nimport package_only_the_app_venv_has\n\n'
+        'def upgrade():\n    pass\n\n\ndef downgrade():\n    pass\n')
+    out, report = rehearse(tmp_path, url, project / "alembic.ini", "--python", sys.executable)
+    assert out.returncode == 2, out.stderr
+    lines = [ln for ln in out.stderr.splitlines() if ln.startswith("rehearse:")]
+    assert len(lines) == 1, out.stderr
+    assert "package_only_the_app_venv_has" in lines[0] and "x1_needs_a_package.py:2" in lines[0], lines[0]
+    assert "--python" in lines[0] and "Traceback" not in out.stderr
