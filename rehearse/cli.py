@@ -68,6 +68,9 @@ def _errors_to_exit_codes(fn: Callable) -> Callable:
             if type(exc).__name__ == "Terminated":
                 err.print("rehearse: terminated; staging was torn down", markup=False)
                 raise typer.Exit(143) from None
+            if type(exc).__name__ == "RunTimedOut":
+                err.print(f"rehearse: {exc}", markup=False)
+                raise typer.Exit(EXIT_INFRA) from None
             if isinstance(exc, (SystemExit, GeneratorExit)):
                 raise
             if os.environ.get("REHEARSE_DEBUG"):
@@ -119,6 +122,10 @@ def run(
     suggest_rewrites: Annotated[bool, typer.Option("--suggest-rewrites", help="For high/critical findings with a safe pattern, rehearse the rewrite on the same snapshot and add the comparison (and the diff) to the report.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary, the report paths and a kept staging's connect hint.")] = False,
     secret_file: Annotated[Optional[Path], typer.Option(help="File holding the anonymization key for a --source pull (default: REHEARSE_SECRET).")] = None,
+    python: Annotated[Optional[str], typer.Option("--python", help="The project's Python, which runs its migrations (default: a .venv or venv next to alembic.ini, else rehearse's own).")] = None,
+    flask_app: Annotated[Optional[str], typer.Option("--flask-app", help="module:create_app of a Flask-Migrate project: its app context is pushed, its database URI pointed at staging.")] = None,
+    statement_timeout: Annotated[Optional[str], typer.Option("--statement-timeout", help="Cancel any migration statement running longer than this (e.g. 30s); the report names it.")] = None,
+    timeout: Annotated[Optional[str], typer.Option("--timeout", help="Stop the whole run after this long (e.g. 20m); staging is torn down.")] = None,
 ) -> None:
     """Rehearse the migrations end to end: snapshot, staging, upgrade, checks, rollback, re-upgrade, report."""
     from .report import print_summary, write_reports
@@ -130,15 +137,18 @@ def run(
         formats=tuple(format) if format else None, keep=keep, reuse=reuse, url_env=url_env, mode=mode,
         traffic=traffic or None, traffic_rate=traffic_rate, lock_timeout=lock_timeout, fail_on=fail_on,
         baseline=baseline, changed_since=changed_since, models=models, strict=strict, data_checks=data_checks,
-        secret_file=secret_file)
+        secret_file=secret_file, python=python, flask_app=flask_app, statement_timeout=statement_timeout,
+        timeout=timeout)
     fail_on = cfg.fail_on
     try:
         from .staging import install_signal_handlers
         install_signal_handlers()
     except ImportError:
         pass
-    report = api.run(cfg, say=_say(quiet), progress=sys.stderr.isatty() and not quiet,
-                     suggest_rewrites=suggest_rewrites)
+    from .migrate.stop import run_deadline
+    with run_deadline(cfg.timeout_s):
+        report = api.run(cfg, say=_say(quiet), progress=sys.stderr.isatty() and not quiet,
+                         suggest_rewrites=suggest_rewrites)
     paths = write_reports(report, cfg.report_dir, list(cfg.formats), fail_on=fail_on)
     print_summary(report)
     err.print("reports: " + ", ".join(str(p) for p in paths), markup=False)

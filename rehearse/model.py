@@ -113,6 +113,31 @@ class StagingDatabase:
 
 
 @dataclass(frozen=True)
+class GraphRevision:
+    """One revision of the project's history, as its own Alembic (in the child process) read it."""
+
+    id: str
+    message: str
+    down_revisions: tuple[str, ...]
+    file: str | None
+    has_downgrade: bool
+    dependencies: tuple[str, ...] = ()
+    branch_labels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ProjectGraph:
+    """Every revision of a project plus where its files live: what planning and graph rules need."""
+
+    revisions: tuple[GraphRevision, ...]
+    version_locations: tuple[str, ...] = ()
+    recursive: bool = False
+
+    def revision(self, rev_id: str) -> GraphRevision | None:
+        return next((r for r in self.revisions if r.id == rev_id), None)
+
+
+@dataclass(frozen=True)
 class LockTaken:
     """A relation lock a statement took, as seen in pg_locks for its backend."""
 

@@ -123,8 +123,8 @@ def rehearse_side(snapshot: Snapshot, alembic_ini: Path, parent: str | tuple[str
 
     with open_staging(staging, run_id=f"rw{uuid.uuid4().hex[:8]}", source=snapshot.source,
                       reuse_key=snapshot.checksum, populate=populate,
-                      expected_bytes=6 * sum(t.bytes for t in snapshot.tables)) as db:
-        project = AlembicProject(alembic_ini, url=db.url)
+                      expected_bytes=6 * sum(t.bytes for t in snapshot.tables)) as db, \
+            AlembicProject(alembic_ini, url=db.url) as project:
         parents = () if parent is None else (parent,) if isinstance(parent, str) else tuple(parent)
         for target in parents:
             for rev in project.plan(target).revisions:

@@ -29,10 +29,11 @@ class Rewrite:
 
 
 def _script(alembic_ini: Path, revision: str):
-    from ..migrate.runner import AlembicProject
-    project = AlembicProject(alembic_ini, url="postgresql+psycopg2://rehearse@localhost/rehearse_fix")
+    """The revision's Alembic Script, read in this process (as `rehearse lint` reads it)."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
     try:
-        script = project.script.get_revision(revision)
+        script = ScriptDirectory.from_config(Config(str(alembic_ini))).get_revision(revision)
     except Exception:
         script = None
     if script is None:
