@@ -28,6 +28,7 @@ demo: venv postgres
 	$(BIN)/python scripts/demo.py --customers $(CUSTOMERS) --orders $(ORDERS)
 
 test: venv system-deps postgres
+	bash scripts/test-venvs.sh >/dev/null  # project venvs for tests/migrate (built once, reused)
 	$(BIN)/pytest -q -p no:cacheprovider
 
 bench: venv postgres

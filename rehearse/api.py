@@ -25,10 +25,49 @@ def check(cfg: RunConfig) -> None:
     preflight(cfg)
 
 
-def run(cfg: RunConfig, *, say: Callable[[str], None] = lambda _: None, progress: bool = False) -> Report:
-    """Rehearse a project's migrations end to end; returns the assessed Report."""
+def run(cfg: RunConfig, *, say: Callable[[str], None] = lambda _: None, progress: bool = False,
+        suggest_rewrites: bool = False) -> Report:
+    """Rehearse a project's migrations end to end; returns the assessed Report. With
+    ``suggest_rewrites``, revisions with high or critical findings that have a safe pattern get
+    the rewrite, rehearsed side by side on the same snapshot (``Report.rewrites``)."""
     from .pipeline import run_rehearsal
-    return run_rehearsal(cfg, say=say, progress=progress)
+    report = run_rehearsal(cfg, say=say, progress=progress)
+    if suggest_rewrites:
+        import dataclasses
+
+        from .rewrite.suggest import suggest_for_report
+        from .snapshot.format import read_snapshot
+        snap = read_snapshot(cfg.snapshot) if cfg.snapshot is not None else None
+        report = dataclasses.replace(report, rewrites=suggest_for_report(
+            report, cfg.alembic_ini, snap, staging=cfg.staging, traffic=cfg.traffic,
+            traffic_rate=cfg.traffic_rate, say=say))
+    return report
+
+
+def fix(alembic_ini: Path, revision: str, *, snapshot: Path | None = None, write: bool = True,
+        keep_original: bool = False, staging: str = "local", traffic: bool = False,
+        say: Callable[[str], None] = lambda _: None):
+    """Rewrite ``revision`` with the safe patterns its findings have; with ``snapshot``, prove the
+    rewrite on that data first and write it only when it is suggested. Returns
+    (RewriteResult, written paths); the result is None when no finding has a safe pattern."""
+    from .rewrite.suggest import plan_fix, prove, unproven, write_fix
+    if not Path(alembic_ini).is_file():
+        raise BadInput(f"alembic.ini not found at {alembic_ini}", hint="pass the project's config with --alembic-ini")
+    if snapshot is not None and not Path(snapshot).is_dir():
+        raise BadInput(f"snapshot {snapshot} does not exist", hint="pass a directory written by `rehearse snapshot`")
+    rewrite = plan_fix(Path(alembic_ini), revision)
+    if rewrite is None:
+        return None, []
+    if snapshot is None:
+        result = unproven(rewrite, "not rehearsed: give --snapshot DIR to prove it on the same data")
+    else:
+        from .snapshot.format import read_snapshot
+        result = prove(rewrite, Path(alembic_ini), read_snapshot(Path(snapshot), verify=True), staging=staging,
+                       traffic=traffic, say=say)
+    written = []
+    if write and (snapshot is None or result.suggested):
+        written = write_fix(rewrite, keep_original=keep_original)
+    return result, written
 
 
 def snapshot(source_url: str, out_dir: Path, *, policy: Path | None = None, strict: bool = False,

@@ -68,6 +68,9 @@ def _errors_to_exit_codes(fn: Callable) -> Callable:
             if type(exc).__name__ == "Terminated":
                 err.print("rehearse: terminated; staging was torn down", markup=False)
                 raise typer.Exit(143) from None
+            if type(exc).__name__ == "RunTimedOut":
+                err.print(f"rehearse: {exc}", markup=False)
+                raise typer.Exit(EXIT_INFRA) from None
             if isinstance(exc, (SystemExit, GeneratorExit)):
                 raise
             if os.environ.get("REHEARSE_DEBUG"):
@@ -116,8 +119,13 @@ def run(
     config: Annotated[Optional[Path], typer.Option(help="rehearse.yaml or pyproject.toml (default: found from the current directory).")] = None,
     strict: Annotated[Optional[bool], typer.Option("--strict/--no-strict", help="Refuse columns the policy does not cover (default on in CI).")] = None,
     data_checks: Annotated[Optional[bool], typer.Option("--data-checks/--no-data-checks", help="Compare row checksums before and after each rollback (default on).")] = None,
+    suggest_rewrites: Annotated[bool, typer.Option("--suggest-rewrites", help="For high/critical findings with a safe pattern, rehearse the rewrite on the same snapshot and add the comparison (and the diff) to the report.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary, the report paths and a kept staging's connect hint.")] = False,
     secret_file: Annotated[Optional[Path], typer.Option(help="File holding the anonymization key for a --source pull (default: REHEARSE_SECRET).")] = None,
+    python: Annotated[Optional[str], typer.Option("--python", help="The project's Python, which runs its migrations (default: a .venv or venv next to alembic.ini, else rehearse's own).")] = None,
+    flask_app: Annotated[Optional[str], typer.Option("--flask-app", help="module:create_app of a Flask-Migrate project: its app context is pushed, its database URI pointed at staging.")] = None,
+    statement_timeout: Annotated[Optional[str], typer.Option("--statement-timeout", help="Cancel any migration statement running longer than this (e.g. 30s); the report names it.")] = None,
+    timeout: Annotated[Optional[str], typer.Option("--timeout", help="Stop the whole run after this long (e.g. 20m); staging is torn down.")] = None,
 ) -> None:
     """Rehearse the migrations end to end: snapshot, staging, upgrade, checks, rollback, re-upgrade, report."""
     from .report import print_summary, write_reports
@@ -129,14 +137,18 @@ def run(
         formats=tuple(format) if format else None, keep=keep, reuse=reuse, url_env=url_env, mode=mode,
         traffic=traffic or None, traffic_rate=traffic_rate, lock_timeout=lock_timeout, fail_on=fail_on,
         baseline=baseline, changed_since=changed_since, models=models, strict=strict, data_checks=data_checks,
-        secret_file=secret_file)
+        secret_file=secret_file, python=python, flask_app=flask_app, statement_timeout=statement_timeout,
+        timeout=timeout)
     fail_on = cfg.fail_on
     try:
         from .staging import install_signal_handlers
         install_signal_handlers()
     except ImportError:
         pass
-    report = api.run(cfg, say=_say(quiet), progress=sys.stderr.isatty() and not quiet)
+    from .migrate.stop import run_deadline
+    with run_deadline(cfg.timeout_s):
+        report = api.run(cfg, say=_say(quiet), progress=sys.stderr.isatty() and not quiet,
+                         suggest_rewrites=suggest_rewrites)
     paths = write_reports(report, cfg.report_dir, list(cfg.formats), fail_on=fail_on)
     print_summary(report)
     err.print("reports: " + ", ".join(str(p) for p in paths), markup=False)
@@ -144,6 +156,45 @@ def run(
         raise typer.Exit(EXIT_FAIL)
     if gate(report, fail_on):
         err.print(f"rehearse: risk {report.risk} reaches --fail-on {fail_on}", markup=False)
+        raise typer.Exit(EXIT_FAIL)
+
+
+@app.command()
+@_errors_to_exit_codes
+def fix(
+    revision: Annotated[str, typer.Argument(help="The revision to rewrite.")],
+    alembic_ini: Annotated[Path, typer.Option("--alembic-ini", help="The project's alembic.ini.")],
+    snapshot: Annotated[Optional[Path], typer.Option(help="Prove the rewrite on this snapshot first; write it only if it ends in the same schema and data and locks for less time.")] = None,
+    diff: Annotated[bool, typer.Option("--diff", help="Print a unified patch instead of writing files.")] = False,
+    keep_original: Annotated[bool, typer.Option(help="Keep the original file as <name>.py.orig (Alembic does not load it).")] = False,
+    staging: Annotated[str, typer.Option(help="Where --snapshot is rehearsed: local, docker, or a server URL.")] = "local",
+    traffic: Annotated[bool, typer.Option(help="Measure blocked reads and writes on both sides.")] = False,
+) -> None:
+    """Rewrite a risky revision with safe patterns (CONCURRENTLY, NOT VALID + VALIDATE, batches...).
+
+    The rewritten file replaces the original next to it and keeps its revision id; a change
+    that needs several releases becomes several chained files, the last one keeping the id."""
+    result, written = api.fix(alembic_ini, revision, snapshot=snapshot, write=not diff,
+                              keep_original=keep_original, staging=staging, traffic=traffic, say=_say(False))
+    if result is None:
+        typer.echo(f"no finding on {revision} has a known safe rewrite")
+        return
+    if diff:
+        typer.echo(result.diff, nl=False)
+    if result.releases > 1:
+        err.print(f"this change needs more than one release: {result.releases} revisions, deploy between them",
+                  markup=False)
+    for note in result.notes:
+        err.print(f"note: {note}", markup=False)
+    if snapshot is not None:
+        side = lambda s: (f"{s.lock_mode or 'no blocking lock'} {s.lock_held_s:.3f} s, {s.duration_s:.3f} s in all"
+                          + (f", traffic waited {s.blocked_s:.3f} s" if s.blocked_s is not None else ""))
+        if result.original and result.rewritten:
+            err.print(f"original: {side(result.original)}\nrewrite:  {side(result.rewritten)}", markup=False)
+        err.print(f"{'suggested' if result.suggested else 'not suggested'}: {result.reason}", markup=False)
+    for path in written:
+        typer.echo(f"wrote {path}")
+    if snapshot is not None and not result.suggested:
         raise typer.Exit(EXIT_FAIL)
 
 

@@ -202,6 +202,10 @@ class _RunSection(BaseModel):
     traffic: Optional[bool] = None
     traffic_rate: Optional[float] = Field(None, gt=0)
     lock_timeout: Optional[str] = None
+    statement_timeout: Optional[str] = None
+    timeout: Optional[str] = None
+    python: Optional[str] = None
+    flask_app: Optional[str] = None
     report_dir: Optional[Path] = None
     data_checks: Optional[bool] = None
     url_env: Optional[str] = None
@@ -218,7 +222,7 @@ class _RunSection(BaseModel):
                 raise ValueError(f"unknown report format {fmt!r}; use one of: {', '.join(REPORT_FORMATS)}")
         return value
 
-    @field_validator("lock_timeout")
+    @field_validator("lock_timeout", "statement_timeout", "timeout")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         _duration_or_error(value)
@@ -367,6 +371,10 @@ class RunConfig(BaseModel):
     compare_generated_names: bool = False
     snapshot_out: Optional[Path] = None  # where a --source pull is kept (default: a temp dir)
     secret_file: Optional[Path] = None  # the anonymization key for a --source pull (else REHEARSE_SECRET)
+    python: Optional[str] = None  # the project's interpreter (default: found next to alembic.ini)
+    flask_app: Optional[str] = None  # module:create_app of a Flask-Migrate project
+    statement_timeout_s: Optional[float] = Field(None, gt=0)  # each migration statement is cancelled after this
+    timeout_s: Optional[float] = Field(None, gt=0)  # the whole run is stopped after this
     settings_file: Optional[Path] = None  # where the settings came from, for messages
 
     @field_validator("formats", mode="before")
@@ -449,6 +457,10 @@ def load_run_config(*, alembic_ini: Path, settings_file: Path | None = None, dis
     lock_timeout = merged.pop("lock_timeout", None)
     if lock_timeout is not None and "lock_timeout_s" not in given:
         merged["lock_timeout_s"] = parse_duration(lock_timeout)
+    for text, seconds in (("statement_timeout", "statement_timeout_s"), ("timeout", "timeout_s")):
+        value = merged.pop(text, None)
+        if value is not None and seconds not in given:
+            merged[seconds] = parse_duration(value)
     if merged.get("lock_timeout_s") is not None:
         merged["traffic"] = True  # a lock timeout is judged against traffic
     if merged.get("fail_on") == "none":

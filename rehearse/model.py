@@ -113,6 +113,31 @@ class StagingDatabase:
 
 
 @dataclass(frozen=True)
+class GraphRevision:
+    """One revision of the project's history, as its own Alembic (in the child process) read it."""
+
+    id: str
+    message: str
+    down_revisions: tuple[str, ...]
+    file: str | None
+    has_downgrade: bool
+    dependencies: tuple[str, ...] = ()
+    branch_labels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ProjectGraph:
+    """Every revision of a project plus where its files live: what planning and graph rules need."""
+
+    revisions: tuple[GraphRevision, ...]
+    version_locations: tuple[str, ...] = ()
+    recursive: bool = False
+
+    def revision(self, rev_id: str) -> GraphRevision | None:
+        return next((r for r in self.revisions if r.id == rev_id), None)
+
+
+@dataclass(frozen=True)
 class LockTaken:
     """A relation lock a statement took, as seen in pg_locks for its backend."""
 
@@ -226,6 +251,41 @@ class Finding:
     accepted: str | None = None  # reason from a baseline file, when accepted
 
 
+# --- rewrites ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RewriteSide:
+    """What one side of a rewrite comparison cost, rehearsed on the same data."""
+
+    ok: bool
+    duration_s: float
+    lock_mode: str | None = None  # the longest-held lock that blocks reads or writes (None: none)
+    lock_relation: str | None = None
+    lock_held_s: float = 0.0
+    blocked_s: float | None = None  # longest wait of a --traffic query (None: no traffic)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class RewriteResult:
+    """A safer rewrite of one revision and, once rehearsed, how it compares with the original."""
+
+    revision: str
+    patterns: tuple[str, ...]
+    codes: tuple[str, ...]  # the findings it answers
+    suggested: bool
+    reason: str  # why it is (not) suggested, one sentence
+    releases: int = 1  # more than one: the change needs several deploys
+    diff: str = ""  # unified patch from the original revision file to the rewritten one(s)
+    original: RewriteSide | None = None
+    rewritten: RewriteSide | None = None
+    schema_equal: bool | None = None  # None: not rehearsed
+    data_equal: bool | None = None
+    differences: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
 # --- the report ------------------------------------------------------------------------------
 
 
@@ -266,6 +326,7 @@ class Report:
     scope: tuple[str, ...] = ()  # revisions rules and the gate apply to (--changed-since); empty = all
     tool_version: str = ""
     format_version: int = REPORT_FORMAT_VERSION
+    rewrites: tuple[RewriteResult, ...] = ()  # with --suggest-rewrites
 
     def all_findings(self) -> list[Finding]:
         found = list(self.findings)
@@ -314,7 +375,8 @@ _NESTED: dict[type, dict[str, Any]] = {
     RevisionResult: {"upgrade": StepResult, "downgrade": StepResult, "reupgrade": StepResult,
                      "rollback": RollbackResult, "findings": [Finding]},
     Report: {"revisions": [RevisionResult], "rollback": RollbackResult, "reupgrade": StepResult,
-             "findings": [Finding]},
+             "findings": [Finding], "rewrites": [RewriteResult]},
+    RewriteResult: {"original": RewriteSide, "rewritten": RewriteSide},
 }
 
 

@@ -217,7 +217,7 @@ def _is_zero(args) -> bool:
 
 
 def check_graph(script_directory) -> list[Finding]:
-    """Graph findings for an Alembic project: a ScriptDirectory, a Config, or an alembic.ini path."""
+    """Graph findings for an Alembic project: a ProjectGraph, a ScriptDirectory, a Config, or an alembic.ini path."""
     from pathlib import Path
 
     from alembic.config import Config
@@ -226,12 +226,18 @@ def check_graph(script_directory) -> list[Finding]:
     from .graph.scan import scan
 
     script = script_directory
+    if hasattr(script, "version_locations"):  # rehearse.model.ProjectGraph, read by the project's Alembic
+        locations = [Path(p) for p in script.version_locations if Path(p).exists()]
+        return _graph_findings(scan(locations, recursive=script.recursive))
     if isinstance(script, (str, Path)):
         script = Config(str(script))
     if isinstance(script, Config):
         script = ScriptDirectory.from_config(script)
     locations = [Path(p) for p in script._version_locations if Path(p).exists()]
-    graph = scan(locations, recursive=bool(getattr(script, "recursive_version_locations", False)))
+    return _graph_findings(scan(locations, recursive=bool(getattr(script, "recursive_version_locations", False))))
+
+
+def _graph_findings(graph) -> list[Finding]:
     findings: list[Finding] = []
     for rule in all_rules("graph"):
         for revision, location, hit in rule.check(graph):

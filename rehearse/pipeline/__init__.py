@@ -44,24 +44,28 @@ def preflight(cfg: RunConfig) -> Snapshot | None:
     from ..checks.baseline import load_baseline
     from ..report import writable_report_dir
 
-    # with --url-env, revision files are imported only once that variable holds the staging URL:
-    # project code may read it at import time
-    project = AlembicProject(cfg.alembic_ini, url=_NO_DATABASE, load_revisions=cfg.url_env is None)
-    if cfg.url_env is None:
-        if cfg.target is not None and cfg.target not in ("head", "heads"):
-            try:
-                found = project.script.revision_map.get_revisions(cfg.target)
-            except Exception:
-                found = ()
-            if not found or any(r is None for r in found):
-                raise BadInput(f"unknown revision '{cfg.target}' (--to): {cfg.alembic_ini} has no such revision",
-                               hint="use a revision id from `alembic history`, 'head' or 'heads'")
+    # the project loads in its own interpreter: a throwaway child reads the revision graph (nothing
+    # connects; with --url-env or --flask-app the project's code sees a placeholder URL, and a
+    # project that cannot load with it is left for the real run to judge)
+    graph_project = None
+    try:
+        graph_project = AlembicProject(cfg.alembic_ini, url=_NO_DATABASE, url_env=cfg.url_env, python=cfg.python,
+                                       flask_app=cfg.flask_app)
+    except BadInput:
+        if cfg.url_env is None and cfg.flask_app is None:
+            raise
+    try:
+        if graph_project is not None:
+            _check_revisions(cfg, graph_project)
+    finally:
+        if graph_project is not None:
+            graph_project.close()
     snapshot = None
     if cfg.snapshot is not None:
         from ..snapshot.format import read_snapshot
         snapshot = read_snapshot(cfg.snapshot, verify=False)
-        if cfg.url_env is None:
-            unknown = [r for r in snapshot.source.alembic_revisions if not project.known(r)]
+        if graph_project is not None:
+            unknown = [r for r in snapshot.source.alembic_revisions if not graph_project.known(r)]
             if unknown:
                 raise BadInput(f"snapshot {cfg.snapshot} is at revision {', '.join(unknown)}, which the project "
                                f"at {cfg.alembic_ini} does not know",
@@ -79,6 +83,17 @@ def preflight(cfg: RunConfig) -> Snapshot | None:
         raise BadInput(f"{cfg.snapshot_out} already exists and is not empty",
                        hint="choose a new directory for the pulled snapshot")
     return snapshot
+
+
+def _check_revisions(cfg: RunConfig, project: AlembicProject) -> None:
+    """--to names a revision of the project (plain ids only; Alembic's other forms are left to the plan)."""
+    import re
+    target = cfg.target
+    if target is None or target in ("head", "heads", "base") or not re.fullmatch(r"\w+", target):
+        return
+    if not project.known(target):
+        raise BadInput(f"unknown revision '{target}' (--to): {cfg.alembic_ini} has no such revision",
+                       hint="use a revision id from `alembic history`, 'head' or 'heads'")
 
 
 def run_rehearsal(cfg: RunConfig, *, say: Say = _quiet, progress: bool = False) -> Report:
@@ -157,8 +172,13 @@ def rehearse_on(cfg: RunConfig, db: StagingDatabase, *, timer: Timer | None = No
     database put back at a known revision; without it, what follows a failure is less certain."""
     timer = timer or Timer()
     ledger = Ledger()
-    project = AlembicProject(cfg.alembic_ini, url=db.url, url_env=cfg.url_env)
-    stepper = Stepper(cfg, db, project, timer, say, ledger, checkpoints=checkpoints)
+    project = AlembicProject(cfg.alembic_ini, url=db.url, url_env=cfg.url_env, python=cfg.python,
+                             flask_app=cfg.flask_app, statement_timeout_s=cfg.statement_timeout_s)
+    try:
+        stepper = Stepper(cfg, db, project, timer, say, ledger, checkpoints=checkpoints)
+    except BaseException:
+        project.close()
+        raise
     try:
         plan = project.plan(cfg.target)
         stepper.changed = changed_revisions(cfg, project, plan)
@@ -166,10 +186,11 @@ def rehearse_on(cfg: RunConfig, db: StagingDatabase, *, timer: Timer | None = No
             f"{', '.join(plan.start) or 'base'} to {', '.join(plan.target) or 'base'}")
         from ..checks import check_graph
         with timer.stage("checks"):
-            ledger.add(check_graph(project.script))
+            ledger.add(check_graph(project.graph))
         stepper.check_database("before-upgrade")
         outcome = modes.stairway(stepper, plan) if cfg.mode == "stairway" else modes.release(stepper, plan)
     finally:
+        project.close()  # ends the child; a statement still running is cancelled first
         stepper.close()
     return Report(
         source="", start_revision=", ".join(plan.start) or None,

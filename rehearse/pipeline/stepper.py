@@ -219,7 +219,7 @@ class Stepper:
 
     def downgrade_kind(self, rev: Revision) -> str:
         from ..rollback.classify import classify_downgrade
-        return classify_downgrade(self.project.script.get_revision(rev.id))
+        return classify_downgrade(self.project.graph.revision(rev.id))
 
     # -- checks ------------------------------------------------------------------------------
 

@@ -109,7 +109,8 @@ def _finding_line(f: model.Finding, options: RenderOptions) -> list[str]:
     return lines
 
 
-def _section(rev: model.RevisionResult, options: RenderOptions) -> str:
+def _section(rev: model.RevisionResult, options: RenderOptions,
+             rewrite: model.RewriteResult | None = None) -> str:
     emoji = RISK_EMOJI.get(rev.risk, "")
     summary = (f"{emoji} <b>{html.escape(rev.id[:12])}</b> {html.escape(rev.message)} — "
                f"<b>{html.escape(rev.risk)}</b>")
@@ -123,6 +124,7 @@ def _section(rev: model.RevisionResult, options: RenderOptions) -> str:
         for f in sorted_findings(rev.findings):
             out += _finding_line(f, options)
         out.append("")
+    out += _rewrite_lines(rev, rewrite)
     stmts = rev.upgrade.statements
     if stmts:
         shown = sorted(stmts, key=lambda s: -s.duration_s)[:MAX_STATEMENTS]
@@ -153,6 +155,31 @@ def _section(rev: model.RevisionResult, options: RenderOptions) -> str:
     out += _rollback_lines(rev)
     out += ["</details>", ""]
     return "\n".join(out)
+
+
+def _rewrite_lines(rev: model.RevisionResult, result: model.RewriteResult | None) -> list[str]:
+    """The safe rewrite under the findings it answers (`--suggest-rewrites`), side by side."""
+    if result is None:
+        return []
+    verdict = "✅ **Suggested rewrite**" if result.suggested else "➖ **Rewrite not suggested**"
+    out = [f"{verdict} ({', '.join(code(p) for p in result.patterns)}): {cell(result.reason)}", ""]
+    if result.releases > 1:
+        out += [f"⚠️ This needs more than one release: {result.releases} revisions, deployed in turn.", ""]
+    if result.original and result.rewritten:
+        def side(s: model.RewriteSide) -> str:
+            lock = f"{cell(s.lock_mode)} {code(s.lock_relation or '')}" if s.lock_mode else "none"
+            blocked = fmt_s(s.blocked_s) if s.blocked_s is not None else "–"
+            return f"{lock} | {fmt_s(s.lock_held_s)} | {blocked} | {fmt_s(s.duration_s)}"
+        same = ("same" if result.schema_equal and result.data_equal else
+                "differs" if result.schema_equal is not None else "–")
+        out += ["| | longest blocking lock | held | traffic waited | duration | end schema + data |",
+                "|---|---|---:|---:|---:|---|",
+                f"| original | {side(result.original)} | |",
+                f"| rewrite | {side(result.rewritten)} | {same} |", ""]
+    if result.diff and result.suggested or result.diff and result.original is None:
+        out += ["<details><summary>diff</summary>", "", "```diff", result.diff.rstrip()[:6000], "```", "",
+                "</details>", ""]
+    return out
 
 
 def _rollback_lines(rev: model.RevisionResult) -> list[str]:
@@ -226,7 +253,8 @@ def render(report: model.Report, options: RenderOptions | None = None) -> str:
                     "see report.html.\n\n")
         table = "\n".join(TABLE_HEAD + rows) + note
 
-    sections = [(rev, _section(rev, options)) for rev in revisions]
+    rewrites = {r.revision: r for r in report.rewrites}
+    sections = [(rev, _section(rev, options, rewrites.get(rev.id))) for rev in revisions]
     used = _n(head) + _n(table) + _n(tail)
     if used + sum(_n(s) for _, s in sections) <= budget:
         body = "".join(s for _, s in sections)

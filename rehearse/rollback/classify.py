@@ -41,13 +41,16 @@ def classify_source(source: str) -> str:
 
 
 def classify_downgrade(script: Any) -> str:
-    """Classify an Alembic ``Script``'s downgrade: "ok" | "missing" | "pass" | "raises".
+    """Classify a revision's downgrade: "ok" | "missing" | "pass" | "raises".
 
-    Reads ``script.path`` (the revision file); a script without a readable file falls back to
-    the loaded module: no ``downgrade`` attribute is "missing", anything else "ok".
+    ``script`` is a :class:`rehearse.model.GraphRevision` (its ``file``) or an Alembic ``Script``
+    (its ``path``). Without a readable file: a GraphRevision answers from ``has_downgrade``, a
+    Script from its loaded module.
     """
-    path = getattr(script, "path", None)
+    path = getattr(script, "path", None) or getattr(script, "file", None)  # a ProjectGraph revision
     if path and Path(path).is_file() and str(path).endswith(".py"):
         return classify_source(Path(path).read_text(encoding="utf-8"))
+    if hasattr(script, "has_downgrade"):
+        return "ok" if script.has_downgrade else "missing"
     module = getattr(script, "module", None)
     return "ok" if callable(getattr(module, "downgrade", None)) else "missing"
