@@ -163,7 +163,8 @@ run_superset() {
   local pkg dir=$RH_REAL/superset db url rehearse
   pkg=$(venv superset own)  # pins sqlalchemy<2: rehearse cannot share this venv (docs/real-histories.md)
   rehearse=$(rehearse_venv)
-  if ! "$rehearse" run --help | grep -q -- --flask-app; then
+  # not `| grep -q`: under pipefail, grep's early exit fails the pipeline (SIGPIPE)
+  if [[ "$("$rehearse" run --help)" != *--flask-app* ]]; then
     echo "superset: this rehearse has no --python/--flask-app; see docs/real-histories.md" >&2
     return 0
   fi
