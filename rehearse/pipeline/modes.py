@@ -68,12 +68,14 @@ def release(s: Stepper, plan: Plan) -> Outcome:
         down = s.downgrade(rev)
         if not down.ok and residue_from is not None and s.restart_at(applied[:position + 1]):
             # a later revision's downgrade left residue: try this one again on the database its
-            # upgrade made, so that the residue is blamed on its author, not on this revision
-            full_downgrade_stops.append(f"the full downgrade fails at {rev.id} because of what the downgrade of "
-                                        f"{residue_from} left behind: {down.result.error}")
+            # upgrade made; only if it then passes was the residue the cause (and its author blamed)
+            first, culprit = down, residue_from
             residue, residue_from = judge.Residue(), None
             down = s.downgrade(rev)
-            data = s.data(None, None) if down.ok else data
+            if down.ok:
+                full_downgrade_stops.append(f"the full downgrade fails at {rev.id} because of what the downgrade "
+                                            f"of {culprit} left behind: {first.result.error}")
+                data = s.data(None, None)
         downs[rev.id] = down
         if not down.ok:
             rollbacks[rev.id] = _failed(s, rev, down)

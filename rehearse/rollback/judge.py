@@ -16,8 +16,9 @@ from rehearse.rollback.fingerprint import SchemaFingerprint
 from rehearse.rollback.verify import compare_step
 
 # What a downgrade left behind, as keys: (object, kind, after) for schema differences and
-# (table, columns, rows_after) for data differences. In release mode the residue of a later
-# revision's downgrade is still there when earlier revisions are compared.
+# (table, columns, rows added or lost) for data differences. In release mode the residue of a
+# later revision's downgrade is still there when earlier revisions are compared; rows it left are
+# matched by how many, since every older step sees the table at another absolute count.
 Residue = frozenset
 
 
@@ -88,9 +89,8 @@ def without_residue(result: model.RollbackResult, residue: Residue) -> tuple[mod
     """Leave out what a later revision's imperfect downgrade left behind; it is that revision's
     fault, not this one's. Returns the result and the residue grown by this result's own diffs."""
     own = tuple(d for d in result.schema_diff if (d.object, d.kind, d.after) not in residue)
-    own_data = tuple(d for d in result.data_diff if (d.table, tuple(d.columns_changed), d.rows_after) not in residue)
-    grown = Residue(residue | {(d.object, d.kind, d.after) for d in own}
-                    | {(d.table, tuple(d.columns_changed), d.rows_after) for d in own_data})
+    own_data = tuple(d for d in result.data_diff if _data_key(d) not in residue)
+    grown = Residue(residue | {(d.object, d.kind, d.after) for d in own} | {_data_key(d) for d in own_data})
     if own == result.schema_diff and own_data == result.data_diff:
         return result, grown
     ok = not own and not own_data
@@ -101,6 +101,11 @@ def without_residue(result: model.RollbackResult, residue: Residue) -> tuple[mod
         classification = "irreversible"
     return dataclasses.replace(result, ok=ok, schema_diff=own, data_diff=own_data, classification=classification,
                                error=None if ok else result.error), grown
+
+
+def _data_key(diff: model.DataDiff) -> tuple:
+    moved = None if diff.rows_after is None else diff.rows_after - diff.rows_before
+    return (diff.table, tuple(diff.columns_changed), moved)
 
 
 def lost_since_upgrade(data_upgraded: DataFingerprint | None,

@@ -196,8 +196,6 @@ def test_a_downgrade_that_raises_is_not_blamed_on_the_older_revisions(tmp_path, 
     assert not _left_running(run_dir)
 
 
-@pytest.mark.xfail(strict=True, reason="pipeline/modes.py:72 writes 'fails at X because of what the downgrade "
-                   "of Y left behind' before retrying X on its checkpoint, and keeps it when the retry fails too")
 def test_a_downgrade_that_fails_on_a_clean_database_is_not_blamed_on_a_later_residue(tmp_path, source_db):
     """ckan 2.12 report: "the full downgrade fails at fd6622e3d964 because of what the downgrade of
     d4d9be9189fe left behind: A column with name 'created' is already present": 038's downgrade
@@ -216,8 +214,6 @@ def test_a_downgrade_that_fails_on_a_clean_database_is_not_blamed_on_a_later_res
         report["failures"]
 
 
-@pytest.mark.xfail(strict=True, reason="rollback/judge.py:91 matches a later revision's row residue by the table's "
-                   "absolute row count, which every older step sees differently")
 def test_rows_a_later_downgrade_left_are_not_blamed_on_an_older_revision(tmp_path, source_db):
     """superset 4.1.4: 228 of 230 data-loss verdicts came only from Flask-AppBuilder's permission
     tables, whose rows later upgrades add and their downgrades leave."""
