@@ -9,9 +9,13 @@ same shape (status 503), never a traceback. A target's source_url is accepted bu
 
 
 import asyncio
+import contextlib
+import csv
+import io
 import json
 import logging
 import time
+from datetime import datetime
 from typing import Annotated, Any, Literal, Optional
 
 import sqlalchemy as sa
@@ -59,7 +63,27 @@ class RehearsalIn(BaseModel):
 
 def create_app(db_url: str) -> FastAPI:
     engine = store.engine(db_url, pool_size=10)
-    app = FastAPI(title="rehearse service", openapi_url="/api/openapi.json", docs_url="/api/docs", redoc_url=None)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI):
+        # the API reaps too: with every worker dead, nobody else would fail their rehearsals
+        from .jobs import HEARTBEAT_S, reap_lost
+
+        async def reaper() -> None:
+            while True:
+                try:
+                    await asyncio.to_thread(reap_lost, engine)
+                except Exception as exc:
+                    log.warning("reaper: %s", redact(str(exc).splitlines()[0] if str(exc) else repr(exc)))
+                await asyncio.sleep(HEARTBEAT_S)
+
+        task = asyncio.create_task(reaper())
+        yield
+        task.cancel()
+        engine.dispose()
+
+    app = FastAPI(title="rehearse service", openapi_url="/api/openapi.json", docs_url="/api/docs", redoc_url=None,
+                  lifespan=lifespan)
     app.state.engine = engine
 
     @app.exception_handler(ApiError)
@@ -111,6 +135,7 @@ def create_app(db_url: str) -> FastAPI:
 
     Viewer = Annotated[tuple[str, str], Depends(need("viewer"))]
     Requester = Annotated[tuple[str, str], Depends(need("requester"))]
+    Approver = Annotated[tuple[str, str], Depends(need("approver"))]
     Admin = Annotated[tuple[str, str], Depends(need("admin"))]
 
     def rehearsal_or_404(conn, rid: int) -> dict:
@@ -145,8 +170,11 @@ def create_app(db_url: str) -> FastAPI:
             from ..urls import parse
             parse(body.source_url)  # BadInput -> 400 with the redacted URL
         with engine.begin() as conn:
+            existed = store.get_target(conn, body.name) is not None
             store.put_target(conn, body.model_dump())
             out = store.get_target(conn, body.name)
+            store.audit(conn, who[0], "target.update" if existed else "target.create", body.name,
+                        **{k: v for k, v in out.items() if k != "has_source_url"})
         log.info("target %s saved by %s", body.name, who[0])
         return out
 
@@ -171,6 +199,7 @@ def create_app(db_url: str) -> FastAPI:
         with engine.begin() as conn:
             target_or_404(conn, body.target)
             queued = store.enqueue(conn, target=body.target, ref=body.ref, requested_by=who[0])
+            store.audit(conn, who[0], "rehearsal.submit", str(queued["id"]), target=body.target, ref=body.ref)
         return {"id": queued["id"], "status": "queued"}
 
     @app.get("/api/rehearsals")
@@ -196,6 +225,7 @@ def create_app(db_url: str) -> FastAPI:
                 raise ApiError(409, f"rehearsal {rid} is already {row['status']}", "only a queued or running "
                                "rehearsal can be cancelled", "nothing to do")
             status = store.request_cancel(conn, rid)
+            store.audit(conn, who[0], "rehearsal.cancel", str(rid), was=row["status"])
         return {"id": rid, "status": status, "cancel_requested": True}
 
     @app.get("/api/rehearsals/{rid}/report")
@@ -244,6 +274,21 @@ def create_app(db_url: str) -> FastAPI:
                 batch, status = await asyncio.to_thread(snapshot, last)
 
         return StreamingResponse(stream(), media_type="text/event-stream")
+
+    @app.get("/api/audit", response_model=None)
+    def audit(_: Approver, actor: Optional[str] = None, action: Optional[str] = None,
+              since: Optional[datetime] = None, format: Literal["json", "csv"] = "json"):
+        with engine.connect() as conn:
+            rows = store.audit_entries(conn, actor=actor, action=action, since=since)
+        if format == "json":
+            return rows
+        buf = io.StringIO()
+        out = csv.DictWriter(buf, fieldnames=["id", "at", "actor", "action", "subject", "detail"])
+        out.writeheader()
+        for r in rows:
+            out.writerow({**r, "detail": json.dumps(r["detail"])})
+        return PlainTextResponse(buf.getvalue(), media_type="text/csv",
+                                 headers={"content-disposition": "attachment; filename=audit.csv"})
 
     from .hooks import install_hooks
     install_hooks(app, engine, ApiError)

@@ -47,6 +47,8 @@ def install_hooks(app: FastAPI, engine: sa.Engine, ApiError: type) -> None:
     def enqueue(target: str, ref: str, pr_key: str, who: str, forge: dict) -> dict:
         with engine.begin() as conn:
             queued = store.enqueue(conn, target=target, ref=ref, requested_by=who, pr_key=pr_key, forge=forge)
+            store.audit(conn, who, "rehearsal.submit", str(queued["id"]), target=target, ref=ref, via=forge["kind"],
+                        replaced=queued["replaced"])
         return {"id": queued["id"], "status": "queued", "replaced": queued["replaced"]}
 
     @app.post("/api/hooks/github", status_code=202)

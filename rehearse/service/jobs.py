@@ -122,6 +122,7 @@ class Worker:
                 return None  # cancelled or replaced between defer and fetch
             conn.execute(sa.text("UPDATE rehearsals SET status = 'running', started_at = now(), worker_id = :w "
                                  "WHERE id = :i"), {"w": self.id, "i": rid})
+            store.audit(conn, f"worker:{self.id}", "rehearsal.start", str(rid))
             target = store.get_target(conn, row["target"], with_secret=True)
         return dict(row), target
 
@@ -143,6 +144,8 @@ class Worker:
                 "WHERE id = :i AND status = 'running' AND worker_id = :w"),
                 {"s": outcome.status, "c": outcome.exit_code, "why": outcome.reason, "r": outcome.report_json,
                  "risk": outcome.risk, "commit": commit, "i": rid, "w": self.id})
+            store.audit(conn, f"worker:{self.id}", f"rehearsal.{outcome.status}", str(rid), exit_code=outcome.exit_code,
+                        reason=outcome.reason, risk=outcome.risk)
 
     async def run(self, rid: int) -> str:
         claimed = await asyncio.to_thread(self._claim, rid)
@@ -243,6 +246,7 @@ def reap_lost(engine: sa.Engine, lost_after_s: float = LOST_AFTER_S) -> list[int
                          {"i": r.id})
             conn.execute(sa.text("UPDATE procrastinate_jobs SET status = 'failed' WHERE id = :j AND status = 'doing'"),
                          {"j": r.job_id})
+            store.audit(conn, "service", "rehearsal.failed", str(r.id), reason="worker lost")
         if lost:
             log.warning("workers lost: %s", ", ".join(lost))
     return [r.id for r in rows]

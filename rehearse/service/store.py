@@ -68,6 +68,28 @@ def migrate(url: str) -> None:
         eng.dispose()
 
 
+# ---- audit log (append-only: a trigger refuses UPDATE, DELETE and TRUNCATE) -----------------------
+
+def audit(conn: Connection, actor: str, action: str, subject: str | None = None, **detail: Any) -> None:
+    conn.execute(sa.text("INSERT INTO audit_log (actor, action, subject, detail) VALUES (:a, :x, :s, CAST(:d AS jsonb))"),
+                 {"a": actor, "x": action, "s": subject, "d": json.dumps(detail, default=str)})
+
+
+def audit_entries(conn: Connection, *, actor: str | None = None, action: str | None = None,
+                  since: Any = None, limit: int = 1000) -> list[dict]:
+    where, params = [], {"lim": limit}
+    for col, val in (("actor", actor), ("action", action)):
+        if val:
+            where.append(f"{col} = :{col}")
+            params[col] = val
+    if since:
+        where.append("at >= :since")
+        params["since"] = since
+    sql = (f"SELECT id, at, actor, action, subject, detail FROM audit_log "
+           f"{'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY id LIMIT :lim")
+    return [{**dict(r), "at": r["at"].isoformat()} for r in conn.execute(sa.text(sql), params).mappings()]
+
+
 # ---- tokens -------------------------------------------------------------------------------------
 
 def hash_token(token: str) -> str:
@@ -81,6 +103,7 @@ def create_token(conn: Connection, name: str, role: str, token: str | None = Non
     token = token or "rh_" + secrets.token_urlsafe(32)
     conn.execute(sa.text("INSERT INTO tokens (name, role, token_hash) VALUES (:n, :r, :h) "
                          "ON CONFLICT (token_hash) DO NOTHING"), {"n": name, "r": role, "h": hash_token(token)})
+    audit(conn, name, "token.create", name, role=role)
     return token
 
 
