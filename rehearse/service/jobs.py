@@ -174,7 +174,7 @@ class Worker:
             *cmd, cwd=str(project), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE, start_new_session=True, preexec_fn=_die_with_parent)
         await asyncio.to_thread(self._set_child, rid, proc.pid)
-        await asyncio.to_thread(self._event, rid, f"started: {redact(' '.join(cmd[2:]))}")
+        await asyncio.to_thread(self._event, rid, f"started: {redact(' '.join(cmd[3:]))}")
 
         async def pump() -> None:
             assert proc.stderr is not None
@@ -184,16 +184,12 @@ class Worker:
                     await asyncio.to_thread(self._event, rid, line)
 
         pumping = asyncio.create_task(pump())
-        cancelled = False
-        while proc.returncode is None:
-            try:
-                await asyncio.wait_for(proc.wait(), timeout=CANCEL_POLL_S)
-            except asyncio.TimeoutError:
-                pass
-            if proc.returncode is None and not cancelled and await asyncio.to_thread(self._cancel_requested, rid):
-                cancelled = True
-                await asyncio.to_thread(self._event, rid, "cancel requested: stopping the rehearsal")
-                await _terminate(proc)
+        try:
+            await self._watch(rid, proc)
+        except asyncio.CancelledError:  # the worker is stopping: the child must not outlive the job
+            await _terminate(proc)
+            raise
+        cancelled = self._cancelled
         await pumping
         code = proc.returncode
         report_path = report_dir / "report.json"
@@ -204,6 +200,18 @@ class Worker:
                   "error": f"rehearse exited with {code}"}.get(status)
         await asyncio.to_thread(self._event, rid, f"finished: {status} (exit {code})")
         return store.Outcome(status, code, reason, report_json, risk)
+
+    async def _watch(self, rid: int, proc: asyncio.subprocess.Process) -> None:
+        self._cancelled = False
+        while proc.returncode is None:
+            try:
+                await asyncio.wait_for(proc.wait(), timeout=CANCEL_POLL_S)
+            except asyncio.TimeoutError:
+                pass
+            if proc.returncode is None and not self._cancelled and await asyncio.to_thread(self._cancel_requested, rid):
+                self._cancelled = True
+                await asyncio.to_thread(self._event, rid, "cancel requested: stopping the rehearsal")
+                await _terminate(proc)
 
     def _set_child(self, rid: int, pid: int) -> None:
         with self.engine.begin() as conn:

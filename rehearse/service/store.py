@@ -217,8 +217,9 @@ def request_cancel(conn: Connection, rid: int) -> str:
                      {"i": rid})
         return "cancelled"
     if row.status == "running":
+        # not procrastinate's abort: it cancels the job's coroutine, which would orphan the child;
+        # the worker polls this flag and stops the child itself
         conn.execute(sa.text("UPDATE rehearsals SET cancel_requested = true WHERE id = :i"), {"i": rid})
-        conn.execute(sa.text("SELECT procrastinate_cancel_job_v1(:j, true, false)"), {"j": row.job_id})
     return row.status
 
 
