@@ -48,7 +48,7 @@ class EmbeddedCluster:
     def __init__(self, data_dir: Path | None = None) -> None:
         self.dir = Path(data_dir or default_data_dir()).resolve()
         self.pgdata = self.dir / "pgdata"
-        self.bindir = server_bindir(None)
+        self.bindir = server_bindir(None)[0]
         self.started_here = False
 
     @property

@@ -15,6 +15,14 @@ from . import store
 log = logging.getLogger("rehearse.service")
 
 
+class _Stopped(Exception):
+    pass
+
+
+def _raise_stopped(signum, frame) -> None:
+    raise _Stopped(signum)
+
+
 def bootstrap(db_url: str) -> None:
     """Schema up to date; the first admin token from REHEARSE_ADMIN_TOKEN when it is set."""
     store.migrate(db_url)
@@ -48,7 +56,16 @@ def serve(db_url: str | None, *, host: str, port: int, data_dir: Path | None, wo
         say(f"rehearse service on http://{host}:{port} (OpenAPI at /api/openapi.json), "
             f"{len(worker_procs)} worker(s) in this process")
         config = uvicorn.Config(create_app(db_url), host=host, port=port, log_level="warning", access_log=False)
-        uvicorn.Server(config).run()  # returns on SIGTERM / SIGINT
+        # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal under the handlers
+        # it found: make those raise _Stopped so the worker and the cluster are stopped below
+        previous = {sig: signal.signal(sig, _raise_stopped) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            uvicorn.Server(config).run()
+        except _Stopped:
+            pass
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     finally:
         for proc in worker_procs:
             if proc.poll() is None:

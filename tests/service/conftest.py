@@ -14,7 +14,7 @@ import httpx
 import psycopg2
 import pytest
 
-from tests.e2e.conftest import PROJECTS, at_revision
+from tests.e2e.conftest import PROJECTS, at_revision  # noqa: F401
 
 ADMIN = "rh_test_admin_" + secrets.token_hex(8)
 PG = "postgresql://postgres@127.0.0.1:5432"
