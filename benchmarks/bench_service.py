@@ -106,6 +106,14 @@ def main() -> int:
                 time.sleep(0.1)
         reads = ["/api/rehearsals?limit=50", "/api/targets", "/api/rehearsals/100", "/api/targets/t3",
                  "/api/rehearsals?target=t5&limit=20", "/api/rehearsals/1500"]
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}) as one:
+            costs = []
+            for i in range(300):  # closed loop, one client: what a request costs the server on this machine
+                t0 = time.perf_counter()
+                one.get(reads[i % len(reads)]).raise_for_status()
+                costs.append(time.perf_counter() - t0)
+        print(f"one client, one request at a time: p50 {pct(costs, 50):.1f} ms, p99 {pct(costs, 99):.1f} ms "
+              f"(machine load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
         baseline = asyncio.run(load(base, ["/api/health"]))
         service = asyncio.run(load(base, reads))
         print(f"read load: {CLIENTS} clients, {RATE} req/s open loop for {SECONDS} s, {len(service)} requests")

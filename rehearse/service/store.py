@@ -34,7 +34,9 @@ REHEARSAL_FIELDS = ("id", "target", "ref", "commit", "requested_by", "status", "
 
 
 def engine(url: str, *, pool_size: int = 5) -> Engine:
-    return sa.create_engine(parse(url), pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+    # no pre-ping: it costs a round trip per request; a dropped connection fails one request, then the pool
+    # replaces it
+    return sa.create_engine(parse(url), pool_size=pool_size, max_overflow=10, pool_recycle=300)
 
 
 def psycopg_dsn(url: str) -> str:
@@ -188,6 +190,23 @@ def public_rehearsal(row: dict) -> dict:
     return out
 
 
+def public_rehearsal_by_id(conn: Connection, rid: int) -> dict | None:
+    """One rehearsal without reading its report (which can be large)."""
+    rows = _public_rows(conn, "WHERE id = :i", {"i": rid})
+    return rows[0] if rows else None
+
+
+def _public_rows(conn: Connection, where: str, params: dict) -> list[dict]:
+    sql = (f"SELECT {', '.join(REHEARSAL_FIELDS)}, report_json IS NOT NULL AS has_report_flag "
+           f"FROM rehearsals {where}")
+    out = []
+    for r in conn.execute(sa.text(sql), params).mappings():
+        row = dict(r)
+        row["report_json"] = True if row.pop("has_report_flag") else None
+        out.append(public_rehearsal(row))
+    return out
+
+
 def list_rehearsals(conn: Connection, *, target: str | None = None, status: str | None = None,
                     limit: int = 100) -> list[dict]:
     where, params = [], {"lim": limit}
@@ -197,14 +216,8 @@ def list_rehearsals(conn: Connection, *, target: str | None = None, status: str 
     if status:
         where.append("status = :s")
         params["s"] = status
-    sql = (f"SELECT {', '.join(REHEARSAL_FIELDS)}, report_json IS NOT NULL AS has_report_flag FROM rehearsals "
-           f"{'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY id DESC LIMIT :lim")
-    out = []
-    for r in conn.execute(sa.text(sql), params).mappings():
-        row = dict(r)
-        row["report_json"] = True if row.pop("has_report_flag") else None
-        out.append(public_rehearsal(row))
-    return out
+    return _public_rows(conn, f"{'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY id DESC LIMIT :lim",
+                        params)
 
 
 def request_cancel(conn: Connection, rid: int) -> str:
