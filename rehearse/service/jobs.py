@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -245,7 +246,7 @@ def reap_lost(engine: sa.Engine, lost_after_s: float = LOST_AFTER_S) -> list[int
             "UPDATE workers SET stopped_at = now() WHERE stopped_at IS NULL "
             "AND heartbeat_at < now() - make_interval(secs => :s) RETURNING id"), {"s": lost_after_s}).scalars().all()
         rows = conn.execute(sa.text(
-            "SELECT r.id, r.job_id FROM rehearsals r JOIN workers w ON w.id = r.worker_id "
+            "SELECT r.id, r.job_id, r.child_pid, w.host FROM rehearsals r JOIN workers w ON w.id = r.worker_id "
             "WHERE r.status = 'running' AND w.stopped_at IS NOT NULL FOR UPDATE OF r")).all()
         for r in rows:
             conn.execute(sa.text("UPDATE rehearsals SET status = 'failed', status_reason = 'worker lost', "
@@ -257,7 +258,37 @@ def reap_lost(engine: sa.Engine, lost_after_s: float = LOST_AFTER_S) -> list[int
             store.audit(conn, "service", "rehearsal.failed", str(r.id), reason="worker lost")
         if lost:
             log.warning("workers lost: %s", ", ".join(lost))
+    # The orphaned child got SIGTERM from the kernel, but a statement blocked in the server (a long
+    # backfill) delays its handler until the statement ends. On the same machine, stop it now and
+    # collect its staging, so nothing of a lost rehearsal outlives the reaping.
+    here = socket.gethostname()
+    if any(_kill_orphan(r.child_pid) for r in rows if r.child_pid and r.host == here):
+        from ..api import gc
+        gc(quiet=True)
     return [r.id for r in rows]
+
+
+def _kill_orphan(pid: int) -> bool:
+    """SIGKILL the process group of a lost rehearsal's child, if that pid is still a `rehearse run`."""
+    try:
+        args = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+    except OSError:
+        return False
+    if b"rehearse.cli" not in args or b"run" not in args:
+        return False  # the pid was reused by something else
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        return False
+    deadline = time.monotonic() + 5  # gc skips staging whose owner still shows as alive
+    while time.monotonic() < deadline:
+        try:
+            if open(f"/proc/{pid}/stat").read().split(")")[-1].split()[0] == "Z":
+                break
+        except OSError:
+            break
+        time.sleep(0.05)
+    return True
 
 
 def make_app(db_url: str, worker: Worker | None = None):
