@@ -71,6 +71,8 @@ def test_kill_9_of_a_worker_fails_the_rehearsal_frees_the_target_and_leaves_noth
     again = service.submit("shop")
     assert service.wait_for(again, ("passed", "failed", "error", "cancelled"))["status"] == "passed"
     assert service.get(rid)["status"] == "failed"  # never re-run silently
+    from rehearse.staging.registry import records
+    assert not [rec for _, rec in records() if rec.get("pid") == child], "the lost run's staging is still registered"
 
 
 def test_cancel_stops_a_running_rehearsal_within_5_seconds(service, source_db):
