@@ -69,7 +69,7 @@ class RehearsalIn(BaseModel):
 
 
 def create_app(db_url: str) -> FastAPI:
-    engine = store.engine(db_url, pool_size=10)
+    engine = store.engine(db_url, pool_size=20)  # 50 concurrent readers: fewer waits for a connection
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI):
