@@ -83,8 +83,6 @@ def test_source_url_is_stored_but_never_returned(service, source_db):
 
 
 def test_submit_wait_streams_progress_and_exits_with_the_rehearsal_code(service, source_db):
-    from tests.e2e.conftest import PROJECTS, at_revision
-    from .conftest import PG
     service.target("ok", source_db=source_db())
     broken = source_db("fails_midway", "fm01")
     service.target("broken", project="fails_midway", source_db=broken)
