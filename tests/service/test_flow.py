@@ -20,3 +20,28 @@ def test_submit_runs_and_every_report_format_renders(service, source_db):
     history = service.http.get("/api/targets/shop/history").json()
     assert [r["revision"] for r in history["rehearsals"][0]["revisions"]] == ["sv02"]
     assert history["rehearsals"][0]["revisions"][0]["duration_s"] >= 2.5  # sv02 sleeps 3 s
+
+
+def test_a_git_target_is_cloned_at_the_requested_ref(service, source_db, tmp_path):
+    import shutil
+    import subprocess
+
+    from tests.e2e.conftest import PROJECTS
+    repo = tmp_path / "app"
+    shutil.copytree(PROJECTS / "service_sleep", repo)
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t.invalid"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "first"], check=True)
+    sha = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    service.http.post("/api/targets", json={"name": "gitshop", "git_url": str(repo), "git_ref": "main",
+                                            "source_url": f"postgresql://postgres@127.0.0.1:5432/{source_db()}"}
+                      ).raise_for_status()
+    service.env["SERVICE_SLEEP_S"] = "0"
+    service.start_worker()
+    rid = service.submit("gitshop", ref=sha)
+    row = service.wait_for(rid, ("passed", "failed", "error", "cancelled"))
+    assert row["status"] == "passed" and row["commit"] == sha
+    bad = service.submit("gitshop", ref="no-such-ref")
+    row = service.wait_for(bad, ("passed", "failed", "error", "cancelled"))
+    assert row["status"] == "error" and "could not check the project out" in row["status_reason"]
