@@ -320,6 +320,76 @@ def version() -> None:
     typer.echo(f"rehearse {__version__}")
 
 
+# ---- the rehearsal service (rehearse/service) ----------------------------------------------------
+
+def _service_db(db: Optional[str]) -> Optional[str]:
+    return db or os.environ.get("REHEARSE_DB") or None
+
+
+@app.command()
+@_errors_to_exit_codes
+def serve(
+    db: Annotated[Optional[str], typer.Option(help="The service database URL (default: REHEARSE_DB, else an embedded cluster).")] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
+    data_dir: Annotated[Optional[Path], typer.Option(help="The embedded cluster's data directory.")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Workers to run in this process group (default: 1 embedded, 0 with --db).")] = None,
+) -> None:
+    """Start the rehearsal service's HTTP API (OpenAPI at /api/openapi.json); with no --db, its own database and a worker."""
+    from .service.serve import serve as run_serve
+    run_serve(_service_db(db), host=host, port=port, data_dir=data_dir, workers=workers,
+              say=lambda text: err.print(text, markup=False))
+
+
+@app.command()
+@_errors_to_exit_codes
+def worker(
+    db: Annotated[Optional[str], typer.Option(help="The service database URL (default: REHEARSE_DB).")] = None,
+) -> None:
+    """Run rehearsals queued on the service, one at a time, until SIGTERM."""
+    from .errors import BadInput
+    from .service.jobs import run_worker
+    url = _service_db(db)
+    if not url:
+        raise BadInput("no service database", hint="pass --db URL or set REHEARSE_DB")
+    run_worker(url)
+
+
+@app.command()
+@_errors_to_exit_codes
+def submit(
+    server: Annotated[str, typer.Option(help="The service's base URL, e.g. http://rehearse:8765.")],
+    target: Annotated[str, typer.Option(help="The target to rehearse.")],
+    ref: Annotated[Optional[str], typer.Option(help="Git ref or commit of the project.")] = None,
+    token: Annotated[Optional[str], typer.Option(help="API token (default: REHEARSE_TOKEN).", envvar="REHEARSE_TOKEN")] = None,
+    wait: Annotated[bool, typer.Option(help="Stream progress and exit with the rehearsal's exit code.")] = False,
+) -> None:
+    """Queue a rehearsal on a rehearse service; with --wait, follow it and exit with its code."""
+    from .errors import BadInput
+    from .service.client import submit as run_submit
+    if not token:
+        raise BadInput("no API token", hint="pass --token or set REHEARSE_TOKEN")
+    code = run_submit(server, token, target, ref, wait=wait, say=lambda text: err.print(text, markup=False))
+    raise typer.Exit(code)
+
+
+token_app = typer.Typer(help="API tokens of the rehearsal service.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+@token_app.command("create")
+@_errors_to_exit_codes
+def token_create(
+    role: Annotated[str, typer.Option(help="viewer, requester, approver or admin.")] = "viewer",
+    name: Annotated[Optional[str], typer.Option(help="Who the token is for (default: the role).")] = None,
+    db: Annotated[Optional[str], typer.Option(help="The service database URL (default: REHEARSE_DB, else the embedded cluster).")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help="The embedded cluster's data directory.")] = None,
+) -> None:
+    """Create an API token and print it (it is stored hashed; it cannot be shown again)."""
+    from .service.tokens import create_token
+    typer.echo(create_token(_service_db(db), role=role, name=name or role, data_dir=data_dir))
+
+
 def main() -> None:
     app()
 

@@ -1,0 +1,317 @@
+"""The service's HTTP API (FastAPI): targets, rehearsals, reports, progress events, webhooks.
+
+(No `from __future__ import annotations` here: FastAPI resolves the local Annotated[...] dependencies at runtime.)
+
+Every endpoint but /api/health needs a bearer token. Errors are JSON {what, why, hint} with a
+4xx status; anything unexpected is logged and answered with a one-line 500-free error body of the
+same shape (status 503), never a traceback. A target's source_url is accepted but never returned.
+"""
+
+
+import asyncio
+import contextlib
+import csv
+import io
+import json
+import logging
+import time
+from datetime import datetime
+from typing import Annotated, Any, Literal, Optional
+
+import orjson
+import sqlalchemy as sa
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, PlainTextResponse, StreamingResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..errors import RehearseError
+from ..urls import redact
+from . import store
+
+log = logging.getLogger("rehearse.service")
+TOKEN_CACHE_S = 5.0
+RANK = {r: i for i, r in enumerate(store.ROLES)}
+REPORT_MEDIA = {"json": "application/json", "markdown": "text/markdown", "md": "text/markdown",
+                "html": "text/html", "junit": "application/xml", "sarif": "application/sarif+json"}
+
+
+def fast(obj) -> Response:
+    """JSON straight from orjson: the read endpoints skip FastAPI's response-model pass (measured hot path)."""
+    return Response(orjson.dumps(obj), media_type="application/json")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, what: str, why: str, hint: str) -> None:
+        self.status, self.what, self.why, self.hint = status, what, why, hint
+
+
+class TargetIn(BaseModel):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+    source_url: Optional[str] = None
+    snapshot: Optional[str] = None
+    snapshot_schedule: Optional[str] = None
+    project_path: Optional[str] = None
+    git_url: Optional[str] = None
+    git_ref: Optional[str] = None
+    alembic_ini: str = "alembic.ini"
+    python: Optional[str] = None
+    policy: Optional[str] = None
+    staging: str = "local"
+    fail_on: Optional[Literal["low", "medium", "high", "critical"]] = None
+    thresholds: dict[str, Any] = {}
+
+
+class RehearsalIn(BaseModel):
+    target: str
+    ref: Optional[str] = None
+
+
+def create_app(db_url: str) -> FastAPI:
+    engine = store.engine(db_url, pool_size=20)  # 50 concurrent readers: fewer waits for a connection
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI):
+        # the API reaps too: with every worker dead, nobody else would fail their rehearsals
+        from .jobs import HEARTBEAT_S, reap_lost
+
+        async def reaper() -> None:
+            while True:
+                try:
+                    await asyncio.to_thread(reap_lost, engine)
+                except Exception as exc:
+                    log.warning("reaper: %s", redact(str(exc).splitlines()[0] if str(exc) else repr(exc)))
+                await asyncio.sleep(HEARTBEAT_S)
+
+        task = asyncio.create_task(reaper())
+        yield
+        task.cancel()
+        engine.dispose()
+
+    app = FastAPI(title="rehearse service", openapi_url="/api/openapi.json", docs_url="/api/docs", redoc_url=None,
+                  lifespan=lifespan)
+    app.state.engine = engine
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse({"what": exc.what, "why": exc.why, "hint": exc.hint}, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        return JSONResponse({"what": f"invalid request: {where or 'body'}", "why": first.get("msg", "invalid input"),
+                             "hint": "see /api/openapi.json for the expected fields"}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"what": str(exc.detail), "why": f"HTTP {exc.status_code}",
+                             "hint": "see /api/openapi.json for the endpoints"}, status_code=exc.status_code)
+
+    @app.exception_handler(RehearseError)
+    async def _rehearse(_: Request, exc: RehearseError) -> JSONResponse:
+        return JSONResponse({"what": redact(exc.message), "why": "rehearse refused the input",
+                             "hint": exc.hint or ""}, status_code=400)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.error("unexpected error: %s", redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
+        return JSONResponse({"what": "the service could not answer", "why": type(exc).__name__,
+                             "hint": "retry; if it persists, read the service log"}, status_code=503)
+
+    known_tokens: dict[str, tuple[tuple[str, str], float]] = {}
+
+    def identity(request: Request) -> tuple[str, str]:
+        auth = request.headers.get("authorization", "")
+        if not auth.lower().startswith("bearer "):
+            raise ApiError(401, "no token", "every endpoint but /api/health needs a bearer token",
+                           "send 'Authorization: Bearer <token>' (rehearse token create)")
+        token = auth[7:].strip()
+        cached = known_tokens.get(token)
+        if cached and cached[1] > time.monotonic():
+            return cached[0]
+        with engine.connect() as conn:
+            who = store.token_identity(conn, token)
+        if who is not None:
+            # a few seconds of cache: one query less per request; tokens are only ever added, never edited
+            if len(known_tokens) > 10_000:
+                known_tokens.clear()
+            known_tokens[token] = (who, time.monotonic() + TOKEN_CACHE_S)
+        if who is None:
+            raise ApiError(401, "unknown token", "the token is not one the service issued",
+                           "create one with `rehearse token create`")
+        return who
+
+    def need(role: str):
+        def check(who: Annotated[tuple[str, str], Depends(identity)]) -> tuple[str, str]:
+            if RANK[who[1]] < RANK[role]:
+                raise ApiError(403, f"role {who[1]} may not do this", f"it needs the {role} role",
+                               "ask an admin for a token with that role")
+            return who
+        return check
+
+    Viewer = Annotated[tuple[str, str], Depends(need("viewer"))]
+    Requester = Annotated[tuple[str, str], Depends(need("requester"))]
+    Approver = Annotated[tuple[str, str], Depends(need("approver"))]
+    Admin = Annotated[tuple[str, str], Depends(need("admin"))]
+
+    def rehearsal_or_404(conn, rid: int) -> dict:
+        row = store.rehearsal_row(conn, rid)
+        if row is None:
+            raise ApiError(404, f"rehearsal {rid} does not exist", "no rehearsal has that id",
+                           "list them with GET /api/rehearsals")
+        return row
+
+    def target_or_404(conn, name: str) -> dict:
+        t = store.get_target(conn, name)
+        if t is None:
+            raise ApiError(404, f"target {name} does not exist", "no target has that name",
+                           "create it with POST /api/targets, or list them with GET /api/targets")
+        return t
+
+    @app.get("/api/health")
+    def health() -> dict:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        return {"status": "ok"}
+
+    @app.post("/api/targets", status_code=201)
+    def put_target(body: TargetIn, who: Admin) -> dict:
+        if not (body.source_url or body.snapshot or body.snapshot_schedule):
+            raise ApiError(422, "the target names no database", "a rehearsal needs data to run on",
+                           "give source_url, snapshot or snapshot_schedule")
+        if not (body.project_path or body.git_url):
+            raise ApiError(422, "the target names no project", "a rehearsal needs the Alembic project",
+                           "give project_path (a local path) or git_url and git_ref")
+        if body.source_url:
+            from ..urls import parse
+            parse(body.source_url)  # BadInput -> 400 with the redacted URL
+        with engine.begin() as conn:
+            existed = store.get_target(conn, body.name) is not None
+            store.put_target(conn, body.model_dump())
+            out = store.get_target(conn, body.name)
+            store.audit(conn, who[0], "target.update" if existed else "target.create", body.name,
+                        **{k: v for k, v in out.items() if k != "has_source_url"})
+        log.info("target %s saved by %s", body.name, who[0])
+        return out
+
+    @app.get("/api/targets")
+    def list_targets(_: Viewer) -> Response:
+        with engine.connect() as conn:
+            return fast(store.list_targets(conn))
+
+    @app.get("/api/targets/{name}")
+    def get_target(name: str, _: Viewer) -> Response:
+        with engine.connect() as conn:
+            return fast(target_or_404(conn, name))
+
+    @app.get("/api/targets/{name}/history")
+    def target_history(name: str, _: Viewer) -> dict:
+        with engine.connect() as conn:
+            target_or_404(conn, name)
+            return {"target": name, "rehearsals": store.history(conn, name)}
+
+    @app.post("/api/rehearsals", status_code=201)
+    def submit(body: RehearsalIn, who: Requester) -> dict:
+        with engine.begin() as conn:
+            target_or_404(conn, body.target)
+            queued = store.enqueue(conn, target=body.target, ref=body.ref, requested_by=who[0])
+            store.audit(conn, who[0], "rehearsal.submit", str(queued["id"]), target=body.target, ref=body.ref)
+        return {"id": queued["id"], "status": "queued"}
+
+    @app.get("/api/rehearsals")
+    def list_rehearsals(_: Viewer, target: Optional[str] = None,
+                        status: Optional[Literal["queued", "running", "passed", "failed", "cancelled", "error"]] = None,
+                        limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Response:
+        with engine.connect() as conn:
+            return fast(store.list_rehearsals(conn, target=target, status=status, limit=limit))
+
+    @app.get("/api/rehearsals/{rid}")
+    def get_rehearsal(rid: int, _: Viewer) -> Response:
+        with engine.connect() as conn:
+            row = store.public_rehearsal_by_id(conn, rid)
+        if row is None:
+            raise ApiError(404, f"rehearsal {rid} does not exist", "no rehearsal has that id",
+                           "list them with GET /api/rehearsals")
+        return fast(row)
+
+    @app.post("/api/rehearsals/{rid}/cancel")
+    def cancel(rid: int, who: Requester) -> dict:
+        with engine.begin() as conn:
+            row = rehearsal_or_404(conn, rid)
+            if RANK[who[1]] < RANK["approver"] and row["requested_by"] != who[0]:
+                raise ApiError(403, "not your rehearsal", "requesters may cancel only their own rehearsals",
+                               "ask its requester or an approver")
+            if row["status"] in store.FINISHED:
+                raise ApiError(409, f"rehearsal {rid} is already {row['status']}", "only a queued or running "
+                               "rehearsal can be cancelled", "nothing to do")
+            status = store.request_cancel(conn, rid)
+            store.audit(conn, who[0], "rehearsal.cancel", str(rid), was=row["status"])
+        return {"id": rid, "status": status, "cancel_requested": True}
+
+    @app.get("/api/rehearsals/{rid}/report")
+    def report(rid: int, _: Viewer,
+               format: Literal["json", "markdown", "md", "html", "junit", "sarif"] = "json") -> PlainTextResponse:
+        with engine.connect() as conn:
+            row = rehearsal_or_404(conn, rid)
+        if row["report_json"] is None:
+            raise ApiError(409, f"rehearsal {rid} has no report", f"it is {row['status']}"
+                           + (f" ({row['status_reason']})" if row["status_reason"] else ""),
+                           "wait until it finishes; cancelled or lost rehearsals have none")
+        if format == "json":
+            text = row["report_json"]
+        else:
+            from ..api import render
+            from ..model import report_from_dict
+            text = render(report_from_dict(json.loads(row["report_json"])), "md" if format == "markdown" else format)
+        return PlainTextResponse(text, media_type=REPORT_MEDIA[format])
+
+    @app.get("/api/rehearsals/{rid}/events")
+    async def events(rid: int, _: Viewer, after: int = 0) -> StreamingResponse:
+        def snapshot(last: int) -> tuple[list[dict], str]:
+            with engine.connect() as conn:
+                row = rehearsal_or_404(conn, rid)
+                return store.events_after(conn, rid, last), row["status"]
+
+        first, _status = await asyncio.to_thread(snapshot, after)  # 404 before the stream starts
+
+        async def stream():
+            last, batch, status = after, first, _status
+            idle_since = time.monotonic()
+            while True:
+                for ev in batch:
+                    last = ev["id"]
+                    yield f"id: {ev['id']}\nevent: progress\ndata: {json.dumps(ev)}\n\n"
+                if status in store.FINISHED:
+                    batch, status = await asyncio.to_thread(snapshot, last)
+                    if not batch:
+                        yield f"event: end\ndata: {json.dumps({'status': status})}\n\n"
+                        return
+                    continue
+                if time.monotonic() - idle_since > 15:
+                    idle_since = time.monotonic()
+                    yield ": keep-alive\n\n"
+                await asyncio.sleep(0.3)
+                batch, status = await asyncio.to_thread(snapshot, last)
+
+        return StreamingResponse(stream(), media_type="text/event-stream")
+
+    @app.get("/api/audit", response_model=None)
+    def audit(_: Approver, actor: Optional[str] = None, action: Optional[str] = None,
+              since: Optional[datetime] = None, format: Literal["json", "csv"] = "json"):
+        with engine.connect() as conn:
+            rows = store.audit_entries(conn, actor=actor, action=action, since=since)
+        if format == "json":
+            return rows
+        buf = io.StringIO()
+        out = csv.DictWriter(buf, fieldnames=["id", "at", "actor", "action", "subject", "detail"])
+        out.writeheader()
+        for r in rows:
+            out.writerow({**r, "detail": json.dumps(r["detail"])})
+        return PlainTextResponse(buf.getvalue(), media_type="text/csv",
+                                 headers={"content-disposition": "attachment; filename=audit.csv"})
+
+    from .hooks import install_hooks
+    install_hooks(app, engine, ApiError)
+    return app
