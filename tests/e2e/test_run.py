@@ -76,13 +76,23 @@ def test_migration_failing_midway_names_revision_and_statement(tmp_path, source_
 
 
 def test_scratch_database_on_a_server_is_dropped(tmp_path, source_db, project, server_url):
+    """Checks only the databases this run marked as its own (other runs share the server)."""
+    import os
+    import subprocess
+    import sys
     _, url, dsn = source_db
     at_revision(project("clean"), url, "clean01")
-    proc, report_dir = _run(tmp_path, project("clean"), url, "--staging", server_url)
-    assert proc.returncode == 0, proc.stderr
+    report_dir = tmp_path / "reports"
+    proc = subprocess.Popen([sys.executable, "-m", "rehearse.cli", "run", "--source", url, "--no-strict",
+                             "--alembic-ini", str(project("clean")), "--report-dir", str(report_dir),
+                             "--staging", server_url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ))
+    _, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr
     assert read_report(report_dir)["staging"] == "server"
     with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
-        cur.execute("SELECT datname FROM pg_database WHERE datname LIKE 'rehearse\\_%%' AND datname NOT LIKE 'rehearse\\_tpl%%'")
+        cur.execute("SELECT datname FROM pg_database WHERE shobj_description(oid, 'pg_database') LIKE %s",
+                    (f"rehearse:%:{proc.pid}:%",))
         assert cur.fetchall() == []
 
 
