@@ -221,3 +221,20 @@ def _with_unit(setting: str, unit: str | None) -> str:
     if unit in ("ms", "s", "min"):
         return f"{n}{unit}"
     return setting
+
+
+# Every column of every user table (extensions' tables and the version table left out): what a
+# policy must name. The policy's coverage check and rule RH405 read the same list.
+USER_COLUMNS_SQL = """
+SELECT n.nspname, c.relname, a.attname
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+WHERE c.relkind IN ('r', 'p')
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+  AND n.nspname NOT LIKE 'pg_temp%'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                  AND d.objid = c.oid AND d.deptype = 'e')
+  AND NOT (n.nspname = ANY(current_schemas(false)) AND c.relname = 'alembic_version')
+ORDER BY 1, 2, a.attnum
+"""

@@ -32,6 +32,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from ..catalog import USER_COLUMNS_SQL as _COLUMNS_SQL  # the columns a policy must name (also RH405)
 from ..errors import PolicyError, SourceUnreachable
 from ..policytypes import STRATEGIES, Rule
 from .fakes import FAKE_KINDS
@@ -287,19 +288,6 @@ def _parse_label(label: str, key: str, container: Any, name: str, fail, *, line:
 
 # --- coverage ----------------------------------------------------------------------------------
 
-_COLUMNS_SQL = """
-SELECT n.nspname, c.relname, a.attname
-FROM pg_class c
-JOIN pg_namespace n ON n.oid = c.relnamespace
-JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-WHERE c.relkind IN ('r', 'p')
-  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
-  AND n.nspname NOT LIKE 'pg_temp%'
-  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
-                  AND d.objid = c.oid AND d.deptype = 'e')
-  AND NOT (n.nspname = ANY(current_schemas(false)) AND c.relname = 'alembic_version')
-ORDER BY 1, 2, a.attnum
-"""
 
 
 def uncovered_columns(policy: Policy, dsn_or_url: str) -> list[str]:

@@ -71,6 +71,12 @@ def _one_way_changes_apart(result: model.RollbackResult, data_before: DataFinger
             kept.append(diff)
     if not one_way:
         return result
+    return _set_apart(result, kept, one_way)
+
+
+def _set_apart(result: model.RollbackResult, kept: list[model.DataDiff],
+               one_way: list[model.DataDiff]) -> model.RollbackResult:
+    """``result`` with ``one_way`` moved out of its data loss, and the verdict that leaves."""
     harmful_schema = [d for d in result.schema_diff if not _benign(d)]
     ok = not kept and not harmful_schema
     classification = result.classification
@@ -160,13 +166,7 @@ def judge_whole_range(*, schema_start: SchemaFingerprint, schema_end: SchemaFing
     apart = [d for d in result.data_diff if d not in kept]
     if not apart:
         return result
-    harmful_schema = [d for d in result.schema_diff if not _benign(d)]
-    ok = not kept and not harmful_schema
-    classification = result.classification
-    if not kept and classification == "data-loss":
-        classification = "irreversible" if harmful_schema else "reversible"
-    return dataclasses.replace(result, ok=ok, data_diff=tuple(kept), one_way=tuple(apart),
-                               classification=classification, error=None if ok else result.error)
+    return _set_apart(result, kept, apart)
 
 
 def stopped_whole_range(result: model.RollbackResult, why: list[str]) -> model.RollbackResult:

@@ -4,22 +4,10 @@ from typing import ClassVar, Iterator
 
 import psycopg2
 
+from ...catalog import USER_COLUMNS_SQL as _COLUMNS
 from ...errors import InfrastructureError
 from ..base import DatabaseContext, DatabaseRule, Hit, register
 
-_COLUMNS = """
-SELECT n.nspname, c.relname, a.attname
-FROM pg_class c
-JOIN pg_namespace n ON n.oid = c.relnamespace
-JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-WHERE c.relkind IN ('r', 'p')
-  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
-  AND n.nspname NOT LIKE 'pg_temp%'
-  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
-                  AND d.objid = c.oid AND d.deptype = 'e')  -- tables of extensions
-  AND NOT (n.nspname = ANY(current_schemas(false)) AND c.relname = 'alembic_version')
-ORDER BY 1, 2, a.attnum
-"""
 
 
 @register
