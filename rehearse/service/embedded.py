@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..errors import InfrastructureError
 from ..pgbin import server_bindir
-from ..staging.local import free_port
+from ..staging.common import free_port
 
 DATABASE = "rehearse"
 
