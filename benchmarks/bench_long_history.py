@@ -163,6 +163,9 @@ def main() -> None:
         print(f"  rehearse run --mode stairway: {a:.1f} s  (runs: {', '.join(f'{x:.1f}' for x in ours)})")
         print(f"  bare Alembic up/down/up:      {b:.1f} s  (runs: {', '.join(f'{x:.1f}' for x in theirs)})")
         print(f"  ratio: {a / b:.2f}x   (target <= 1.5x)")
+        revs = report.get("revisions", [])
+        print(f"  rehearsed {len(revs)} revisions, outcome {report.get('outcome')}, "
+              f"{sum(1 for r in revs if r.get('rollback', {}) and r['rollback'].get('ok'))} reversible")
         stages = report.get("stages", {})
         print("  rehearse stages (last run): " + ", ".join(f"{k} {v:.1f} s" for k, v in stages.items()))
     finally:
