@@ -68,8 +68,7 @@ class Thresholds:
         return _validated(cls, data, "thresholds.checks")
 
     def exceeds(self, seconds: float, limit: float) -> bool:
-        """``seconds`` is beyond ``limit`` by more than the noise margin."""
-        return seconds >= limit * (1.0 + self.duration_noise)
+        return beyond_noise(seconds, limit, self.duration_noise)
 
     def is_big(self, rows: int | None, size: int | None) -> bool:
         return (rows or 0) >= self.table_rows or (size or 0) >= self.table_bytes
@@ -100,8 +99,12 @@ class RiskThresholds:
         return _validated(cls, values, "thresholds.risk")
 
     def exceeds(self, seconds: float, limit: float) -> bool:
-        """``seconds`` is beyond ``limit`` by more than the noise margin."""
-        return seconds >= limit * (1.0 + self.duration_noise)
+        return beyond_noise(seconds, limit, self.duration_noise)
+
+
+def beyond_noise(seconds: float, limit: float, noise: float) -> bool:
+    """``seconds`` is beyond ``limit`` by more than the noise margin (a fraction of the limit)."""
+    return seconds >= limit * (1.0 + noise)
 
 
 _CHECK_FIELDS = {f.name for f in dataclasses.fields(Thresholds)}
@@ -225,7 +228,7 @@ class _RunSection(BaseModel):
     @field_validator("lock_timeout", "statement_timeout", "timeout")
     @classmethod
     def _duration(cls, value: Any) -> Any:
-        _duration_or_error(value)
+        parse_duration(value)
         return value
 
 
@@ -395,7 +398,7 @@ class RunConfig(BaseModel):
     @field_validator("models")
     @classmethod
     def _models(cls, value: Any) -> Any:
-        if value is not None and not re.fullmatch(r"[\w.]+(:[\w.]+)?", value):
+        if value is not None and not re.fullmatch(r"[\w.]+:[\w.]+", value):
             raise ValueError(f"--models {value!r} is not module:attribute (e.g. myapp.models:Base.metadata)")
         return value
 
@@ -478,13 +481,6 @@ def load_run_config(*, alembic_ini: Path, settings_file: Path | None = None, dis
 def parse_duration(text: str | None) -> float | None:
     """'2s', '500ms', '1.5', '1m' -> seconds."""
     if text is None or text == "":
-        return None
-    value = _duration_or_error(text)
-    return value
-
-
-def _duration_or_error(text: Any) -> float | None:
-    if text is None:
         return None
     raw = str(text).strip().lower()
     units = (("ms", 0.001), ("s", 1.0), ("min", 60.0), ("m", 60.0), ("h", 3600.0))

@@ -15,6 +15,9 @@ from typing import Any, Mapping
 REPORT_FORMAT_VERSION = 1
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
+# PostgreSQL's table lock modes, weakest first.
+LOCK_MODES = ("AccessShareLock", "RowShareLock", "RowExclusiveLock", "ShareUpdateExclusiveLock", "ShareLock",
+              "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock")
 RISK_LEVELS = ("low", "medium", "high", "critical")
 
 

@@ -37,16 +37,7 @@ from rehearse.urls import redact
 
 # --- PostgreSQL's table-level lock conflict matrix (docs: "Table-Level Lock Modes") ---------
 
-LOCK_MODES = (
-    "AccessShareLock",
-    "RowShareLock",
-    "RowExclusiveLock",
-    "ShareUpdateExclusiveLock",
-    "ShareLock",
-    "ShareRowExclusiveLock",
-    "ExclusiveLock",
-    "AccessExclusiveLock",
-)
+LOCK_MODES = model.LOCK_MODES
 
 _CONFLICTS: dict[str, frozenset[str]] = {
     "AccessShareLock": frozenset({"AccessExclusiveLock"}),

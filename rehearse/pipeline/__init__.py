@@ -75,9 +75,6 @@ def preflight(cfg: RunConfig) -> Snapshot | None:
     if cfg.policy is not None:
         from ..anonymize.policy import load_policy
         load_policy(cfg.policy)
-    if cfg.models is not None and ":" not in cfg.models:
-        raise BadInput(f"--models {cfg.models!r} is not module:attribute",
-                       hint="write it like myapp.models:Base.metadata")
     writable_report_dir(cfg.report_dir)
     if cfg.snapshot_out is not None and cfg.snapshot_out.exists() and any(cfg.snapshot_out.iterdir()):
         raise BadInput(f"{cfg.snapshot_out} already exists and is not empty",
@@ -151,7 +148,7 @@ def run_rehearsal(cfg: RunConfig, *, say: Say = _quiet, progress: bool = False) 
         assert_owned(db)
 
         from .checkpoint import Checkpoints
-        checkpoints = Checkpoints(db, snapshot, lambda snap, twin: restore_snapshot(snap, twin))
+        checkpoints = Checkpoints(db, snapshot, restore_snapshot)
         stack.callback(checkpoints.close)
         report = rehearse_on(cfg, db, timer=timer, say=say, checkpoints=checkpoints)
         if cfg.keep:

@@ -93,9 +93,7 @@ def rollback_status(rev: model.RevisionResult) -> str:
     return {"ok": "reversible", "failed": "broken"}.get(status, "not-run")
 
 
-_MODE_RANK = {mode: rank for rank, mode in enumerate((
-    "AccessShareLock", "RowShareLock", "RowExclusiveLock", "ShareUpdateExclusiveLock", "ShareLock",
-    "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock"))}
+_MODE_RANK = {mode: rank for rank, mode in enumerate(model.LOCK_MODES)}
 
 
 def max_lock(rev: model.RevisionResult) -> tuple[model.LockTaken, float] | None:

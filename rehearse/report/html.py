@@ -24,9 +24,6 @@ _ENV = jinja2.Environment(loader=jinja2.PackageLoader("rehearse.report", "templa
 _ENV.filters["dur"] = fmt_s
 _ENV.filters["short_sql"] = short_sql
 
-# PostgreSQL's table lock modes, weakest first.
-LOCK_MODES = ("AccessShareLock", "RowShareLock", "RowExclusiveLock", "ShareUpdateExclusiveLock", "ShareLock",
-              "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock")
 MIN_WIDTH = 0.4  # percent: even a 1 ms lock stays visible on a 20 s axis
 
 
@@ -97,7 +94,7 @@ def timeline(step: model.StepResult) -> dict:
                 spans["writes"].append((start, start + held))
             if lk.blocks_reads:
                 spans["reads"].append((start, start + held))
-    strength = {mode: i for i, mode in enumerate(LOCK_MODES)}
+    strength = {mode: i for i, mode in enumerate(model.LOCK_MODES)}
     ordered = sorted(tables.items(), key=lambda kv: (kv[0].split("\0")[0],
                                                      -strength.get(kv[0].split("\0")[1], -1)))
     traffic = []

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 
 from rehearse import model
 from rehearse.rollback.data import DataFingerprint, diff_data
-from rehearse.rollback.fingerprint import SchemaFingerprint
+from rehearse.rollback.fingerprint import SchemaFingerprint, is_benign
 from rehearse.rollback.verify import compare_step
 
 # What a downgrade left behind, as keys: (object, kind, after) for schema differences and
@@ -77,18 +77,13 @@ def _one_way_changes_apart(result: model.RollbackResult, data_before: DataFinger
 def _set_apart(result: model.RollbackResult, kept: list[model.DataDiff],
                one_way: list[model.DataDiff]) -> model.RollbackResult:
     """``result`` with ``one_way`` moved out of its data loss, and the verdict that leaves."""
-    harmful_schema = [d for d in result.schema_diff if not _benign(d)]
+    harmful_schema = [d for d in result.schema_diff if not is_benign(d)]
     ok = not kept and not harmful_schema
     classification = result.classification
     if not kept and classification == "data-loss":
         classification = "irreversible" if harmful_schema else "reversible"
     return dataclasses.replace(result, ok=ok, data_diff=tuple(kept), one_way=tuple(one_way),
                                classification=classification, error=None if ok else result.error)
-
-
-def _benign(diff: model.SchemaDiff) -> bool:
-    from rehearse.rollback.fingerprint import is_benign
-    return is_benign(diff)
 
 
 def without_residue(result: model.RollbackResult, residue: Residue) -> tuple[model.RollbackResult, Residue]:
