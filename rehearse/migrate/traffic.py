@@ -363,6 +363,10 @@ class TrafficProbe:
                 continue
             with self._guard:
                 for pid, xact_start, relation, mode, query in held:
+                    if (query or "").lstrip().startswith(_TRACER_MARKER):
+                        # Between two statements, while the tracer reads the catalog: the lock
+                        # was taken by the statement that just ran, which note_statement names.
+                        continue
                     self._first_lock.setdefault((pid, xact_start, relation, mode), query)
                 by_waiter: dict[int, list[tuple]] = {}
                 for row in waiting:
@@ -480,7 +484,9 @@ class TrafficProbe:
         with self._guard:
             self._last_noted[pid] = sql
             for row in rows:
-                self._first_lock.setdefault(tuple(row), sql)
+                known = self._first_lock.get(tuple(row))
+                if known is None or known.lstrip().startswith(_TRACER_MARKER):
+                    self._first_lock[tuple(row)] = sql
 
 
 def _strongest_conflicting(modes: list[str], wanted: str) -> str | None:

@@ -169,6 +169,36 @@ def test_create_index_blocks_writes_not_reads_and_note_statement_names_it(db):
     assert probe.blocked() == ()
 
 
+def test_lock_seen_while_the_tracer_reads_the_catalog_is_credited_to_the_statement_before(db):
+    """After each statement the tracer reads the catalog on the migration's connection; a busy
+    machine can make that last several monitor polls. The lock the ALTER took must still be
+    blamed on the ALTER, not on whatever statement the revision ran last (issue #17)."""
+    other = _connect(db)
+    alter = "ALTER TABLE t ADD COLUMN c int"
+    try:
+        with TrafficProbe(db, ["t"], rate=40) as probe:
+            _warm_up(probe)
+            probe.set_migration_pid(other.get_backend_pid())
+            with other.cursor() as cur:
+                cur.execute("BEGIN")
+                cur.execute(alter)
+                # the tracer's catalog reads, slowed down the way a loaded machine slows them
+                cur.execute("/* rehearse:trace */ SELECT pg_sleep(0.4)")
+                probe.note_statement(alter)
+                cur.execute("SELECT pg_sleep(1)")
+                probe.note_statement("SELECT pg_sleep(1)")
+                cur.execute("ROLLBACK")
+            time.sleep(0.2)
+        blocked = probe.blocked()
+    finally:
+        other.close()
+    kinds = _by_kind(blocked)
+    assert set(kinds) == {"read", "write"}, blocked
+    for b in kinds.values():
+        assert b.blocker_statement == alter, blocked
+        assert b.blocker_lock_mode == "AccessExclusiveLock"
+
+
 def test_lock_that_conflicts_with_nothing_reports_nothing(db):
     other = _connect(db)
     try:
