@@ -33,6 +33,7 @@ import psycopg2.extensions
 
 from rehearse import model
 from rehearse.errors import InfrastructureError
+from rehearse.migrate.trace import TRACE_MARKER as _TRACER_MARKER  # the child's catalog queries carry it too
 from rehearse.urls import redact
 
 # --- PostgreSQL's table-level lock conflict matrix (docs: "Table-Level Lock Modes") ---------
@@ -106,7 +107,6 @@ def _shorten(sql: str, limit: int = 80) -> str:
     return one if len(one) <= limit else one[: limit - 4].rstrip() + " ..."
 
 
-_TRACER_MARKER = "/* rehearse:trace */"  # rehearse.migrate.trace prefixes its catalog queries with it
 
 
 def _pick_statement(query: str, table: str) -> str:
