@@ -85,7 +85,7 @@ def _quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-_PASSWORD_IN_URL = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]+)(?P<tail>@)", re.I)
+_PASSWORD_IN_URL = re.compile(r"""(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s\[\]]*:)(?P<pw>[^\s'"]+)(?P<tail>@)""", re.I)
 _PASSWORD_IN_DSN = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|\S+)", re.I)
 
 

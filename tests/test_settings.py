@@ -132,9 +132,20 @@ def test_malformed_source_url_is_bad_input_not_an_internal_error(tmp_path, url, 
     proc = _run("run", "--source", url, "--alembic-ini", str(ini), "--staging", NOWHERE)
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr
+    assert "postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE" in proc.stderr  # the hint is not "redacted"
     snap = _run("snapshot", url, "-o", str(tmp_path / "out"))
     assert snap.returncode == 2 and message in snap.stderr, snap.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_redact_hides_passwords_and_leaves_url_templates_alone():
+    from rehearse.urls import redact
+    assert redact("postgresql://app:s3cret@db:5432/shop") == "postgresql://app:***@db:5432/shop"
+    # an unencoded "@" in the password: hide up to the last one, never a tail of the secret
+    assert redact("url 'postgresql://app:p@ss@db/shop' failed") == "url 'postgresql://app:***@db/shop' failed"
+    assert redact("host=db password='a b' user=x") == "host=db password=*** user=x"
+    assert redact("postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE") == \
+        "postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
 
 
 def test_an_unwritable_output_is_bad_input_before_any_work(tmp_path):
