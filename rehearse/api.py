@@ -77,8 +77,8 @@ def snapshot(source_url: str, out_dir: Path, *, policy: Path | None = None, stri
     """Pull a consistent, anonymized, read-only snapshot of ``source_url`` into ``out_dir``.
 
     The key comes from ``secret_file``, else REHEARSE_SECRET, else is random for this snapshot.
-    With ``traffic_window_s``, the source's pg_stat_statements is sampled at the start of the pull
-    and again at least that many seconds later: the query shapes go into the snapshot (queries.json).
+    With ``traffic_window_s``, the source's pg_stat_statements is sampled twice that many seconds
+    apart before the pull: the query shapes go into the snapshot (queries.json).
     """
     from .secret import load_secret
     from .snapshot.pull import pull_snapshot
@@ -87,15 +87,10 @@ def snapshot(source_url: str, out_dir: Path, *, policy: Path | None = None, stri
     key = load_secret(secret_file=secret_file)  # a short or unreadable key fails before connecting
     kwargs: dict = {} if say is None else {"say": say}
     if traffic_window_s is not None:
-        from .queries import QUERIES_FILE, write_shapes
-        from .queries.capture import Capture
-        capture = Capture(source_url, traffic_window_s).begin()
-        kwargs["extra_files"] = lambda: {QUERIES_FILE: write_shapes(None, capture.finish(say or _stderr))}
-        try:
-            return pull_snapshot(source_url, out_dir, policy_path=policy, secret=None if key.random else key.key,
-                                 strict=strict, jobs=jobs, progress=progress, subset=subset, **kwargs)
-        finally:
-            capture.close()
+        # both samples before the pull: the pull's own reads must not count as production's traffic
+        from .pipeline import capture_shapes
+        captured = capture_shapes(source_url, traffic_window_s, say or _stderr)
+        kwargs["extra_files"] = lambda: captured
     return pull_snapshot(source_url, out_dir, policy_path=policy, secret=None if key.random else key.key,
                          strict=strict, jobs=jobs, progress=progress, subset=subset, **kwargs)
 

@@ -129,12 +129,11 @@ def run_rehearsal(cfg: RunConfig, *, say: Say = _quiet, progress: bool = False) 
                     stack.callback(shutil.rmtree, tmp, True)
                     out = tmp / "snapshot"
                 say(f"pulling an anonymized snapshot of {redact(cfg.source)}")
-                capture = None if cfg.queries is not None else start_capture(cfg)
-                if capture is not None:
-                    stack.callback(capture.close)  # a failed pull leaves no session open on the source
+                # both samples before the pull: the pull's own reads must not count as production's traffic
+                captured = None if cfg.queries is not None else capture_shapes(cfg.source, cfg.traffic_window_s, say)
                 snapshot = pull_snapshot(cfg.source, out, policy_path=cfg.policy, secret_file=cfg.secret_file,
                                          strict=cfg.strict, progress=progress, say=say,
-                                         extra_files=(lambda: finish_capture(capture, say)) if capture else None)
+                                         extra_files=(lambda: captured) if captured else None)
                 source_label = redact(cfg.source)
             shapes = query_shapes(cfg, snapshot, say)
 
@@ -170,16 +169,11 @@ def run_rehearsal(cfg: RunConfig, *, say: Say = _quiet, progress: bool = False) 
     return finish(report, cfg)
 
 
-def start_capture(cfg: RunConfig):
-    """Begin sampling the source's pg_stat_statements (the second sample ends the pull)."""
-    from ..queries.capture import Capture
-    return Capture(cfg.source, cfg.traffic_window_s).begin()
-
-
-def finish_capture(capture, say: Say) -> dict[str, bytes]:
-    """queries.json for the snapshot: the shapes, or why there are none."""
+def capture_shapes(source: str, window_s: float, say: Say) -> dict[str, bytes]:
+    """queries.json for the snapshot: the source's shapes over ``window_s`` seconds, or why there are none."""
     from ..queries import QUERIES_FILE, write_shapes
-    return {QUERIES_FILE: write_shapes(None, capture.finish(say))}
+    from ..queries.capture import capture
+    return {QUERIES_FILE: write_shapes(None, capture(source, window_s, say))}
 
 
 def query_shapes(cfg: RunConfig, snapshot: Snapshot, say: Say) -> QueryShapes:

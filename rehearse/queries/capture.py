@@ -1,8 +1,8 @@
 """Reading the source's pg_stat_statements, read only: two samples some seconds apart give calls/s per shape.
 
-The first sample is taken when the pull starts and the second when it ends (waiting out the
-rest of ``--traffic-window`` if the pull was quicker), so the window costs no extra time on a
-pull that takes longer than it. Only the source database's own statements are read (``dbid``).
+Both samples are taken before the pull starts (``--traffic-window`` seconds apart): the pull's
+own reads would otherwise be counted as production's traffic (pg_stat_statements does not say
+which session ran a statement). Only the source database's own statements are read (``dbid``).
 Without the extension (not installed, or not in ``shared_preload_libraries``) the capture says
 so in one line and hands back no shapes; the checks that need them are then "not checked".
 """
@@ -104,7 +104,7 @@ class Capture:
                 return _missing(self._missing)
             left = self.window_s - (time.monotonic() - self._started)
             if left > 0:
-                say(f"sampling pg_stat_statements for {left:.0f} s more (--traffic-window)")
+                say(f"sampling pg_stat_statements for {left:.0f} s (--traffic-window)")
                 time.sleep(left)
             second = take_sample(self._conn)
             if isinstance(second, str):

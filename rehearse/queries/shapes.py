@@ -57,11 +57,17 @@ def shape_of(query: str, *, calls: int = 0, calls_per_s: float | None = None,
     if not isinstance(stmt, _DML) or has_literal(stmt):
         return None
     tables = tuple(sorted(visitors.referenced_relations(stmt)))
-    if not tables:
-        return None  # SELECT $1, SELECT now(): touches no table, nothing a migration can break
+    if not tables or all(_catalog(t) for t in tables):
+        # SELECT $1, SELECT now(), a tool reading pg_class: nothing a migration can break
+        return None
     kind, mode = _kind(stmt)
     return QueryShape(query=text, fingerprint=parser.fingerprint(text), kind=kind, lock_mode=mode, tables=tables,
                       calls=int(calls), calls_per_s=calls_per_s, mean_ms=mean_ms)
+
+
+def _catalog(table: str) -> bool:
+    name = table.lower()
+    return name.startswith(("pg_catalog.", "information_schema.", "pg_")) or ".pg_" in name
 
 
 def normalize(statement: str) -> str | None:
