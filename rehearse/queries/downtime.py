@@ -54,6 +54,10 @@ def estimate(revisions: Iterable[RevisionResult], shapes: Iterable[QueryShape], 
     return tuple(found)
 
 
+# below this, a latency difference on staging is timer and scheduler noise whatever the ratio
+MIN_SLOWDOWN_MS = 1.0
+
+
 def compare(shapes: Iterable[QueryShape], before: dict[str, ShapeRun], after: dict[str, ShapeRun], *,
             noise: float, large_tables: set[str]) -> tuple[PlanComparison, ...]:
     """Before and after side by side, for every shape measured both times."""
@@ -67,7 +71,8 @@ def compare(shapes: Iterable[QueryShape], before: dict[str, ShapeRun], after: di
         lost = tuple(i for i in b.indexes if i not in a.indexes) if a.ok else ()
         seq = tuple(t for t in a.seq_scans if t not in b.seq_scans and bare(t) in large_tables) if a.ok else ()
         slower = bool(a.ok and b.latency_ms is not None and a.latency_ms is not None and b.latency_ms > 0
-                      and beyond_noise(a.latency_ms, b.latency_ms, noise))
+                      and beyond_noise(a.latency_ms, b.latency_ms, noise)
+                      and a.latency_ms - b.latency_ms >= MIN_SLOWDOWN_MS)
         out.append(PlanComparison(query=shape.query, fingerprint=shape.fingerprint, calls_per_s=shape.calls_per_s,
                                   before=b, after=a, lost_indexes=lost, new_seq_scans=seq, slower=slower))
     return tuple(out)

@@ -188,7 +188,11 @@ def query_lines(report: model.Report) -> list[str]:
              + (f", {q.dropped} not kept (literals left in, or not DML on tables)" if q.dropped else "")]
     if q.note:
         lines.append(f"  {q.note}")
-    lines += [f"  {downtime_line(d)}" for d in q.downtime]
+    shown = [d for d in q.downtime if d.reads_blocked + d.writes_blocked >= 1]
+    lines += [f"  {downtime_line(d)}" for d in shown]
+    if len(shown) < len(q.downtime):
+        lines.append(f"  {len(q.downtime) - len(shown)} more blocking lock(s) last too briefly to block one request "
+                     "at production's rate")
     if not q.downtime and not q.note:
         lines.append("  no measured lock blocks a captured shape")
     lines += [f"  plan: {plan_line(p)}" for p in q.plans if p.lost_indexes or p.new_seq_scans or p.slower]

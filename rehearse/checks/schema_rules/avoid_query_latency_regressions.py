@@ -3,13 +3,13 @@
 from typing import ClassVar, Iterator
 
 from ..base import DatabaseContext, DatabaseRule, Hit, register
-from .keep_old_queries_working import rate_text, short
+from .require_old_queries_to_prepare import rate_text, short
 
 
 @register
-class KeepQueryLatency(DatabaseRule):
+class AvoidQueryLatencyRegressions(DatabaseRule):
     code = "RH412"
-    name = "keep-query-latency"
+    name = "avoid-query-latency-regressions"
     severity = "medium"
     kind: ClassVar[str] = "schema"
     moments: ClassVar[tuple[str, ...]] = ("after-upgrade",)

@@ -20,9 +20,9 @@ def short(query: str, limit: int = 90) -> str:
 
 
 @register
-class KeepOldQueriesWorking(DatabaseRule):
+class RequireOldQueriesToPrepare(DatabaseRule):
     code = "RH410"
-    name = "keep-old-queries-working"
+    name = "require-old-queries-to-prepare"
     severity = "critical"
     kind: ClassVar[str] = "schema"
     moments: ClassVar[tuple[str, ...]] = ("after-step", "after-upgrade", "after-rollback")
@@ -65,7 +65,7 @@ class KeepOldQueriesWorking(DatabaseRule):
                  "after-rollback": "after the rollback"}[ctx.moment]
         named = "; ".join(f"{short(s.query)} ({run.error}, {rate_text(s.calls_per_s)})" for s, run in broken[:SHOWN])
         more = f"; and {len(broken) - SHOWN} more" if len(broken) > SHOWN else ""
-        yield Hit(f"{len(broken)} query shape{'s' if len(broken) != 1 else ''} break {where}: {named}{more} "
+        yield Hit(f"{len(broken)} query {'shapes break' if len(broken) != 1 else 'shape breaks'} {where}: {named}{more} "
                   f"({rate_text(total)} in all)",
                   {"shapes": [{"query": s.query, "error": run.error, "calls_per_s": s.calls_per_s,
                                "tables": list(s.tables)} for s, run in broken],

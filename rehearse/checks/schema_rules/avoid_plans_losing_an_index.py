@@ -3,13 +3,13 @@
 from typing import ClassVar, Iterator
 
 from ..base import DatabaseContext, DatabaseRule, Hit, register
-from .keep_old_queries_working import rate_text, short
+from .require_old_queries_to_prepare import rate_text, short
 
 
 @register
-class KeepIndexInQueryPlans(DatabaseRule):
+class AvoidPlansLosingAnIndex(DatabaseRule):
     code = "RH411"
-    name = "keep-index-in-query-plans"
+    name = "avoid-plans-losing-an-index"
     severity = "high"
     kind: ClassVar[str] = "schema"
     moments: ClassVar[tuple[str, ...]] = ("after-upgrade",)
