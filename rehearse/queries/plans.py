@@ -7,7 +7,7 @@ column, a value of that column (``SELECT col FROM table WHERE col IS NOT NULL LI
 any other ``$n``, a plain value of its inferred type (1, 'x', now()...). The values are sampled
 once, before the upgrade, and reused after it, so both plans answer the same question.
 
-Latency is the median of a few ``EXECUTE`` runs, each in a transaction that is rolled back (so
+Latency is the median of a few ``EXECUTE`` runs (after one untimed warm-up run), each in a transaction that is rolled back (so
 writes leave nothing behind), bounded by ``budget_s`` per shape (statement_timeout and total).
 """
 
@@ -202,7 +202,8 @@ def _measure_one(cur, shape: QueryShape, params: tuple | None, runs: int, budget
         text = "\n".join("  " * d + _describe(n) for d, n in nodes)
         timings: list[float] = []
         deadline = time.perf_counter() + budget_s
-        for _ in range(max(runs, 1)):
+        # one untimed run first: the first EXECUTE after DDL also reloads the catalog caches
+        for run in range(max(runs, 1) + 1):
             if time.perf_counter() >= deadline:
                 break
             cur.execute("BEGIN")
@@ -211,7 +212,8 @@ def _measure_one(cur, shape: QueryShape, params: tuple | None, runs: int, budget
                 cur.execute(execute, params)
                 if cur.description is not None:
                     cur.fetchall()
-                timings.append((time.perf_counter() - started) * 1000)
+                if run:
+                    timings.append((time.perf_counter() - started) * 1000)
             except psycopg2.Error:
                 break  # statement_timeout: the shape is slower than its budget
             finally:
