@@ -72,19 +72,32 @@ def fix(alembic_ini: Path, revision: str, *, snapshot: Path | None = None, write
 
 def snapshot(source_url: str, out_dir: Path, *, policy: Path | None = None, strict: bool = False,
              jobs: int = 2, progress: bool = False, subset: Path | None = None,
-             secret_file: Path | None = None, say: Callable[[str], None] | None = None) -> Snapshot:
+             secret_file: Path | None = None, say: Callable[[str], None] | None = None,
+             traffic_window_s: float | None = None) -> Snapshot:
     """Pull a consistent, anonymized, read-only snapshot of ``source_url`` into ``out_dir``.
 
     The key comes from ``secret_file``, else REHEARSE_SECRET, else is random for this snapshot.
+    With ``traffic_window_s``, the source's pg_stat_statements is sampled twice that many seconds
+    apart before the pull: the query shapes go into the snapshot (queries.json).
     """
     from .secret import load_secret
     from .snapshot.pull import pull_snapshot
     _check_source(source_url)
     check_writable(out_dir, "-o")
     key = load_secret(secret_file=secret_file)  # a short or unreadable key fails before connecting
-    kwargs = {} if say is None else {"say": say}
+    kwargs: dict = {} if say is None else {"say": say}
+    if traffic_window_s is not None:
+        # both samples before the pull: the pull's own reads must not count as production's traffic
+        from .pipeline import capture_shapes
+        captured = capture_shapes(source_url, traffic_window_s, say or _stderr)
+        kwargs["extra_files"] = lambda: captured
     return pull_snapshot(source_url, out_dir, policy_path=policy, secret=None if key.random else key.key,
                          strict=strict, jobs=jobs, progress=progress, subset=subset, **kwargs)
+
+
+def _stderr(line: str) -> None:
+    import sys
+    print(line, file=sys.stderr)
 
 
 def scan(source_url: str, out: Path, *, sample_rows: int = 1000, force: bool = False) -> Path:

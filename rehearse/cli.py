@@ -126,6 +126,9 @@ def run(
     flask_app: Annotated[Optional[str], typer.Option("--flask-app", help="module:create_app of a Flask-Migrate project: its app context is pushed, its database URI pointed at staging.")] = None,
     statement_timeout: Annotated[Optional[str], typer.Option("--statement-timeout", help="Cancel any migration statement running longer than this (e.g. 30s); the report names it.")] = None,
     timeout: Annotated[Optional[str], typer.Option("--timeout", help="Stop the whole run after this long (e.g. 20m); staging is torn down.")] = None,
+    queries: Annotated[Optional[Path], typer.Option("--queries", help="Production's query shapes from a file: a pg_stat_statements CSV export, a log of statements, or a queries.json (default: the snapshot's, captured from pg_stat_statements).")] = None,
+    traffic_window: Annotated[Optional[float], typer.Option("--traffic-window", help="Seconds between the two pg_stat_statements samples of a --source pull that give calls/s (default 5).")] = None,
+    plan_top: Annotated[Optional[int], typer.Option("--plan-top", help="How many of the busiest query shapes get their plans and latency compared (default 10; 0: none).")] = None,
 ) -> None:
     """Rehearse the migrations end to end: snapshot, staging, upgrade, checks, rollback, re-upgrade, report."""
     from .report import print_summary, write_reports
@@ -138,7 +141,7 @@ def run(
         traffic=traffic or None, traffic_rate=traffic_rate, lock_timeout=lock_timeout, fail_on=fail_on,
         baseline=baseline, changed_since=changed_since, models=models, strict=strict, data_checks=data_checks,
         secret_file=secret_file, python=python, flask_app=flask_app, statement_timeout=statement_timeout,
-        timeout=timeout)
+        timeout=timeout, queries=queries, traffic_window_s=traffic_window, plan_top=plan_top)
     fail_on = cfg.fail_on
     try:
         from .staging import install_signal_handlers
@@ -208,10 +211,12 @@ def snapshot(
     jobs: Annotated[int, typer.Option(help="Parallel readers sharing one exported snapshot.")] = 2,
     subset: Annotated[Optional[Path], typer.Option(help="YAML of WHERE clauses per table; referenced rows are kept.")] = None,
     secret_file: Annotated[Optional[Path], typer.Option(help="File holding the key of the fake values (default: REHEARSE_SECRET; without either, a random key for this snapshot).")] = None,
+    traffic_window: Annotated[float, typer.Option("--traffic-window", min=0, help="Seconds between the two pg_stat_statements samples that give calls/s per query shape (queries.json).")] = 5.0,
 ) -> None:
     """Pull a consistent, read-only, anonymized snapshot (REHEARSE_SECRET or --secret-file keys the fake values)."""
     snap = api.snapshot(source_url, output, policy=policy, strict=is_ci() if strict is None else strict, jobs=jobs,
-                        progress=sys.stderr.isatty(), subset=subset, secret_file=secret_file)
+                        progress=sys.stderr.isatty(), subset=subset, secret_file=secret_file,
+                        traffic_window_s=traffic_window)
     typer.echo(f"snapshot {snap.path}: {len(snap.tables)} tables, {snap.total_rows:,} rows, "
                f"revision {', '.join(snap.source.alembic_revisions) or 'none'}, "
                f"{'anonymized' if snap.anonymized else 'not anonymized'}")

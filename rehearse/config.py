@@ -379,6 +379,12 @@ class RunConfig(BaseModel):
     statement_timeout_s: Optional[float] = Field(None, gt=0)  # each migration statement is cancelled after this
     timeout_s: Optional[float] = Field(None, gt=0)  # the whole run is stopped after this
     settings_file: Optional[Path] = None  # where the settings came from, for messages
+    # production's query shapes (rehearse.queries): --queries FILE, the pg_stat_statements window,
+    # how many of the busiest shapes get their plans compared, and each one's time budget
+    queries: Optional[Path] = None
+    traffic_window_s: float = Field(5.0, ge=0)
+    plan_top: int = Field(10, ge=0)
+    plan_budget_s: float = Field(2.0, gt=0)
 
     @field_validator("formats", mode="before")
     @classmethod

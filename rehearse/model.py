@@ -19,6 +19,20 @@ SEVERITIES = ("info", "low", "medium", "high", "critical")
 LOCK_MODES = ("AccessShareLock", "RowShareLock", "RowExclusiveLock", "ShareUpdateExclusiveLock", "ShareLock",
               "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock")
 RISK_LEVELS = ("low", "medium", "high", "critical")
+# PostgreSQL's table-level lock conflict matrix (docs: "Table-Level Lock Modes"): held -> modes it makes wait.
+LOCK_CONFLICTS: Mapping[str, frozenset[str]] = {
+    "AccessShareLock": frozenset({"AccessExclusiveLock"}),
+    "RowShareLock": frozenset({"ExclusiveLock", "AccessExclusiveLock"}),
+    "RowExclusiveLock": frozenset({"ShareLock", "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock"}),
+    "ShareUpdateExclusiveLock": frozenset({"ShareUpdateExclusiveLock", "ShareLock", "ShareRowExclusiveLock",
+                                           "ExclusiveLock", "AccessExclusiveLock"}),
+    "ShareLock": frozenset({"RowExclusiveLock", "ShareUpdateExclusiveLock", "ShareRowExclusiveLock",
+                            "ExclusiveLock", "AccessExclusiveLock"}),
+    "ShareRowExclusiveLock": frozenset({"RowExclusiveLock", "ShareUpdateExclusiveLock", "ShareLock",
+                                        "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock"}),
+    "ExclusiveLock": frozenset(set(LOCK_MODES) - {"AccessShareLock"}),
+    "AccessExclusiveLock": frozenset(LOCK_MODES),
+}
 
 
 def severity_rank(level: str) -> int:
@@ -79,6 +93,7 @@ class Snapshot:
     anonymized: bool = False
     leak_scan: Mapping[str, Any] = field(default_factory=dict)
     sequences: Mapping[str, int] = field(default_factory=dict)
+    extras: Mapping[str, str] = field(default_factory=dict)  # more files (e.g. queries.json) -> sha256
 
     @property
     def total_rows(self) -> int:
@@ -289,6 +304,99 @@ class RewriteResult:
     notes: tuple[str, ...] = ()
 
 
+# --- query shapes from production (rehearse.queries) -------------------------------------
+
+
+@dataclass(frozen=True)
+class QueryShape:
+    """One normalized statement the application runs (``$n`` for every constant: no data)."""
+
+    query: str
+    fingerprint: str  # libpg_query's fingerprint: the same shape whatever its constants or spacing
+    kind: str  # "read" | "write"
+    lock_mode: str  # the table lock it takes: AccessShareLock, RowShareLock (FOR UPDATE), RowExclusiveLock
+    tables: tuple[str, ...]
+    calls: int = 0
+    calls_per_s: float | None = None  # None: the origin gave no rate (a log, a CSV without a window)
+    mean_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class QueryShapes:
+    """The shapes of one source: from pg_stat_statements, a CSV export or a log (``origin``)."""
+
+    origin: str  # "pg_stat_statements" | "csv:FILE" | "log:FILE" | "none"
+    shapes: tuple[QueryShape, ...] = ()
+    window_s: float | None = None  # seconds between the two pg_stat_statements samples
+    dropped: int = 0  # statements not kept: a literal left in, not DML on a table, or not parseable
+    note: str | None = None  # why there are none (e.g. the extension is not installed)
+
+
+@dataclass(frozen=True)
+class ShapeRun:
+    """One shape run on staging at one moment: prepared, explained, timed."""
+
+    fingerprint: str
+    ok: bool
+    error: str | None = None
+    params: tuple[str | None, ...] = ()  # the sampled parameter values (text; None is NULL)
+    seq_scans: tuple[str, ...] = ()  # relations the plan reads with a sequential scan
+    indexes: tuple[str, ...] = ()  # indexes the plan uses
+    plan: str = ""  # the plan's node lines, indented
+    latency_ms: float | None = None  # median of the timed runs
+    runs: int = 0
+
+
+@dataclass(frozen=True)
+class PlanComparison:
+    """A busy shape's plan and latency on staging before and after the upgrade."""
+
+    query: str
+    fingerprint: str
+    calls_per_s: float | None
+    before: ShapeRun
+    after: ShapeRun
+    lost_indexes: tuple[str, ...] = ()
+    new_seq_scans: tuple[str, ...] = ()
+    slower: bool = False  # latency beyond the noise margin
+
+
+@dataclass(frozen=True)
+class DowntimeEstimate:
+    """Production's requests that one measured lock would block, at the captured rates."""
+
+    revision: str
+    statement: str
+    table: str
+    lock_mode: str
+    held_s: float
+    wait_s: float  # the migration's own wait for the lock: requests queue behind it meanwhile
+    reads_blocked: float
+    writes_blocked: float
+    read_shapes: int
+    write_shapes: int
+    lock_timeout_s: float | None = None  # the application's lock_timeout (the source's setting)
+    would_fail: float | None = None  # requests that would wait longer than lock_timeout
+
+    @property
+    def window_s(self) -> float:
+        return self.wait_s + self.held_s
+
+
+@dataclass(frozen=True)
+class QueryForecast:
+    """What production's own traffic would see (Report.queries; None when no shapes were given)."""
+
+    origin: str
+    shapes: int
+    window_s: float | None = None
+    dropped: int = 0
+    note: str | None = None
+    checked: bool = True  # False: no shapes, so compatibility, plans and downtime were not checked
+    downtime: tuple[DowntimeEstimate, ...] = ()
+    plans: tuple[PlanComparison, ...] = ()
+
+
 # --- the report ------------------------------------------------------------------------------
 
 
@@ -330,6 +438,7 @@ class Report:
     tool_version: str = ""
     format_version: int = REPORT_FORMAT_VERSION
     rewrites: tuple[RewriteResult, ...] = ()  # with --suggest-rewrites
+    queries: QueryForecast | None = None  # production's query shapes: compatibility, plans, downtime
 
     def all_findings(self) -> list[Finding]:
         found = list(self.findings)
@@ -378,7 +487,10 @@ _NESTED: dict[type, dict[str, Any]] = {
     RevisionResult: {"upgrade": StepResult, "downgrade": StepResult, "reupgrade": StepResult,
                      "rollback": RollbackResult, "findings": [Finding]},
     Report: {"revisions": [RevisionResult], "rollback": RollbackResult, "reupgrade": StepResult,
-             "findings": [Finding], "rewrites": [RewriteResult]},
+             "findings": [Finding], "rewrites": [RewriteResult], "queries": QueryForecast},
+    QueryForecast: {"downtime": [DowntimeEstimate], "plans": [PlanComparison]},
+    PlanComparison: {"before": ShapeRun, "after": ShapeRun},
+    QueryShapes: {"shapes": [QueryShape]},
     RewriteResult: {"original": RewriteSide, "rewritten": RewriteSide},
 }
 

@@ -85,6 +85,11 @@ class DatabaseContext:
     models: str | None = None
     project_dir: str | None = None
     policy_covers: Any = None  # Callable[[schema, table, column], bool]
+    # production's query shapes (rehearse.queries): those that prepared before the upgrade, what
+    # preparing them gave at this moment, and (after-upgrade) the busiest ones' plans compared
+    query_shapes: tuple[Any, ...] = ()  # rehearse.model.QueryShape
+    shape_runs: Mapping[str, Any] | None = None  # fingerprint -> rehearse.model.ShapeRun
+    plans: tuple[Any, ...] = ()  # rehearse.model.PlanComparison
 
     @property
     def phase(self) -> str:

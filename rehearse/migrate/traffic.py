@@ -40,22 +40,7 @@ from rehearse.urls import redact
 
 LOCK_MODES = model.LOCK_MODES
 
-_CONFLICTS: dict[str, frozenset[str]] = {
-    "AccessShareLock": frozenset({"AccessExclusiveLock"}),
-    "RowShareLock": frozenset({"ExclusiveLock", "AccessExclusiveLock"}),
-    "RowExclusiveLock": frozenset({"ShareLock", "ShareRowExclusiveLock", "ExclusiveLock",
-                                   "AccessExclusiveLock"}),
-    "ShareUpdateExclusiveLock": frozenset({"ShareUpdateExclusiveLock", "ShareLock",
-                                           "ShareRowExclusiveLock", "ExclusiveLock",
-                                           "AccessExclusiveLock"}),
-    "ShareLock": frozenset({"RowExclusiveLock", "ShareUpdateExclusiveLock",
-                            "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock"}),
-    "ShareRowExclusiveLock": frozenset({"RowExclusiveLock", "ShareUpdateExclusiveLock", "ShareLock",
-                                        "ShareRowExclusiveLock", "ExclusiveLock",
-                                        "AccessExclusiveLock"}),
-    "ExclusiveLock": frozenset(set(LOCK_MODES) - {"AccessShareLock"}),
-    "AccessExclusiveLock": frozenset(LOCK_MODES),
-}
+_CONFLICTS = model.LOCK_CONFLICTS
 
 # Predicate locks of serializable transactions appear in pg_locks but block nobody.
 _NON_BLOCKING = {"SIReadLock"}

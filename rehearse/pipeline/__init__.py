@@ -21,7 +21,7 @@ from .. import __version__
 from ..config import RunConfig
 from ..errors import BadInput
 from ..migrate.runner import AlembicProject, Plan
-from ..model import Report, Snapshot, StagingDatabase
+from ..model import QueryForecast, QueryShapes, Report, Snapshot, StagingDatabase
 from ..urls import redact
 from . import modes
 from .stepper import Ledger, Say, Stepper, Timer
@@ -76,6 +76,9 @@ def preflight(cfg: RunConfig) -> Snapshot | None:
         from ..anonymize.policy import load_policy
         load_policy(cfg.policy)
     writable_report_dir(cfg.report_dir)
+    if cfg.queries is not None:
+        from ..queries import read_queries_file
+        read_queries_file(cfg.queries)  # a missing or unreadable --queries file: exit 2 before any work
     if cfg.snapshot_out is not None and cfg.snapshot_out.exists() and any(cfg.snapshot_out.iterdir()):
         raise BadInput(f"{cfg.snapshot_out} already exists and is not empty",
                        hint="choose a new directory for the pulled snapshot")
@@ -126,9 +129,13 @@ def run_rehearsal(cfg: RunConfig, *, say: Say = _quiet, progress: bool = False) 
                     stack.callback(shutil.rmtree, tmp, True)
                     out = tmp / "snapshot"
                 say(f"pulling an anonymized snapshot of {redact(cfg.source)}")
+                # both samples before the pull: the pull's own reads must not count as production's traffic
+                captured = None if cfg.queries is not None else capture_shapes(cfg.source, cfg.traffic_window_s, say)
                 snapshot = pull_snapshot(cfg.source, out, policy_path=cfg.policy, secret_file=cfg.secret_file,
-                                         strict=cfg.strict, progress=progress, say=say)
+                                         strict=cfg.strict, progress=progress, say=say,
+                                         extra_files=(lambda: captured) if captured else None)
                 source_label = redact(cfg.source)
+            shapes = query_shapes(cfg, snapshot, say)
 
         def populate(db: StagingDatabase) -> None:
             with timer.stage("restore"):
@@ -150,7 +157,8 @@ def run_rehearsal(cfg: RunConfig, *, say: Say = _quiet, progress: bool = False) 
         from .checkpoint import Checkpoints
         checkpoints = Checkpoints(db, snapshot, restore_snapshot)
         stack.callback(checkpoints.close)
-        report = rehearse_on(cfg, db, timer=timer, say=say, checkpoints=checkpoints)
+        report = rehearse_on(cfg, db, timer=timer, say=say, checkpoints=checkpoints, shapes=shapes,
+                             snapshot=snapshot)
         if cfg.keep:
             say(f"staging kept: {db.connect_hint or redact(db.url)}")
 
@@ -161,8 +169,58 @@ def run_rehearsal(cfg: RunConfig, *, say: Say = _quiet, progress: bool = False) 
     return finish(report, cfg)
 
 
+def capture_shapes(source: str, window_s: float, say: Say) -> dict[str, bytes]:
+    """queries.json for the snapshot: the source's shapes over ``window_s`` seconds, or why there are none."""
+    from ..queries import QUERIES_FILE, write_shapes
+    from ..queries.capture import capture
+    return {QUERIES_FILE: write_shapes(None, capture(source, window_s, say))}
+
+
+def query_shapes(cfg: RunConfig, snapshot: Snapshot, say: Say) -> QueryShapes:
+    """--queries FILE, else the snapshot's queries.json, else none (and why)."""
+    from ..queries import from_snapshot, read_queries_file
+    if cfg.queries is not None:
+        shapes = read_queries_file(cfg.queries)
+        say(f"{len(shapes.shapes)} query shape(s) from {cfg.queries}"
+            + (f" ({shapes.dropped} not kept: literals left in, or not DML on tables)" if shapes.dropped else ""))
+        return shapes
+    shapes = from_snapshot(snapshot)
+    if shapes is None:
+        shapes = QueryShapes(origin="none", note="the snapshot has no query shapes (queries.json) and no --queries "
+                                                 "was given: old-application compatibility, plans and downtime "
+                                                 "are not checked")
+    elif shapes.note:
+        say(shapes.note)
+    return shapes
+
+
+def _forecast(cfg: RunConfig, shapes: QueryShapes | None, stepper: Stepper, revisions,
+              snapshot: Snapshot | None) -> QueryForecast | None:
+    if shapes is None:
+        return None
+    if not shapes.shapes:
+        return QueryForecast(origin=shapes.origin, shapes=0, window_s=shapes.window_s, dropped=shapes.dropped,
+                             note=shapes.note or "no query shapes were kept", checked=False)
+    from ..config import parse_duration
+    from ..queries.downtime import estimate
+    app_timeout = None
+    if snapshot is not None:
+        try:
+            app_timeout = parse_duration(snapshot.source.settings.get("lock_timeout")) or None
+        except BadInput:
+            app_timeout = None
+    note = None
+    if all(s.calls_per_s is None for s in shapes.shapes):
+        note = f"{shapes.origin} gives no request rates: downtime at production's traffic is not estimated"
+    return QueryForecast(origin=shapes.origin, shapes=len(shapes.shapes), window_s=shapes.window_s,
+                         dropped=shapes.dropped, note=note,
+                         downtime=estimate(revisions, stepper.shape_baseline or shapes.shapes,
+                                           lock_timeout_s=app_timeout),
+                         plans=stepper.plans)
+
+
 def rehearse_on(cfg: RunConfig, db: StagingDatabase, *, timer: Timer | None = None, say: Say = _quiet,
-                checkpoints=None) -> Report:
+                checkpoints=None, shapes: QueryShapes | None = None, snapshot: Snapshot | None = None) -> Report:
     """Rehearse the history on a staging database that already holds the starting data.
 
     ``checkpoints`` (``checkpoint.Checkpoints``) lets the rehearsal go on after a failed step on a
@@ -176,6 +234,11 @@ def rehearse_on(cfg: RunConfig, db: StagingDatabase, *, timer: Timer | None = No
     except BaseException:
         project.close()
         raise
+    if shapes is not None and shapes.shapes:
+        stepper.shapes = shapes.shapes
+        if snapshot is not None:
+            stepper.large_tables = {t.name.lower() for t in snapshot.tables
+                                    if cfg.check_thresholds.is_big(t.rows, None)}
     try:
         plan = project.plan(cfg.target)
         stepper.changed = changed_revisions(cfg, project, plan)
@@ -194,7 +257,8 @@ def rehearse_on(cfg: RunConfig, db: StagingDatabase, *, timer: Timer | None = No
         target_revision=", ".join(plan.target) or None, revisions=outcome.revisions, rollback=outcome.rollback,
         reupgrade=outcome.reupgrade, outcome="fail" if ledger.failures else "pass",
         findings=tuple(ledger.findings), failures=tuple(ledger.failures), warnings=tuple(ledger.warnings),
-        scope=tuple(r.id for r in plan.revisions if r.id in stepper.changed) if stepper.changed is not None else ())
+        scope=tuple(r.id for r in plan.revisions if r.id in stepper.changed) if stepper.changed is not None else (),
+        queries=_forecast(cfg, shapes, stepper, outcome.revisions, snapshot))
 
 
 def changed_revisions(cfg: RunConfig, project: AlembicProject, plan: Plan) -> set[str] | None:

@@ -82,6 +82,14 @@ class Stepper:
         self.conn = psycopg2.connect(db.dsn)
         self.conn.autocommit = True
         self._version_names: set[str] | None = None
+        # production's query shapes (rehearse.queries): all of them, those that prepared before
+        # the upgrade, the busiest ones' plans before it and compared after it
+        self.shapes: tuple = ()
+        self.large_tables: set[str] = set()
+        self.shape_baseline: tuple = ()
+        self.plans_before: dict = {}
+        self.plans: tuple = ()
+        self._still_ok: tuple = ()  # baseline shapes no revision has broken yet
 
     def close(self) -> None:
         self.conn.close()
@@ -246,13 +254,15 @@ class Stepper:
         from ..checks import DatabaseContext, check_database
         if revision is not None and not self.in_scope(revision):
             return []
+        shape_runs, plans, shapes = self._shapes_at(moment) if self.shapes else (None, (), ())
         ctx = DatabaseContext(moment, dsn=self.db.dsn, url=self.db.url,
                               revision=revision.id if revision else None, touched=touched,
                               rows_before=rows_before, rows_after=rows_after,
                               thresholds=self.cfg.check_thresholds, invariants=self.cfg.invariants,
                               models=self.cfg.models if moment == "after-upgrade" else None,
                               project_dir=str(self.project.ini.parent),
-                              policy_covers=self._policy_covers() if moment == "after-upgrade" else None)
+                              policy_covers=self._policy_covers() if moment == "after-upgrade" else None,
+                              query_shapes=shapes, shape_runs=shape_runs, plans=plans)
         with self.timer.stage("checks"):
             found = check_database(ctx)
         self.ledger.add(found, revision.id if revision else None)
@@ -261,6 +271,40 @@ class Stepper:
                 self.ledger.fail(f"invariant {f.evidence.get('name', f.evidence.get('invariant', f.name))} "
                                  f"failed {moment}: {f.message}")
         return found
+
+    def _shapes_at(self, moment: str) -> tuple[dict | None, tuple, tuple]:
+        """PREPARE the shapes at ``moment``: (what each gave, the plans compared, the shapes to judge).
+
+        Before the upgrade this sets the baseline (the shapes that prepare) and measures the plans.
+        A shape is judged after the first revision that breaks it, not again after the next ones;
+        after the rollback every baseline shape is judged again, on the rolled-back schema."""
+        from ..queries import compat, downtime, plans
+        busiest = lambda: self.shape_baseline[: self.cfg.plan_top]  # noqa: E731  (shapes are busiest first)
+        with self.timer.stage("queries"):
+            if moment == "before-upgrade":
+                runs = compat.prepare_all(self.db.dsn, self.shapes)
+                self.shape_baseline = tuple(s for s in self.shapes if runs[s.fingerprint].ok)
+                failing = len(self.shapes) - len(self.shape_baseline)
+                if failing:
+                    self.ledger.warnings.append(
+                        f"{failing} captured query shape(s) do not prepare on the snapshot's schema before the "
+                        f"upgrade (they are not checked): {next(r.error for r in runs.values() if not r.ok)}")
+                self._still_ok = self.shape_baseline
+                if self.cfg.plan_top:
+                    self.plans_before = plans.measure(self.db.dsn, busiest(), budget_s=self.cfg.plan_budget_s)
+                return None, (), ()
+            runs = compat.prepare_all(self.db.dsn, self.shape_baseline)
+            judged = self.shape_baseline if moment == "after-rollback" else self._still_ok
+            if moment == "after-step":
+                self._still_ok = tuple(s for s in self._still_ok if runs[s.fingerprint].ok)
+            if moment != "after-upgrade" or not self.plans_before:
+                return runs, (), judged
+            after = plans.measure(self.db.dsn, busiest(), budget_s=self.cfg.plan_budget_s,
+                                  params={fp: r.params for fp, r in self.plans_before.items()})
+            self.plans = downtime.compare(busiest(), self.plans_before, after,
+                                          noise=self.cfg.check_thresholds.duration_noise,
+                                          large_tables=self.large_tables)
+            return runs, self.plans, judged
 
     def _policy_covers(self) -> Any:
         if self.cfg.policy is None:

@@ -135,3 +135,68 @@ def is_risky(rev: model.RevisionResult) -> bool:
 
 
 RISK_EMOJI = {"low": "🟢", "medium": "🟡", "high": "🟠", "critical": "🔴"}
+
+
+# --- production's query shapes (Report.queries) ---------------------------------------------------
+
+
+def downtime_line(d: model.DowntimeEstimate) -> str:
+    """'at production's rate, 0006 blocks about 4,600 writes and 21,000 reads on customers for 1.8 s; ...'"""
+    parts = []
+    if d.write_shapes:
+        parts.append(f"{d.writes_blocked:,.0f} writes")
+    if d.read_shapes:
+        parts.append(f"{d.reads_blocked:,.0f} reads")
+    text = (f"at production's rate, {d.revision} blocks about {' and '.join(parts)} on {d.table} "
+            f"for {d.window_s:.1f} s ({d.lock_mode}")
+    text += f", {d.wait_s:.1f} s of it waiting for the lock)" if d.wait_s >= 0.05 else ")"
+    if d.lock_timeout_s:
+        text += f"; with lock_timeout={d.lock_timeout_s:g}s, {d.would_fail:,.0f} would fail"
+    else:
+        text += "; the source's lock_timeout is 0, so they wait rather than fail"
+    return text
+
+
+def plan_line(p: model.PlanComparison) -> str:
+    """'SELECT ... (120 calls/min): Index Scan using ix -> Seq Scan on orders; 0.05 ms -> 3.10 ms'"""
+    def top(run: model.ShapeRun) -> str:
+        if not run.ok:
+            return f"fails ({run.error})"
+        lines = [line.strip() for line in run.plan.splitlines() if "Scan" in line]
+        return ", ".join(lines) or (run.plan.splitlines()[0].strip() if run.plan else "?")
+
+    def ms(run: model.ShapeRun) -> str:
+        return f"{run.latency_ms:.2f} ms" if run.latency_ms is not None else "not timed"
+
+    rate = f"{p.calls_per_s * 60:,.0f} calls/min" if p.calls_per_s is not None else "rate unknown"
+    flags = [f"loses {', '.join(p.lost_indexes)}" for _ in (1,) if p.lost_indexes]
+    flags += [f"new sequential scan on {', '.join(p.new_seq_scans)}" for _ in (1,) if p.new_seq_scans]
+    flags += ["slower beyond the noise margin" for _ in (1,) if p.slower]
+    return (f"{short_sql(p.query, 80)} ({rate}): {top(p.before)} -> {top(p.after)}; "
+            f"{ms(p.before)} -> {ms(p.after)}" + (f" [{'; '.join(flags)}]" if flags else ""))
+
+
+def query_lines(report: model.Report) -> list[str]:
+    """What production's traffic would see, one line each (empty when the report predates it)."""
+    q = report.queries
+    if q is None:
+        return []
+    if not q.checked:
+        return [f"production queries: not checked ({q.note or 'no query shapes'})"]
+    where = q.origin + (f" over {q.window_s:.0f} s" if q.window_s else "")
+    lines = [f"production queries: {q.shapes} shape(s) from {where}"
+             + (f", {q.dropped} not kept (literals left in, or not DML on tables)" if q.dropped else "")]
+    if q.note:
+        lines.append(f"  {q.note}")
+    shown = [d for d in q.downtime if d.reads_blocked + d.writes_blocked >= 1]
+    lines += [f"  {downtime_line(d)}" for d in shown]
+    if len(shown) < len(q.downtime):
+        lines.append(f"  {len(q.downtime) - len(shown)} more blocking lock(s) last too briefly to block one request "
+                     "at production's rate")
+    if not q.downtime and not q.note:
+        lines.append("  no measured lock blocks a captured shape")
+    lines += [f"  plan: {plan_line(p)}" for p in q.plans if p.lost_indexes or p.new_seq_scans or p.slower]
+    unchanged = sum(1 for p in q.plans if not (p.lost_indexes or p.new_seq_scans or p.slower))
+    if q.plans:
+        lines.append(f"  plans compared for {len(q.plans)} of the busiest shape(s); {unchanged} unchanged")
+    return lines

@@ -16,7 +16,7 @@ import re
 
 from rehearse import model
 from rehearse.report._common import (RISK_EMOJI, RenderOptions, fmt_s, is_risky, live_findings, max_lock,
-                                     rollback_status, rule_url, short_sql, sorted_findings, step_status)
+                                     query_lines, rollback_status, rule_url, short_sql, sorted_findings, step_status)
 from rehearse.risk import level_rank
 
 MAX_STATEMENTS = 8  # per revision section: the slowest ones; the HTML report has all of them
@@ -215,8 +215,18 @@ def _report_findings(report: model.Report, options: RenderOptions) -> list[str]:
     return out + [""]
 
 
+def _queries(report: model.Report) -> list[str]:
+    """Production's traffic against this migration (Report.queries): downtime, plans."""
+    lines = query_lines(report)
+    if not lines:
+        return []
+    head, *rest = lines
+    return ["**Production's queries** · " + cell(head.split(": ", 1)[1]), ""] + \
+        [f"- {cell(line.strip())}" for line in rest] + [""]
+
+
 def _footer(report: model.Report) -> list[str]:
-    out = []
+    out = _queries(report)
     if report.warnings:
         out += ["**Warnings**", ""] + [f"- {cell(w)}" for w in report.warnings] + [""]
     version = f" {report.tool_version}" if report.tool_version else ""

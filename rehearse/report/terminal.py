@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rehearse import model
-from rehearse.report._common import (RenderOptions, fmt_s, live_findings, max_lock, rollback_status,
+from rehearse.report._common import (RenderOptions, fmt_s, live_findings, max_lock, query_lines, rollback_status,
                                      step_status)
 
 RISK_STYLE = {"low": "green", "medium": "yellow", "high": "dark_orange", "critical": "bold red"}
@@ -95,6 +95,8 @@ def _print(report: model.Report, console: Console, *, as_table: bool = True) -> 
     for finding in live_findings(report.findings):
         console.print(f"{finding.code} {finding.name} ({finding.severity}): {finding.message}",
                       markup=False, highlight=False, soft_wrap=not as_table)
+    for line in query_lines(report):
+        console.print(line, markup=False, highlight=False, soft_wrap=not as_table)
     for warning in report.warnings:
         console.print(Text(f"warning: {warning}", style="yellow"))
     outcome_style = "bold green" if report.outcome == "pass" else "bold red"

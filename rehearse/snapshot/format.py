@@ -6,6 +6,8 @@ Layout::
       manifest.json          written last: its presence means the pull finished and passed the leak scan
       schema.dump            pg_dump --schema-only, custom format (pre-data and post-data sections)
       data/0001.copy.zst     one zstd-compressed COPY text file per table
+      queries.json           (optional) production's query shapes, from pg_stat_statements; any
+                             such file other stages add is listed under the manifest's "extras"
 
 The manifest holds the sha256 of every other file; ``read_snapshot(verify=True)`` checks them all
 before anything is loaded, so a tampered or truncated file is refused with its name.
@@ -83,6 +85,7 @@ def read_snapshot(path: Path, *, verify: bool = True) -> Snapshot:
                             hint="delete it and pull again") from None
     if verify:
         files = [(schema["file"], schema["sha256"])] + [(t.file, t.sha256) for t in tables]
+        files += [(name, extra["sha256"]) for name, extra in (data.get("extras") or {}).items()]
         for rel, expected in files:
             fp = path / rel
             if not fp.exists():
@@ -96,7 +99,8 @@ def read_snapshot(path: Path, *, verify: bool = True) -> Snapshot:
     return Snapshot(path=path, source=source, tables=tables, created_at=data.get("created_at", ""),
                     checksum=hashlib.sha256(raw).hexdigest(), policy_hash=data.get("policy_hash"),
                     anonymized=bool(data.get("anonymized")), leak_scan=data.get("leak_scan", {}),
-                    sequences=data.get("sequences", {}))
+                    sequences=data.get("sequences", {}),
+                    extras={name: e["sha256"] for name, e in (data.get("extras") or {}).items()})
 
 
 def manifest_data(snapshot_path: Path) -> dict:

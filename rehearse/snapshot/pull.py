@@ -24,7 +24,7 @@ import time
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import psycopg2
 
@@ -170,10 +170,13 @@ def _say_stderr(line: str) -> None:
 def pull_snapshot(source_url: str, out_dir: Path, *, policy_path: Path | None = None, secret: bytes | None = None,
                   strict: bool = False, jobs: int = 2, progress: bool = False, subset: Path | None = None,
                   anonymize: bool = True, sample_rows: int = SAMPLE_ROWS, secret_file: Path | None = None,
-                  say: Callable[[str], None] | None = _say_stderr) -> Snapshot:
+                  say: Callable[[str], None] | None = _say_stderr,
+                  extra_files: Callable[[], Mapping[str, bytes]] | None = None) -> Snapshot:
     """Pull an anonymized snapshot of ``source_url`` into ``out_dir`` (which must not hold one yet).
 
-    ``say`` hears, one line each, what the pull decided on its own (a random key, columns
+    ``extra_files`` is called once the data is copied; the files it returns (name -> content,
+    e.g. queries.json from rehearse.queries) are written beside the data and listed, with their
+    checksums, under the manifest's ``extras``. ``say`` hears, one line each, what the pull decided on its own (a random key, columns
     anonymized because they look personal, policy entries the source does not have).
     """
     say = say or (lambda _: None)
@@ -260,6 +263,10 @@ def pull_snapshot(source_url: str, out_dir: Path, *, policy_path: Path | None = 
             table_data.append(TableData(schema=tp.table.schema, name=tp.table.name, rows=r["rows"], file=tp.file,
                                         sha256=r["sha256"], bytes=r["bytes"],
                                         columns=tuple(c.name for c in tp.columns), anonymized_columns=tp.anonymized))
+        extras: dict[str, Any] = {}
+        for name, content in (extra_files() if extra_files is not None else {}).items():
+            (tmp / name).write_bytes(content)
+            extras[name] = {"sha256": sha256_file(tmp / name), "bytes": len(content)}
         manifest = {
             "format": FORMAT, "version": FORMAT_VERSION,
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -287,6 +294,8 @@ def pull_snapshot(source_url: str, out_dir: Path, *, policy_path: Path | None = 
             "duration_s": round(time.monotonic() - started, 3),
             "timings": {k: round(v, 3) for k, v in timings.items()},
         }
+        if extras:
+            manifest["extras"] = extras
         write_manifest(tmp, manifest)
         _private_files(tmp)
         if out_dir.exists():

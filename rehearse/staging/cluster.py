@@ -179,8 +179,10 @@ class ClusterBackend:
     kind = "local"
 
     def __init__(self, run: registry.RunRecord, source: model.SourceInfo | None, *,
-                 expected_bytes: int | None = None) -> None:
+                 expected_bytes: int | None = None, extra_settings: dict[str, str] | None = None) -> None:
         self.run = run
+        # server settings on top of the throwaway ones (e.g. shared_preload_libraries for a test source)
+        self.extra_settings = dict(extra_settings or {})
         self.expected_bytes = expected_bytes
         self.source = source
         self.warnings: list[str] = []
@@ -302,7 +304,7 @@ class ClusterBackend:
     def _start_server(self) -> None:
         args = [str(self.bindir / "postgres"), "-D", str(self.datadir), "-p", str(self.port),
                 "-k", str(self.rundir)]
-        for name, value in THROWAWAY_SETTINGS.items():
+        for name, value in {**THROWAWAY_SETTINGS, **self.extra_settings}.items():
             args += ["-c", f"{name}={value}"]
         logfile = self.rundir / "postgres.log"
         with open(logfile, "ab") as logf:
