@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from datetime import datetime
 from pathlib import Path
@@ -114,12 +116,16 @@ def test_two_workers_on_a_short_interval_never_pull_one_slot_twice_nor_one_targe
         time.sleep(0.5)
     else:
         raise AssertionError(f"fewer than 4 pulls finished in 240 s: {rows}")
-    service.close()  # no pull may start while we look at the rows
+    for proc in service.workers:  # no pull may start while we look at the rows
+        os.killpg(proc.pid, signal.SIGTERM)
+    for proc in service.workers:
+        proc.wait(timeout=60)
 
     rows = _snapshots(service, "often")
     slots = [r["slot"] for r in rows if r["slot"]]
     assert len(slots) == len(set(slots)), slots
-    assert not [r for r in rows if r["status"] == "failed"], rows
+    # only a pull cut short by the stop above may have failed, as "worker lost"
+    assert not [r for r in rows if r["status"] == "failed" and r["status_reason"] != "worker lost"], rows
     spans = sorted((datetime.fromisoformat(r["started_at"]), datetime.fromisoformat(r["pulled_at"]))
                    for r in rows if r["pulled_at"])
     for (_, end), (start, _) in zip(spans, spans[1:]):
