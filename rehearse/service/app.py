@@ -229,9 +229,9 @@ def create_app(db_url: str) -> FastAPI:
     def pull_now(name: str, who: Admin) -> Response:
         with engine.begin() as conn:
             t = target_or_404(conn, name)
-            if not t["has_source_url"]:
-                raise ApiError(409, f"target {name} has no source_url", "a snapshot is pulled from the source",
-                               "give the target a source_url (POST /api/targets)")
+            if not (t["snapshot_schedule"] and t["has_source_url"]):
+                raise ApiError(409, f"target {name} has no snapshot_schedule", "only a scheduled target rehearses "
+                               "on pulled snapshots", "give the target a snapshot_schedule and a source_url")
             row, new = store.queue_pull(conn, name, requested_by=who[0])
             store.audit(conn, who[0], "snapshot.request" if new else "snapshot.request.already_queued",
                         str(row["id"]), target=name)
@@ -246,6 +246,20 @@ def create_app(db_url: str) -> FastAPI:
                 raise ApiError(404, f"snapshot {sid} of target {name} does not exist", "no pull has that id",
                                f"list them with GET /api/targets/{name}/snapshots")
             return fast({**store.public_snapshot(row), "events": store.snapshot_events(conn, sid)})
+
+    @app.post("/api/targets/{name}/snapshots/{sid}/cancel")
+    def cancel_pull(name: str, sid: int, who: Admin) -> dict:
+        with engine.begin() as conn:
+            row = store.snapshot_row(conn, sid)
+            if row is None or row["target"] != name:
+                raise ApiError(404, f"snapshot {sid} of target {name} does not exist", "no pull has that id",
+                               f"list them with GET /api/targets/{name}/snapshots")
+            if row["status"] not in ("queued", "running"):
+                raise ApiError(409, f"snapshot {sid} is already {row['status']}", "only a queued or running pull "
+                               "can be cancelled", "nothing to do")
+            status = store.request_pull_cancel(conn, sid)
+            store.audit(conn, who[0], "snapshot.cancel", str(sid), target=name, was=row["status"])
+        return {"id": sid, "status": status, "cancel_requested": True}
 
     @app.get("/api/targets")
     def list_targets(_: Viewer) -> Response:

@@ -370,6 +370,18 @@ def prune_snapshots(conn: Connection, target: str, keep: int) -> list[str]:
     return [r.path for r in rows if r.path]
 
 
+def request_pull_cancel(conn: Connection, sid: int) -> str:
+    """Cancel a queued pull at once; ask the worker to stop a running one (it polls the flag). Returns the status."""
+    row = conn.execute(sa.text("SELECT status, job_id FROM snapshots WHERE id = :i FOR UPDATE"), {"i": sid}).first()
+    if row.status == "queued":
+        conn.execute(sa.text("SELECT procrastinate_cancel_job_v1(:j, false, false)"), {"j": row.job_id})
+        conn.execute(sa.text("UPDATE snapshots SET status = 'cancelled', cancel_requested = true, "
+                             "status_reason = 'cancelled before it started' WHERE id = :i"), {"i": sid})
+        return "cancelled"
+    conn.execute(sa.text("UPDATE snapshots SET cancel_requested = true WHERE id = :i"), {"i": sid})
+    return row.status
+
+
 def add_snapshot_event(conn: Connection, sid: int, line: str) -> None:
     conn.execute(sa.text("INSERT INTO snapshot_events (snapshot_id, line) VALUES (:i, :l)"),
                  {"i": sid, "l": redact(line)})

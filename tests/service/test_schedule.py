@@ -185,8 +185,20 @@ def test_only_an_admin_pulls_now(service):
     resp = service.http.post("/api/targets/s/snapshots", headers={"Authorization": f"Bearer {approver}"})
     assert resp.status_code == 403
     assert service.http.get("/api/targets/s/snapshots", headers={"Authorization": f"Bearer {approver}"}).json() == []
+    # no worker runs here: a pull asked for stays queued, and cancelling it frees the target's queueing lock
+    queued = service.http.post("/api/targets/s/snapshots")
+    assert queued.status_code == 202 and queued.json()["status"] == "queued"
+    again = service.http.post("/api/targets/s/snapshots")
+    assert again.status_code == 200 and again.json()["already_queued"] and again.json()["id"] == queued.json()["id"]
+    sid = queued.json()["id"]
+    assert service.http.post(f"/api/targets/s/snapshots/{sid}/cancel").json()["status"] == "cancelled"
+    assert service.http.post(f"/api/targets/s/snapshots/{sid}/cancel").status_code == 409
+    assert service.http.post("/api/targets/s/snapshots").status_code == 202  # a new one can be queued
     conn = psycopg2.connect(f"{PG}/{service.db_url.rsplit('/', 1)[1]}")
     with conn.cursor() as cur:
-        cur.execute("SELECT count(*) FROM snapshots")
+        cur.execute("SELECT status FROM procrastinate_jobs WHERE task_name = 'rehearse.service.jobs.pull_task' "
+                    "ORDER BY id")
+        assert [r[0] for r in cur.fetchall()] == ["cancelled", "todo"]
+        cur.execute("SELECT count(*) FROM snapshots WHERE requested_by = 'schedule'")
         assert cur.fetchone()[0] == 0  # no worker runs here, so nothing scheduled a pull either
     conn.close()
