@@ -100,6 +100,12 @@ def _stderr(line: str) -> None:
     print(line, file=sys.stderr)
 
 
+def snapshot_info(path: Path) -> Snapshot:
+    """A snapshot directory's manifest (tables, row counts, source revision), without checking its files."""
+    from .snapshot.format import read_snapshot
+    return read_snapshot(Path(path), verify=False)
+
+
 def scan(source_url: str, out: Path, *, sample_rows: int = 1000, force: bool = False) -> Path:
     """Discover personal data in the source and write a policy marking every column."""
     from .anonymize.scan import scan_source

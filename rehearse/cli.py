@@ -337,7 +337,7 @@ def serve(
     db: Annotated[Optional[str], typer.Option(help="The service database URL (default: REHEARSE_DB, else an embedded cluster).")] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
-    data_dir: Annotated[Optional[Path], typer.Option(help="The embedded cluster's data directory.")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help="The service's data directory: the embedded cluster, and the snapshots its workers pull.", envvar="REHEARSE_DATA_DIR")] = None,
     workers: Annotated[Optional[int], typer.Option(help="Workers to run in this process group (default: 1 embedded, 0 with --db).")] = None,
 ) -> None:
     """Start the rehearsal service's HTTP API (OpenAPI at /api/openapi.json); with no --db, its own database and a worker."""
@@ -350,14 +350,15 @@ def serve(
 @_errors_to_exit_codes
 def worker(
     db: Annotated[Optional[str], typer.Option(help="The service database URL (default: REHEARSE_DB).")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help="Where scheduled snapshots are kept, under snapshots/ (default: the service's data directory).", envvar="REHEARSE_DATA_DIR")] = None,
 ) -> None:
-    """Run rehearsals queued on the service, one at a time, until SIGTERM."""
+    """Run rehearsals queued on the service, one at a time (and scheduled snapshot pulls beside them), until SIGTERM."""
     from .errors import BadInput
     from .service.jobs import run_worker
     url = _service_db(db)
     if not url:
         raise BadInput("no service database", hint="pass --db URL or set REHEARSE_DB")
-    run_worker(url)
+    run_worker(url, data_dir)
 
 
 @app.command()

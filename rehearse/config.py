@@ -242,20 +242,62 @@ class _ThresholdsSection(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _route_flat_names(cls, data: Any) -> Any:
-        if not isinstance(data, Mapping):
-            return data
-        checks = dict(data.get("checks") or {})
-        risk = dict(data.get("risk") or {})
-        for key, value in data.items():
-            if key in ("checks", "risk"):
-                continue
-            name = str(key).replace("-", "_")
-            if name in _CHECK_FIELDS:
-                checks[name] = value
-            else:  # a risk threshold, or a name no group has: refused there, with its line
-                risk[name] = value
-        return {"checks": {str(k).replace("-", "_"): v for k, v in checks.items()},
-                "risk": {str(k).replace("-", "_"): v for k, v in risk.items()}}
+        return nest_thresholds(data) if isinstance(data, Mapping) else data
+
+
+def nest_thresholds(data: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """``thresholds:`` written flat or nested -> ``{checks: {...}, risk: {...}}`` with only the names given."""
+    checks = dict(data.get("checks") or {})
+    risk = dict(data.get("risk") or {})
+    for key, value in data.items():
+        if key in ("checks", "risk"):
+            continue
+        name = str(key).replace("-", "_")
+        if name in _CHECK_FIELDS:
+            checks[name] = value
+        else:  # a risk threshold, or a name no group has: refused there, with its line
+            risk[name] = value
+    return {"checks": {str(k).replace("-", "_"): v for k, v in checks.items()},
+            "risk": {str(k).replace("-", "_"): v for k, v in risk.items()}}
+
+
+def validate_thresholds(data: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """A ``thresholds`` mapping checked exactly as rehearse.yaml's is; returned nested, only the names given.
+
+    The service validates a target's thresholds with this when the target is saved, so a child
+    `rehearse run` never refuses the settings file the worker writes from them.
+    """
+    if data is not None and not isinstance(data, Mapping):
+        raise BadInput("thresholds must be a mapping of names to numbers", hint="e.g. {\"medium_lock_s\": 0.5}")
+    nested = nest_thresholds(data or {})
+    try:
+        _ThresholdsSection.model_validate(nested)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        hint = (f"use one of: {', '.join(sorted(_CHECK_FIELDS | _RISK_FIELDS))}"
+                if error.get("type") in ("extra_forbidden", "unexpected_keyword_argument")
+                else "fix the value (see docs/risk.md)")
+        raise BadInput(f"thresholds.{_loc_text(tuple(error['loc']))}: {_error_text(error)}", hint=hint) from None
+    return nested
+
+
+def settings_with_thresholds(alembic_ini: Path, thresholds: Mapping[str, Any]) -> dict[str, Any]:
+    """The project's own settings (as `rehearse run` would find them) with ``thresholds`` laid over.
+
+    Names in ``thresholds`` win over the project's; every other setting (run defaults, invariants,
+    the anonymization policy) is kept verbatim, so the result is a whole settings file.
+    """
+    path = find_settings_file(Path(alembic_ini).parent)
+    raw: dict[str, Any] = {}
+    if path is not None:
+        read_settings(path)  # the project's own file must be valid before anything is laid over it
+        text = path.read_text()
+        raw = (tomllib.loads(text).get("tool", {}).get("rehearse", {}) if path.suffix == ".toml"
+               else yaml.safe_load(text) or {})
+    own = nest_thresholds(raw.get("thresholds") or {})
+    given = validate_thresholds(thresholds)
+    raw["thresholds"] = {group: {**own[group], **given[group]} for group in ("checks", "risk")}
+    return raw
 
 
 class SettingsFile(BaseModel):

@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from datetime import datetime
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional, Union
 
 import orjson
 import sqlalchemy as sa
@@ -51,7 +51,8 @@ class TargetIn(BaseModel):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
     source_url: Optional[str] = None
     snapshot: Optional[str] = None
-    snapshot_schedule: Optional[str] = None
+    # {"every": "24h", "keep": 7} or {"cron": "0 3 * * *", "keep": 3} (or the bare string); see schedule.py
+    snapshot_schedule: Optional[Union[dict[str, Any], str]] = None
     project_path: Optional[str] = None
     git_url: Optional[str] = None
     git_ref: Optional[str] = None
@@ -163,6 +164,13 @@ def create_app(db_url: str) -> FastAPI:
                            "list them with GET /api/rehearsals")
         return row
 
+    def invalid_as_422(check, why: str):
+        """Run a validator from config/schedule; its BadInput becomes the 422 {what, why, hint}."""
+        try:
+            return check()
+        except RehearseError as exc:
+            raise ApiError(422, redact(exc.message), why, exc.hint or "see docs/service.md") from None
+
     def target_or_404(conn, name: str) -> dict:
         t = store.get_target(conn, name)
         if t is None:
@@ -187,14 +195,71 @@ def create_app(db_url: str) -> FastAPI:
         if body.source_url:
             from ..urls import parse
             parse(body.source_url)  # BadInput -> 400 with the redacted URL
+        values = body.model_dump()
+        if body.snapshot_schedule is not None:
+            if body.snapshot:
+                raise ApiError(422, "the target has both snapshot and snapshot_schedule",
+                               "a rehearsal uses one snapshot: a fixed directory or the newest scheduled pull",
+                               "give one of them")
+            if not body.source_url:
+                raise ApiError(422, "snapshot_schedule needs source_url", "scheduled snapshots are pulled from it",
+                               "give source_url (it is stored, never returned)")
+            from .schedule import parse_schedule
+            values["snapshot_schedule"] = invalid_as_422(lambda: parse_schedule(body.snapshot_schedule),
+                                                         "the schedule could not be followed").to_json()
+        from ..config import validate_thresholds
+        invalid_as_422(lambda: validate_thresholds(body.thresholds),
+                       "the rehearsal would refuse these thresholds in its settings file")
         with engine.begin() as conn:
             existed = store.get_target(conn, body.name) is not None
-            store.put_target(conn, body.model_dump())
+            store.put_target(conn, values)
             out = store.get_target(conn, body.name)
             store.audit(conn, who[0], "target.update" if existed else "target.create", body.name,
                         **{k: v for k, v in out.items() if k != "has_source_url"})
         log.info("target %s saved by %s", body.name, who[0])
         return out
+
+    @app.get("/api/targets/{name}/snapshots")
+    def list_snapshots(name: str, _: Viewer, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Response:
+        with engine.connect() as conn:
+            target_or_404(conn, name)
+            return fast(store.list_snapshots(conn, name, limit))
+
+    @app.post("/api/targets/{name}/snapshots", status_code=202)
+    def pull_now(name: str, who: Admin) -> Response:
+        with engine.begin() as conn:
+            t = target_or_404(conn, name)
+            if not (t["snapshot_schedule"] and t["has_source_url"]):
+                raise ApiError(409, f"target {name} has no snapshot_schedule", "only a scheduled target rehearses "
+                               "on pulled snapshots", "give the target a snapshot_schedule and a source_url")
+            row, new = store.queue_pull(conn, name, requested_by=who[0])
+            store.audit(conn, who[0], "snapshot.request" if new else "snapshot.request.already_queued",
+                        str(row["id"]), target=name)
+        return Response(orjson.dumps({**store.public_snapshot(row), "already_queued": not new}),
+                        status_code=202 if new else 200, media_type="application/json")
+
+    @app.get("/api/targets/{name}/snapshots/{sid}")
+    def get_snapshot(name: str, sid: int, _: Viewer) -> Response:
+        with engine.connect() as conn:
+            row = store.snapshot_row(conn, sid)
+            if row is None or row["target"] != name:
+                raise ApiError(404, f"snapshot {sid} of target {name} does not exist", "no pull has that id",
+                               f"list them with GET /api/targets/{name}/snapshots")
+            return fast({**store.public_snapshot(row), "events": store.snapshot_events(conn, sid)})
+
+    @app.post("/api/targets/{name}/snapshots/{sid}/cancel")
+    def cancel_pull(name: str, sid: int, who: Admin) -> dict:
+        with engine.begin() as conn:
+            row = store.snapshot_row(conn, sid)
+            if row is None or row["target"] != name:
+                raise ApiError(404, f"snapshot {sid} of target {name} does not exist", "no pull has that id",
+                               f"list them with GET /api/targets/{name}/snapshots")
+            if row["status"] not in ("queued", "running"):
+                raise ApiError(409, f"snapshot {sid} is already {row['status']}", "only a queued or running pull "
+                               "can be cancelled", "nothing to do")
+            status = store.request_pull_cancel(conn, sid)
+            store.audit(conn, who[0], "snapshot.cancel", str(sid), target=name, was=row["status"])
+        return {"id": sid, "status": status, "cancel_requested": True}
 
     @app.get("/api/targets")
     def list_targets(_: Viewer) -> Response:

@@ -52,7 +52,10 @@ def serve(db_url: str | None, *, host: str, port: int, data_dir: Path | None, wo
         bootstrap(db_url)
         for _ in range(workers or 0):
             # same process group: a Ctrl-C in the terminal reaches the worker too
-            worker_procs.append(subprocess.Popen([sys.executable, "-m", "rehearse.cli", "worker", "--db", db_url]))
+            worker_dir = ["--data-dir", str(cluster.dir if cluster is not None else data_dir)] \
+                if cluster is not None or data_dir is not None else []
+            worker_procs.append(subprocess.Popen([sys.executable, "-m", "rehearse.cli", "worker", "--db", db_url,
+                                                  *worker_dir]))
         say(f"rehearse service on http://{host}:{port} (OpenAPI at /api/openapi.json), "
             f"{len(worker_procs)} worker(s) in this process")
         config = uvicorn.Config(create_app(db_url), host=host, port=port, log_level="warning", access_log=False)

@@ -25,12 +25,17 @@ ROLES = ("viewer", "requester", "approver", "admin")
 FINISHED = ("passed", "failed", "cancelled", "error")
 TASK_NAME = "rehearse.service.jobs.rehearse_task"
 QUEUE = "rehearsals"
+PULL_TASK_NAME = "rehearse.service.jobs.pull_task"
+PULL_QUEUE = "snapshots"  # its own queue and worker loop: a nightly pull does not wait behind rehearsals
+SNAPSHOT_FIELDS = ("id", "target", "slot", "requested_by", "status", "status_reason", "path", "worker_id",
+                   "created_at", "started_at", "pulled_at", "deleted_at", "size_bytes", "revision", "row_counts")
+_SNAPSHOT_LOCK = 7262302  # advisory lock class: one target's snapshot bookkeeping at a time
 
 # The columns of a target that the API returns; source_url is stored but never leaves the service.
 TARGET_FIELDS = ("name", "snapshot", "snapshot_schedule", "project_path", "git_url", "git_ref", "alembic_ini",
                  "python", "policy", "staging", "fail_on", "thresholds")
 REHEARSAL_FIELDS = ("id", "target", "ref", "commit", "requested_by", "status", "status_reason", "exit_code",
-                    "risk", "worker_id", "created_at", "started_at", "finished_at", "cancel_requested")
+                    "risk", "worker_id", "created_at", "started_at", "finished_at", "cancel_requested", "snapshot_id")
 
 
 def engine(url: str, *, pool_size: int = 5) -> Engine:
@@ -129,20 +134,36 @@ def put_target(conn: Connection, t: dict) -> None:
                  .bindparams(sa.bindparam("thresholds", type_=sa.Text)), values)
 
 
+def _public_target(row: Any) -> dict:
+    out = {k: row[k] for k in TARGET_FIELDS}
+    if out["snapshot_schedule"]:
+        try:  # stored as canonical JSON; a bare string from before svc0004 is returned as it is
+            out["snapshot_schedule"] = json.loads(out["snapshot_schedule"])
+        except ValueError:
+            pass
+    out["has_source_url"] = row["source_url"] is not None
+    return out
+
+
 def get_target(conn: Connection, name: str, *, with_secret: bool = False) -> dict | None:
     row = conn.execute(sa.text("SELECT * FROM targets WHERE name = :n"), {"n": name}).mappings().first()
     if row is None:
         return None
-    out = {k: row[k] for k in TARGET_FIELDS}
-    out["has_source_url"] = row["source_url"] is not None
+    out = _public_target(row)
     if with_secret:
         out["source_url"] = row["source_url"]
     return out
 
 
 def list_targets(conn: Connection) -> list[dict]:
-    rows = conn.execute(sa.text("SELECT * FROM targets ORDER BY name")).mappings()
-    return [{**{k: r[k] for k in TARGET_FIELDS}, "has_source_url": r["source_url"] is not None} for r in rows]
+    return [_public_target(r) for r in conn.execute(sa.text("SELECT * FROM targets ORDER BY name")).mappings()]
+
+
+def scheduled_targets(conn: Connection) -> list[tuple[str, str]]:
+    """(name, stored schedule) of every target a worker pulls snapshots for."""
+    rows = conn.execute(sa.text("SELECT name, snapshot_schedule FROM targets WHERE snapshot_schedule IS NOT NULL "
+                                "AND source_url IS NOT NULL ORDER BY name"))
+    return [(r.name, r.snapshot_schedule) for r in rows]
 
 
 # ---- rehearsals and their jobs ------------------------------------------------------------------
@@ -268,6 +289,108 @@ def history(conn: Connection, target: str) -> list[dict]:
         out.append({"rehearsal": r.id, "ref": r.ref, "at": r.created_at.isoformat(), "status": r.status,
                     "risk": r.risk, "revisions": revisions})
     return out
+
+
+# ---- snapshots of scheduled targets ------------------------------------------------------------
+
+def _lock_snapshots(conn: Connection, target: str) -> None:
+    """Serialise one target's snapshot bookkeeping (queueing, choosing the newest, pruning) across processes."""
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k, hashtext(:t))"), {"k": _SNAPSHOT_LOCK, "t": target})
+
+
+def queue_pull(conn: Connection, target: str, *, requested_by: str, slot: Any = None) -> tuple[dict, bool] | None:
+    """Queue a pull of ``target`` for ``slot`` (None: now) with its job, in the caller's transaction.
+
+    Returns (the snapshot row, whether it is new), or None when ``slot`` already has its pull.
+    A pull already queued for the target is reused (and takes the newer slot): procrastinate's
+    queueing lock ``pull:<target>`` admits one queued pull per target, its lock ``pull:<target>``
+    one running pull per target, across every worker.
+    """
+    _lock_snapshots(conn, target)
+    if slot is not None and conn.execute(sa.text("SELECT 1 FROM snapshots WHERE target = :t AND slot = :s"),
+                                         {"t": target, "s": slot}).first():
+        return None
+    queued = conn.execute(sa.text("SELECT * FROM snapshots WHERE target = :t AND status = 'queued' "
+                                  "ORDER BY id LIMIT 1"), {"t": target}).mappings().first()
+    if queued is not None:
+        if slot is not None:
+            conn.execute(sa.text("UPDATE snapshots SET slot = :s WHERE id = :i"), {"s": slot, "i": queued["id"]})
+        return snapshot_row(conn, queued["id"]), False
+    sid = conn.execute(sa.text("INSERT INTO snapshots (target, slot, requested_by) VALUES (:t, :s, :b) RETURNING id"),
+                       {"t": target, "s": slot, "b": requested_by}).scalar_one()
+    job_id = conn.execute(sa.text(
+        "SELECT unnest(procrastinate_defer_jobs_v1(ARRAY[ROW(:q, :task, 0, :lock, :lock, CAST(:args AS jsonb), "
+        "NULL)::procrastinate_job_to_defer_v1]))"),
+        {"q": PULL_QUEUE, "task": PULL_TASK_NAME, "lock": f"pull:{target}",
+         "args": json.dumps({"snapshot_id": sid})}).scalar_one()
+    conn.execute(sa.text("UPDATE snapshots SET job_id = :j WHERE id = :i"), {"j": job_id, "i": sid})
+    return snapshot_row(conn, sid), True
+
+
+def snapshot_row(conn: Connection, sid: int) -> dict | None:
+    row = conn.execute(sa.text("SELECT * FROM snapshots WHERE id = :i"), {"i": sid}).mappings().first()
+    return dict(row) if row else None
+
+
+def public_snapshot(row: dict) -> dict:
+    out = {k: row[k] for k in SNAPSHOT_FIELDS}
+    for k in ("slot", "created_at", "started_at", "pulled_at", "deleted_at"):
+        out[k] = out[k].isoformat() if out[k] else None
+    return out
+
+
+def list_snapshots(conn: Connection, target: str, limit: int = 100) -> list[dict]:
+    rows = conn.execute(sa.text("SELECT * FROM snapshots WHERE target = :t ORDER BY id DESC LIMIT :l"),
+                        {"t": target, "l": limit}).mappings()
+    return [public_snapshot(dict(r)) for r in rows]
+
+
+def newest_snapshot(conn: Connection, target: str) -> dict | None:
+    """The newest complete snapshot of a target (under the target's snapshot lock: pruning waits)."""
+    _lock_snapshots(conn, target)
+    row = conn.execute(sa.text("SELECT * FROM snapshots WHERE target = :t AND status = 'complete' "
+                               "ORDER BY pulled_at DESC, id DESC LIMIT 1"), {"t": target}).mappings().first()
+    return dict(row) if row else None
+
+
+def prune_snapshots(conn: Connection, target: str, keep: int) -> list[str]:
+    """Mark all but the newest ``keep`` complete snapshots deleted; returns their paths to remove.
+
+    A snapshot a running rehearsal restores from is spared until a later prune.
+    """
+    _lock_snapshots(conn, target)
+    rows = conn.execute(sa.text(
+        "SELECT s.id, s.path FROM snapshots s WHERE s.target = :t AND s.status = 'complete' "
+        "AND NOT EXISTS (SELECT 1 FROM rehearsals r WHERE r.snapshot_id = s.id AND r.status = 'running') "
+        "AND s.id NOT IN (SELECT id FROM snapshots WHERE target = :t AND status = 'complete' "
+        "                 ORDER BY pulled_at DESC, id DESC LIMIT :k)"), {"t": target, "k": keep}).all()
+    for r in rows:
+        conn.execute(sa.text("UPDATE snapshots SET status = 'deleted', deleted_at = now() WHERE id = :i"), {"i": r.id})
+        audit(conn, "service", "snapshot.delete", str(r.id), target=target, keep=keep)
+    return [r.path for r in rows if r.path]
+
+
+def request_pull_cancel(conn: Connection, sid: int) -> str:
+    """Cancel a queued pull at once; ask the worker to stop a running one (it polls the flag). Returns the status."""
+    row = conn.execute(sa.text("SELECT status, job_id FROM snapshots WHERE id = :i FOR UPDATE"), {"i": sid}).first()
+    if row.status == "queued":
+        conn.execute(sa.text("SELECT procrastinate_cancel_job_v1(:j, false, false)"), {"j": row.job_id})
+        conn.execute(sa.text("UPDATE snapshots SET status = 'cancelled', cancel_requested = true, "
+                             "status_reason = 'cancelled before it started' WHERE id = :i"), {"i": sid})
+        return "cancelled"
+    conn.execute(sa.text("UPDATE snapshots SET cancel_requested = true WHERE id = :i"), {"i": sid})
+    return row.status
+
+
+def add_snapshot_event(conn: Connection, sid: int, line: str) -> None:
+    conn.execute(sa.text("INSERT INTO snapshot_events (snapshot_id, line) VALUES (:i, :l)"),
+                 {"i": sid, "l": redact(line)})
+
+
+def snapshot_events(conn: Connection, sid: int) -> list[dict]:
+    rows = conn.execute(sa.text("SELECT id, at, line FROM snapshot_events WHERE snapshot_id = :i ORDER BY id"),
+                        {"i": sid})
+    return [{"id": r.id, "at": r.at.isoformat(), "line": r.line} for r in rows]
 
 
 def iter_rows(conn: Connection, sql: str, **params: Any) -> Iterator[dict]:

@@ -56,7 +56,8 @@ class Service:
         self.server: subprocess.Popen | None = None
         self.workers: list[subprocess.Popen] = []
         self.env = dict(os.environ, REHEARSE_ADMIN_TOKEN=ADMIN, SERVICE_SLEEP_S=os.environ.get("SERVICE_SLEEP_S", "3"),
-                        REHEARSE_GITHUB_SECRET="gh-secret", REHEARSE_GITLAB_SECRET="gl-secret")
+                        REHEARSE_GITHUB_SECRET="gh-secret", REHEARSE_GITLAB_SECRET="gl-secret",
+                        REHEARSE_DATA_DIR=str(tmp / "data"))  # scheduled snapshots land in the test's own dir
         self.http = httpx.Client(base_url=self.base, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=30)
 
     def start_server(self, **extra_env: str) -> None:
