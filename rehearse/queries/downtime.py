@@ -58,9 +58,25 @@ def estimate(revisions: Iterable[RevisionResult], shapes: Iterable[QueryShape], 
 MIN_SLOWDOWN_MS = 1.0
 
 
+def costlier(before: ShapeRun, after: ShapeRun, margin: float | None = None) -> bool:
+    """The planner's estimated total cost rose beyond ``margin`` (plans.COST_MARGIN by default)."""
+    from .plans import COST_MARGIN
+
+    margin = COST_MARGIN if margin is None else margin
+    if before.cost is None or after.cost is None:
+        return False
+    return after.cost > max(before.cost, 0.0) * (1.0 + margin)
+
+
 def compare(shapes: Iterable[QueryShape], before: dict[str, ShapeRun], after: dict[str, ShapeRun], *,
             noise: float, large_tables: set[str]) -> tuple[PlanComparison, ...]:
-    """Before and after side by side, for every shape measured both times."""
+    """Before and after side by side, for every shape measured both times.
+
+    A shape is ``slower`` only when its latency grew beyond the noise margin (``noise`` and
+    :data:`MIN_SLOWDOWN_MS`) *and* the planner corroborates it: the plan's shape changed, or its
+    estimated cost rose beyond plans.COST_MARGIN. Timings on staging move with whatever else runs
+    on the machine; an identical plan at the same cost is the same work, so a slower run of it is
+    the machine, not the migration."""
     from ..config import beyond_noise
 
     out = []
@@ -70,9 +86,12 @@ def compare(shapes: Iterable[QueryShape], before: dict[str, ShapeRun], after: di
             continue
         lost = tuple(i for i in b.indexes if i not in a.indexes) if a.ok else ()
         seq = tuple(t for t in a.seq_scans if t not in b.seq_scans and bare(t) in large_tables) if a.ok else ()
-        slower = bool(a.ok and b.latency_ms is not None and a.latency_ms is not None and b.latency_ms > 0
-                      and beyond_noise(a.latency_ms, b.latency_ms, noise)
-                      and a.latency_ms - b.latency_ms >= MIN_SLOWDOWN_MS)
+        changed = bool(a.ok and a.plan != b.plan)
+        timed_slower = bool(a.ok and b.latency_ms is not None and a.latency_ms is not None and b.latency_ms > 0
+                            and beyond_noise(a.latency_ms, b.latency_ms, noise)
+                            and a.latency_ms - b.latency_ms >= MIN_SLOWDOWN_MS)
+        slower = timed_slower and (changed or costlier(b, a))
         out.append(PlanComparison(query=shape.query, fingerprint=shape.fingerprint, calls_per_s=shape.calls_per_s,
-                                  before=b, after=a, lost_indexes=lost, new_seq_scans=seq, slower=slower))
+                                  before=b, after=a, lost_indexes=lost, new_seq_scans=seq, slower=slower,
+                                  plan_changed=changed))
     return tuple(out)
