@@ -1,0 +1,26 @@
+"""add customers.verified; its downgrade renames email on the way back
+
+Revision ID: qr02
+Revises: qr01
+
+BREAKS THE APPLICATION AFTER A ROLLBACK ON PURPOSE: the upgrade keeps customers.email (every
+query the application sends still prepares), but the downgrade, copied from an older branch,
+drops verified and renames email to email_address. After the rollback the application's
+SELECT ... email no longer prepares.
+"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = "qr02"
+down_revision = "qr01"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column("customers", sa.Column("verified", sa.Boolean(), nullable=True))
+
+
+def downgrade() -> None:
+    op.drop_column("customers", "verified")
+    op.alter_column("customers", "email", new_column_name="email_address")
