@@ -381,6 +381,7 @@ class DowntimeEstimate:
     write_shapes: int
     lock_timeout_s: float | None = None  # the application's lock_timeout (the source's setting)
     would_fail: float | None = None  # requests that would wait longer than lock_timeout
+    step: str = "upgrade"  # "upgrade" | "downgrade": a rollback is a deploy too
 
     @property
     def window_s(self) -> float:

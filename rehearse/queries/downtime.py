@@ -6,8 +6,10 @@ SELECT ... FOR UPDATE RowShareLock, DML RowExclusiveLock: ``model.LOCK_CONFLICTS
 for the whole window: the time the statement itself waited for its lock (requests that arrive
 meanwhile queue behind it) plus the time it held it. At a shape's rate r, a window of W seconds
 blocks about r x W requests; with the application's lock_timeout L, those that arrive more than
-L before the window closes fail: r x max(0, W - L). docs/risk.md explains the estimate and
-where it stops being right.
+L before the window closes fail: r x max(0, W - L). The downgrade's locks are estimated the same
+way (a rollback runs against production's traffic too), at the captured rates: during a rollback
+the application sending them is the new version, whose traffic may differ. docs/risk.md explains
+the estimate and where it stops being right.
 """
 
 from __future__ import annotations
@@ -27,11 +29,15 @@ def _touches(shape: QueryShape, table: str) -> bool:
 
 def estimate(revisions: Iterable[RevisionResult], shapes: Iterable[QueryShape], *,
              lock_timeout_s: float | None = None) -> tuple[DowntimeEstimate, ...]:
-    """One estimate per (revision, statement, table) whose lock blocks shapes with a known rate."""
+    """One estimate per (revision, step, statement, table) whose lock blocks shapes with a known
+    rate; the upgrades' first, then the downgrades' (the rollback)."""
     shapes = [s for s in shapes if s.calls_per_s is not None]
+    revisions = tuple(revisions)
     found: list[DowntimeEstimate] = []
-    for rev in revisions:
-        for trace in rev.upgrade.statements if rev.upgrade is not None else ():
+    steps = [(rev, "upgrade", rev.upgrade) for rev in revisions]
+    steps += [(rev, "downgrade", rev.downgrade) for rev in reversed(revisions)]  # the order a rollback runs
+    for rev, step, result in steps:
+        for trace in result.statements if result is not None else ():
             for lock in trace.locks:
                 if not (lock.blocks_reads or lock.blocks_writes) or lock.held_s is None:
                     continue
@@ -50,7 +56,7 @@ def estimate(revisions: Iterable[RevisionResult], shapes: Iterable[QueryShape], 
                     reads_blocked=round(sum(s.calls_per_s or 0.0 for s in reads) * window, 1),
                     writes_blocked=round(sum(s.calls_per_s or 0.0 for s in writes) * window, 1),
                     read_shapes=len(reads), write_shapes=len(writes), lock_timeout_s=lock_timeout_s,
-                    would_fail=fail))
+                    would_fail=fail, step=step))
     return tuple(found)
 
 

@@ -147,7 +147,8 @@ def downtime_line(d: model.DowntimeEstimate) -> str:
         parts.append(f"{d.writes_blocked:,.0f} writes")
     if d.read_shapes:
         parts.append(f"{d.reads_blocked:,.0f} reads")
-    text = (f"at production's rate, {d.revision} blocks about {' and '.join(parts)} on {d.table} "
+    who = d.revision if d.step == "upgrade" else f"the downgrade of {d.revision}"
+    text = (f"at production's rate, {who} blocks about {' and '.join(parts)} on {d.table} "
             f"for {d.window_s:.1f} s ({d.lock_mode}")
     text += f", {d.wait_s:.1f} s of it waiting for the lock)" if d.wait_s >= 0.05 else ")"
     if d.lock_timeout_s:

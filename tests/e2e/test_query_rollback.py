@@ -3,9 +3,13 @@
 qr02's upgrade only adds a column, so every shape production runs still prepares after the
 upgrade; its downgrade renames customers.email on the way back. RH410 must stay silent during
 the upgrade and report the shapes that read or write email after the rollback, and only those.
+The downgrade also holds its ACCESS EXCLUSIVE lock on customers for 1.5 s: the downtime estimate
+counts the rollback's blocked requests as it counts a deploy's.
 """
 
 from __future__ import annotations
+
+import pytest
 
 from .conftest import PROJECTS, at_revision, read_report, rehearse
 
@@ -50,3 +54,18 @@ def test_a_downgrade_that_renames_a_read_column_breaks_the_application_after_the
     assert "2,520 calls/min" in rolled["message"]
     # the rolled-back schema is not qr01's either: the rollback verdict says so on its own
     assert report["rollback"]["ok"] is False and report["rollback"]["schema_diff"], report["rollback"]
+
+    # the rollback's lock, at production's rates: 140 reads/s and 2 writes/s of customers wait behind it
+    down = [d for d in report["queries"]["downtime"] if d["step"] == "downgrade" and d["revision"] == "qr02"
+            and d["lock_mode"] == "AccessExclusiveLock" and "customers" in d["table"]]
+    assert down, report["queries"]["downtime"]
+    d = max(down, key=lambda x: x["held_s"])
+    assert d["held_s"] >= 1.0  # pg_sleep(1.5) inside the lock: a measurement, wide margin
+    assert (d["read_shapes"], d["write_shapes"]) == (2, 1)
+    window = d["wait_s"] + d["held_s"]
+    assert d["reads_blocked"] == pytest.approx(140.0 * window, rel=0.01, abs=0.1)
+    assert d["writes_blocked"] == pytest.approx(2.0 * window, rel=0.01, abs=0.1)
+    # the upgrade's own lock (ADD COLUMN) is brief: estimated, but as the upgrade's
+    assert all(u["held_s"] < d["held_s"] for u in report["queries"]["downtime"] if u["step"] == "upgrade")
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert "the downgrade of qr02 blocks about" in md and f"on {d['table']} for" in md

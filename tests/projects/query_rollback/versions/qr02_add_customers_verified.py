@@ -6,7 +6,8 @@ Revises: qr01
 BREAKS THE APPLICATION AFTER A ROLLBACK ON PURPOSE: the upgrade keeps customers.email (every
 query the application sends still prepares), but the downgrade, copied from an older branch,
 drops verified and renames email to email_address. After the rollback the application's
-SELECT ... email no longer prepares.
+SELECT ... email no longer prepares. The downgrade then sleeps 1.5 s under its ACCESS EXCLUSIVE
+lock (a stand-in for a slow reverse backfill): the rollback blocks customers' traffic too.
 """
 from alembic import op
 import sqlalchemy as sa
@@ -24,3 +25,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_column("customers", "verified")
     op.alter_column("customers", "email", new_column_name="email_address")
+    op.execute("SELECT pg_sleep(1.5)")
