@@ -129,6 +129,7 @@ def run(
     queries: Annotated[Optional[Path], typer.Option("--queries", help="Production's query shapes from a file: a pg_stat_statements CSV export, a log of statements, or a queries.json (default: the snapshot's, captured from pg_stat_statements).")] = None,
     traffic_window: Annotated[Optional[float], typer.Option("--traffic-window", help="Seconds between the two pg_stat_statements samples of a --source pull that give calls/s (default 5).")] = None,
     plan_top: Annotated[Optional[int], typer.Option("--plan-top", help="How many of the busiest query shapes get their plans and latency compared (default 10; 0: none).")] = None,
+    plan_budget: Annotated[Optional[str], typer.Option("--plan-budget", help="Time budget per compared query shape for its plan and timed runs (e.g. 2s, 500ms; default 2s).")] = None,
 ) -> None:
     """Rehearse the migrations end to end: snapshot, staging, upgrade, checks, rollback, re-upgrade, report."""
     from .report import print_summary, write_reports
@@ -141,7 +142,8 @@ def run(
         traffic=traffic or None, traffic_rate=traffic_rate, lock_timeout=lock_timeout, fail_on=fail_on,
         baseline=baseline, changed_since=changed_since, models=models, strict=strict, data_checks=data_checks,
         secret_file=secret_file, python=python, flask_app=flask_app, statement_timeout=statement_timeout,
-        timeout=timeout, queries=queries, traffic_window_s=traffic_window, plan_top=plan_top)
+        timeout=timeout, queries=queries, traffic_window_s=traffic_window, plan_top=plan_top,
+        plan_budget=plan_budget)
     fail_on = cfg.fail_on
     try:
         from .staging import install_signal_handlers

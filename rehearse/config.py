@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping, Optional
 
 import yaml
-from pydantic import (BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator,
+from pydantic import (BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, ValidationInfo, field_validator,
                       model_validator)
 
 from .errors import BadInput
@@ -204,9 +204,10 @@ class _RunSection(BaseModel):
     fail_on: Optional[Literal["low", "medium", "high", "critical", "none"]] = None
     traffic: Optional[bool] = None
     traffic_rate: Optional[float] = Field(None, gt=0)
-    lock_timeout: Optional[str] = None
-    statement_timeout: Optional[str] = None
-    timeout: Optional[str] = None
+    # durations: text such as 2s, 500ms, 1m, or a number of seconds
+    lock_timeout: Optional[str | float] = None
+    statement_timeout: Optional[str | float] = None
+    timeout: Optional[str | float] = None
     python: Optional[str] = None
     flask_app: Optional[str] = None
     report_dir: Optional[Path] = None
@@ -214,6 +215,11 @@ class _RunSection(BaseModel):
     url_env: Optional[str] = None
     models: Optional[str] = None
     baseline: Optional[Path] = None
+    # production's query shapes (docs/queries.md): --queries, --traffic-window, --plan-top, --plan-budget
+    queries: Optional[Path] = None
+    traffic_window: Optional[str | float] = None
+    plan_top: Optional[int] = Field(None, ge=0)
+    plan_budget: Optional[str | float] = None
 
     @field_validator("formats", mode="before")
     @classmethod
@@ -225,10 +231,23 @@ class _RunSection(BaseModel):
                 raise ValueError(f"unknown report format {fmt!r}; use one of: {', '.join(REPORT_FORMATS)}")
         return value
 
-    @field_validator("lock_timeout", "statement_timeout", "timeout")
+    @field_validator("lock_timeout", "statement_timeout", "timeout", "traffic_window", "plan_budget")
     @classmethod
-    def _duration(cls, value: Any) -> Any:
-        parse_duration(value)
+    def _duration(cls, value: Any, info: ValidationInfo) -> Any:
+        try:
+            seconds = parse_duration(value)
+        except BadInput as exc:  # a ValueError, so that the error names the file and line
+            raise ValueError(exc.one_line()) from None
+        if info.field_name == "plan_budget" and seconds is not None and seconds <= 0:
+            raise ValueError("a shape's time budget must be more than 0; write it like 2s or 500ms")
+        return value
+
+    @field_validator("queries")
+    @classmethod
+    def _queries_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError("no such file (a relative path starts from the working directory); give a "
+                             "pg_stat_statements CSV export, a log of statements or a queries.json")
         return value
 
 
@@ -496,8 +515,9 @@ def load_run_config(*, alembic_ini: Path, settings_file: Path | None = None, dis
                     ci: bool | None = None, **flags: Any) -> RunConfig:
     """Flags over the settings file's ``run:`` section over defaults, validated in one go.
 
-    ``flags`` are RunConfig's fields plus ``lock_timeout`` (text such as "2s"); a flag that is
-    None is "not given". ``strict`` defaults to on in CI (``CI=true``).
+    ``flags`` are RunConfig's fields plus ``lock_timeout``, ``statement_timeout``, ``timeout``,
+    ``traffic_window`` and ``plan_budget`` (text such as "2s", or seconds); a flag that is None is
+    "not given". ``strict`` defaults to on in CI (``CI=true``).
     """
     path = settings_file or (find_settings_file(Path(alembic_ini).parent) if discover else None)
     settings = read_settings(path)
@@ -508,7 +528,8 @@ def load_run_config(*, alembic_ini: Path, settings_file: Path | None = None, dis
     lock_timeout = merged.pop("lock_timeout", None)
     if lock_timeout is not None and "lock_timeout_s" not in given:
         merged["lock_timeout_s"] = parse_duration(lock_timeout)
-    for text, seconds in (("statement_timeout", "statement_timeout_s"), ("timeout", "timeout_s")):
+    for text, seconds in (("statement_timeout", "statement_timeout_s"), ("timeout", "timeout_s"),
+                          ("traffic_window", "traffic_window_s"), ("plan_budget", "plan_budget_s")):
         value = merged.pop(text, None)
         if value is not None and seconds not in given:
             merged[seconds] = parse_duration(value)

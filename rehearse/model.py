@@ -343,8 +343,9 @@ class ShapeRun:
     seq_scans: tuple[str, ...] = ()  # relations the plan reads with a sequential scan
     indexes: tuple[str, ...] = ()  # indexes the plan uses
     plan: str = ""  # the plan's node lines, indented
-    latency_ms: float | None = None  # median of the timed runs
+    latency_ms: float | None = None  # minimum of the timed runs (the least noisy under contention)
     runs: int = 0
+    cost: float | None = None  # the planner's estimated total cost: moves with the schema and statistics, not load
 
 
 @dataclass(frozen=True)
@@ -358,7 +359,10 @@ class PlanComparison:
     after: ShapeRun
     lost_indexes: tuple[str, ...] = ()
     new_seq_scans: tuple[str, ...] = ()
-    slower: bool = False  # latency beyond the noise margin
+    # latency beyond the noise margin *and* corroborated by the planner: the plan's shape changed,
+    # or its estimated cost rose beyond plans.COST_MARGIN (a slower run with the same plan is noise)
+    slower: bool = False
+    plan_changed: bool = False  # the plan's node lines differ
 
 
 @dataclass(frozen=True)
@@ -377,6 +381,7 @@ class DowntimeEstimate:
     write_shapes: int
     lock_timeout_s: float | None = None  # the application's lock_timeout (the source's setting)
     would_fail: float | None = None  # requests that would wait longer than lock_timeout
+    step: str = "upgrade"  # "upgrade" | "downgrade": a rollback is a deploy too
 
     @property
     def window_s(self) -> float:

@@ -158,3 +158,46 @@ def test_an_unwritable_output_is_bad_input_before_any_work(tmp_path):
     assert proc.returncode == 2 and "is a file, not a directory" in proc.stderr, proc.stderr
     proc = _run("scan", NOWHERE, "-o", str(blocker / "policy.yaml"))
     assert proc.returncode == 2 and "is a file, not a directory" in proc.stderr, proc.stderr
+
+
+def test_query_settings_come_from_the_file_and_flags_win(tmp_path):
+    queries = tmp_path / "pgss.csv"
+    queries.write_text("query,calls\n")
+    ini = _project(tmp_path, f"run:\n  queries: {queries}\n  traffic_window: 2s\n  plan_top: 3\n  plan_budget: 500ms\n")
+    cfg = load_run_config(alembic_ini=ini, snapshot=tmp_path)
+    assert (cfg.queries, cfg.traffic_window_s, cfg.plan_top, cfg.plan_budget_s) == (queries, 2.0, 3, 0.5)
+    cfg = load_run_config(alembic_ini=ini, snapshot=tmp_path, traffic_window_s=4.0, plan_top=0, plan_budget="1s")
+    assert (cfg.traffic_window_s, cfg.plan_top, cfg.plan_budget_s) == (4.0, 0, 1.0)
+    # a duration may be a plain number of seconds, in YAML and in TOML
+    ini = _project(tmp_path / "b", "run:\n  traffic_window: 3\n  plan_budget: 1.5\n  lock_timeout: 2\n")
+    cfg = load_run_config(alembic_ini=ini, snapshot=tmp_path)
+    assert (cfg.traffic_window_s, cfg.plan_budget_s, cfg.lock_timeout_s) == (3.0, 1.5, 2.0)
+    ini = _project(tmp_path / "c", '[tool.rehearse.run]\nplan_top = 4\nplan_budget = "250ms"\n', name="pyproject.toml")
+    cfg = load_run_config(alembic_ini=ini, snapshot=tmp_path)
+    assert (cfg.plan_top, cfg.plan_budget_s) == (4, 0.25)
+
+
+@pytest.mark.parametrize("settings, where, message", [
+    ("run:\n  formats: [json]\n  plan_top: -1\n", "rehearse.yaml:3: run.plan_top", "greater than or equal to 0"),
+    ("run:\n  plan_top: many\n", "rehearse.yaml:2: run.plan_top", "valid integer"),
+    ("run:\n  plan_budget: soon\n", "rehearse.yaml:2: run.plan_budget", "'soon' is not a duration"),
+    ("run:\n  plan_budget: 0s\n", "rehearse.yaml:2: run.plan_budget", "must be more than 0"),
+    ("run:\n  traffic_window: forever\n", "rehearse.yaml:2: run.traffic_window", "'forever' is not a duration"),
+    ("run:\n  traffic_window: -5s\n", "rehearse.yaml:2: run.traffic_window", "negative duration"),
+    ("run:\n  lock_timeout: soon\n", "rehearse.yaml:2: run.lock_timeout", "'soon' is not a duration"),
+    ("# production's shapes\nrun:\n  queries: {tmp}/missing.csv\n", "rehearse.yaml:3: run.queries", "no such file"),
+    ("run:\n  plan_tpo: 3\n", "rehearse.yaml:2: run.plan_tpo", "unknown setting"),
+])
+def test_bad_query_settings_exit_2_with_file_and_line_before_any_database_work(tmp_path, settings, where, message):
+    ini = _project(tmp_path, settings.replace("{tmp}", str(tmp_path)))
+    proc = _run("run", "--snapshot", str(_snapshot(tmp_path)), "--alembic-ini", str(ini), "--staging", NOWHERE)
+    assert proc.returncode == 2, proc.stderr
+    assert where in proc.stderr and message in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def test_a_bad_plan_budget_flag_exits_2(tmp_path):
+    ini = _project(tmp_path)
+    proc = _run("run", "--snapshot", str(_snapshot(tmp_path)), "--alembic-ini", str(ini), "--staging", NOWHERE,
+                "--plan-budget", "soon")
+    assert proc.returncode == 2 and "'soon' is not a duration" in proc.stderr, proc.stderr

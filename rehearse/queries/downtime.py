@@ -6,8 +6,10 @@ SELECT ... FOR UPDATE RowShareLock, DML RowExclusiveLock: ``model.LOCK_CONFLICTS
 for the whole window: the time the statement itself waited for its lock (requests that arrive
 meanwhile queue behind it) plus the time it held it. At a shape's rate r, a window of W seconds
 blocks about r x W requests; with the application's lock_timeout L, those that arrive more than
-L before the window closes fail: r x max(0, W - L). docs/risk.md explains the estimate and
-where it stops being right.
+L before the window closes fail: r x max(0, W - L). The downgrade's locks are estimated the same
+way (a rollback runs against production's traffic too), at the captured rates: during a rollback
+the application sending them is the new version, whose traffic may differ. docs/risk.md explains
+the estimate and where it stops being right.
 """
 
 from __future__ import annotations
@@ -27,11 +29,15 @@ def _touches(shape: QueryShape, table: str) -> bool:
 
 def estimate(revisions: Iterable[RevisionResult], shapes: Iterable[QueryShape], *,
              lock_timeout_s: float | None = None) -> tuple[DowntimeEstimate, ...]:
-    """One estimate per (revision, statement, table) whose lock blocks shapes with a known rate."""
+    """One estimate per (revision, step, statement, table) whose lock blocks shapes with a known
+    rate; the upgrades' first, then the downgrades' (the rollback)."""
     shapes = [s for s in shapes if s.calls_per_s is not None]
+    revisions = tuple(revisions)
     found: list[DowntimeEstimate] = []
-    for rev in revisions:
-        for trace in rev.upgrade.statements if rev.upgrade is not None else ():
+    steps = [(rev, "upgrade", rev.upgrade) for rev in revisions]
+    steps += [(rev, "downgrade", rev.downgrade) for rev in reversed(revisions)]  # the order a rollback runs
+    for rev, step, result in steps:
+        for trace in result.statements if result is not None else ():
             for lock in trace.locks:
                 if not (lock.blocks_reads or lock.blocks_writes) or lock.held_s is None:
                     continue
@@ -50,7 +56,7 @@ def estimate(revisions: Iterable[RevisionResult], shapes: Iterable[QueryShape], 
                     reads_blocked=round(sum(s.calls_per_s or 0.0 for s in reads) * window, 1),
                     writes_blocked=round(sum(s.calls_per_s or 0.0 for s in writes) * window, 1),
                     read_shapes=len(reads), write_shapes=len(writes), lock_timeout_s=lock_timeout_s,
-                    would_fail=fail))
+                    would_fail=fail, step=step))
     return tuple(found)
 
 
@@ -58,9 +64,25 @@ def estimate(revisions: Iterable[RevisionResult], shapes: Iterable[QueryShape], 
 MIN_SLOWDOWN_MS = 1.0
 
 
+def costlier(before: ShapeRun, after: ShapeRun, margin: float | None = None) -> bool:
+    """The planner's estimated total cost rose beyond ``margin`` (plans.COST_MARGIN by default)."""
+    from .plans import COST_MARGIN
+
+    margin = COST_MARGIN if margin is None else margin
+    if before.cost is None or after.cost is None:
+        return False
+    return after.cost > max(before.cost, 0.0) * (1.0 + margin)
+
+
 def compare(shapes: Iterable[QueryShape], before: dict[str, ShapeRun], after: dict[str, ShapeRun], *,
             noise: float, large_tables: set[str]) -> tuple[PlanComparison, ...]:
-    """Before and after side by side, for every shape measured both times."""
+    """Before and after side by side, for every shape measured both times.
+
+    A shape is ``slower`` only when its latency grew beyond the noise margin (``noise`` and
+    :data:`MIN_SLOWDOWN_MS`) *and* the planner corroborates it: the plan's shape changed, or its
+    estimated cost rose beyond plans.COST_MARGIN. Timings on staging move with whatever else runs
+    on the machine; an identical plan at the same cost is the same work, so a slower run of it is
+    the machine, not the migration."""
     from ..config import beyond_noise
 
     out = []
@@ -70,9 +92,12 @@ def compare(shapes: Iterable[QueryShape], before: dict[str, ShapeRun], after: di
             continue
         lost = tuple(i for i in b.indexes if i not in a.indexes) if a.ok else ()
         seq = tuple(t for t in a.seq_scans if t not in b.seq_scans and bare(t) in large_tables) if a.ok else ()
-        slower = bool(a.ok and b.latency_ms is not None and a.latency_ms is not None and b.latency_ms > 0
-                      and beyond_noise(a.latency_ms, b.latency_ms, noise)
-                      and a.latency_ms - b.latency_ms >= MIN_SLOWDOWN_MS)
+        changed = bool(a.ok and a.plan != b.plan)
+        timed_slower = bool(a.ok and b.latency_ms is not None and a.latency_ms is not None and b.latency_ms > 0
+                            and beyond_noise(a.latency_ms, b.latency_ms, noise)
+                            and a.latency_ms - b.latency_ms >= MIN_SLOWDOWN_MS)
+        slower = timed_slower and (changed or costlier(b, a))
         out.append(PlanComparison(query=shape.query, fingerprint=shape.fingerprint, calls_per_s=shape.calls_per_s,
-                                  before=b, after=a, lost_indexes=lost, new_seq_scans=seq, slower=slower))
+                                  before=b, after=a, lost_indexes=lost, new_seq_scans=seq, slower=slower,
+                                  plan_changed=changed))
     return tuple(out)

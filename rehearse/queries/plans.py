@@ -7,14 +7,21 @@ column, a value of that column (``SELECT col FROM table WHERE col IS NOT NULL LI
 any other ``$n``, a plain value of its inferred type (1, 'x', now()...). The values are sampled
 once, before the upgrade, and reused after it, so both plans answer the same question.
 
-Latency is the median of a few ``EXECUTE`` runs (after one untimed warm-up run), each in a transaction that is rolled back (so
-writes leave nothing behind), bounded by ``budget_s`` per shape (statement_timeout and total).
+Latency is the minimum of a few ``EXECUTE`` runs (after one untimed warm-up run), each in a
+transaction that is rolled back (so writes leave nothing behind), bounded by ``budget_s`` per
+shape (statement_timeout and total). The minimum, not the median: on a shared machine every run
+can only be slowed down by what else runs (other processes, other sessions), never sped up, so the
+fastest run is the closest to the shape's own cost. Before and after are measured the same way
+(same warm-up, same number of runs, same parameter values).
+
+Latency is still a noisy signal on a busy machine; the planner's estimated total cost is not (it
+moves with the schema, the statistics and the settings, not with load). ``downtime.compare``
+reports a shape as slower only when both agree: see :data:`COST_MARGIN`.
 """
 
 from __future__ import annotations
 
 import json
-import statistics
 import time
 from typing import Iterable
 
@@ -32,6 +39,11 @@ _DEFAULTS = {
     "uuid": "00000000-0000-0000-0000-000000000000", "jsonb": "{}", "json": "{}", "bytea": "",
 }
 _NOW = ("timestamp", "date", "time")
+
+# the estimated total cost must rise by more than this fraction (with an unchanged plan shape) to
+# corroborate a slower latency: re-analyzed statistics move costs by a few percent, a table that
+# grew or was rewritten wider by much more
+COST_MARGIN = 0.2
 
 
 def _rangevars(stmt: ast.Node) -> tuple[dict[str, str], list[str]]:
@@ -195,6 +207,7 @@ def _measure_one(cur, shape: QueryShape, params: tuple | None, runs: int, budget
         except psycopg2.Error as exc:
             return ShapeRun(shape.fingerprint, ok=False, error=first_line(exc), params=params)
         plan = json.loads(plan) if isinstance(plan, str) else plan
+        cost = plan[0]["Plan"].get("Total Cost")
         nodes = _plan_nodes(plan[0]["Plan"])
         seq = tuple(sorted({n["Relation Name"] for _, n in nodes if n.get("Node Type") == "Seq Scan"
                             and n.get("Relation Name")}))
@@ -219,6 +232,7 @@ def _measure_one(cur, shape: QueryShape, params: tuple | None, runs: int, budget
             finally:
                 cur.execute("ROLLBACK")
         return ShapeRun(shape.fingerprint, ok=True, params=params, seq_scans=seq, indexes=idx, plan=text,
-                        latency_ms=round(statistics.median(timings), 4) if timings else None, runs=len(timings))
+                        latency_ms=round(min(timings), 4) if timings else None, runs=len(timings),
+                        cost=float(cost) if cost is not None else None)
     finally:
         cur.execute(f"DEALLOCATE {STATEMENT}")

@@ -147,7 +147,8 @@ def downtime_line(d: model.DowntimeEstimate) -> str:
         parts.append(f"{d.writes_blocked:,.0f} writes")
     if d.read_shapes:
         parts.append(f"{d.reads_blocked:,.0f} reads")
-    text = (f"at production's rate, {d.revision} blocks about {' and '.join(parts)} on {d.table} "
+    who = d.revision if d.step == "upgrade" else f"the downgrade of {d.revision}"
+    text = (f"at production's rate, {who} blocks about {' and '.join(parts)} on {d.table} "
             f"for {d.window_s:.1f} s ({d.lock_mode}")
     text += f", {d.wait_s:.1f} s of it waiting for the lock)" if d.wait_s >= 0.05 else ")"
     if d.lock_timeout_s:
@@ -158,7 +159,7 @@ def downtime_line(d: model.DowntimeEstimate) -> str:
 
 
 def plan_line(p: model.PlanComparison) -> str:
-    """'SELECT ... (120 calls/min): Index Scan using ix -> Seq Scan on orders; 0.05 ms -> 3.10 ms'"""
+    """'SELECT ... (120 calls/min): Index Scan using ix -> Seq Scan on orders; 0.05 ms -> 3.10 ms, estimated cost 8 -> 540'"""
     def top(run: model.ShapeRun) -> str:
         if not run.ok:
             return f"fails ({run.error})"
@@ -171,9 +172,11 @@ def plan_line(p: model.PlanComparison) -> str:
     rate = f"{p.calls_per_s * 60:,.0f} calls/min" if p.calls_per_s is not None else "rate unknown"
     flags = [f"loses {', '.join(p.lost_indexes)}" for _ in (1,) if p.lost_indexes]
     flags += [f"new sequential scan on {', '.join(p.new_seq_scans)}" for _ in (1,) if p.new_seq_scans]
-    flags += ["slower beyond the noise margin" for _ in (1,) if p.slower]
+    flags += ["slower, with a changed or costlier plan" for _ in (1,) if p.slower]
+    cost = (f", estimated cost {p.before.cost:,.0f} -> {p.after.cost:,.0f}"
+            if p.before.cost is not None and p.after.cost is not None else "")
     return (f"{short_sql(p.query, 80)} ({rate}): {top(p.before)} -> {top(p.after)}; "
-            f"{ms(p.before)} -> {ms(p.after)}" + (f" [{'; '.join(flags)}]" if flags else ""))
+            f"{ms(p.before)} -> {ms(p.after)}{cost}" + (f" [{'; '.join(flags)}]" if flags else ""))
 
 
 def query_lines(report: model.Report) -> list[str]:

@@ -126,7 +126,7 @@ def test_shapes_from_production_break_slow_down_and_wait(tmp_path, stats_source)
     assert count_plan["before"]["latency_ms"] is not None and count_plan["after"]["latency_ms"] is not None
 
     # qs04 holds ACCESS EXCLUSIVE on customers for ~2 s: the reads and writes of customers wait
-    down = [d for d in q["downtime"] if d["revision"] == "qs04" and "customers" in d["table"]
+    down = [d for d in q["downtime"] if d["revision"] == "qs04" and d["step"] == "upgrade" and "customers" in d["table"]
             and d["lock_mode"] == "AccessExclusiveLock"]
     assert down, q["downtime"]
     d = max(down, key=lambda x: x["held_s"])
