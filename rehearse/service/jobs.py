@@ -14,6 +14,7 @@ import ctypes
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -34,6 +35,8 @@ HEARTBEAT_S = 3.0
 LOST_AFTER_S = 20.0  # a worker silent this long is dead: its rehearsals fail with "worker lost"
 CANCEL_POLL_S = 0.5
 TERM_GRACE_S = 3.5  # SIGTERM, then SIGKILL: cancel must be over within 5 s
+# the pipeline's own progress line; the service keeps the number as the snapshot's data size over time
+RESTORING = re.compile(r"restoring ([\d,]+) rows into ")
 STATUS_BY_EXIT = {0: "passed", 1: "failed", 2: "error", 3: "error", 130: "cancelled", 143: "cancelled"}
 
 
@@ -141,10 +144,10 @@ class Worker:
             # only a rehearsal still "running" is ours to finish: the reaper may have failed it already
             conn.execute(sa.text(
                 "UPDATE rehearsals SET status = :s, exit_code = :c, status_reason = :why, report_json = :r, "
-                "risk = :risk, finished_at = now(), commit = coalesce(:commit, commit), child_pid = NULL "
-                "WHERE id = :i AND status = 'running' AND worker_id = :w"),
+                "risk = :risk, finished_at = now(), commit = coalesce(:commit, commit), child_pid = NULL, "
+                "data_rows = :rows WHERE id = :i AND status = 'running' AND worker_id = :w"),
                 {"s": outcome.status, "c": outcome.exit_code, "why": outcome.reason, "r": outcome.report_json,
-                 "risk": outcome.risk, "commit": commit, "i": rid, "w": self.id})
+                 "risk": outcome.risk, "commit": commit, "i": rid, "w": self.id, "rows": outcome.data_rows})
             store.audit(conn, f"worker:{self.id}", f"rehearsal.{outcome.status}", str(rid), exit_code=outcome.exit_code,
                         reason=outcome.reason, risk=outcome.risk)
 
@@ -177,10 +180,14 @@ class Worker:
         await asyncio.to_thread(self._set_child, rid, proc.pid)
         await asyncio.to_thread(self._event, rid, f"started: {redact(' '.join(cmd[3:]))}")
 
+        data_rows: list[int] = []
+
         async def pump() -> None:
             assert proc.stderr is not None
             async for raw in proc.stderr:
                 line = raw.decode(errors="replace").rstrip()
+                if (m := RESTORING.search(line)) and not data_rows:
+                    data_rows.append(int(m.group(1).replace(",", "")))
                 if line:
                     await asyncio.to_thread(self._event, rid, line)
 
@@ -200,7 +207,7 @@ class Worker:
         reason = {"cancelled": "cancelled on request" if cancelled else "interrupted",
                   "error": f"rehearse exited with {code}"}.get(status)
         await asyncio.to_thread(self._event, rid, f"finished: {status} (exit {code})")
-        return store.Outcome(status, code, reason, report_json, risk)
+        return store.Outcome(status, code, reason, report_json, risk, data_rows[0] if data_rows else None)
 
     async def _watch(self, rid: int, proc: asyncio.subprocess.Process) -> None:
         self._cancelled = False
