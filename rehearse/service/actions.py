@@ -100,11 +100,15 @@ def approve(engine: sa.Engine, who, rid: int, reason: str) -> dict:
     if not reason:
         raise ApiError(422, "an approval needs a reason", "the reason is shown on the rehearsal and in the PR comment",
                        "say why this risk is acceptable for the release")
+    with engine.connect() as conn:
+        requester = rehearsal_or_404(conn, rid)["requested_by"]
+    if requester == who[0]:
+        with engine.begin() as conn:  # recorded: a refused self-approval is worth seeing in the log
+            store.audit(conn, who[0], "rehearsal.approve.refused", str(rid), reason="requester may not approve")
+        raise ApiError(403, "you requested this rehearsal", "a release approval must come from an approver "
+                       "who is not the rehearsal's requester", "ask another approver to sign off")
     with engine.begin() as conn:
         row = rehearsal_or_404(conn, rid)
-        if row["requested_by"] == who[0]:
-            raise ApiError(403, "you requested this rehearsal", "a release approval must come from an approver "
-                           "who is not the rehearsal's requester", "ask another approver to sign off")
         conn.execute(sa.text("SELECT 1 FROM rehearsals WHERE id = :i FOR UPDATE"), {"i": rid})
         decision = store.decision_for(conn, rid)
         if decision["state"] != "awaiting approval":

@@ -143,22 +143,27 @@ class Auth:
     # -- login ------------------------------------------------------------------------------------
     def login(self, name: str, password: str, client: str) -> tuple[str, str]:
         """Check a user's password under the rate limit; a new session (id, csrf) when it matches."""
+        # (each refusal is committed before it is raised: a raise inside engine.begin() would roll it back)
         with self.engine.begin() as conn:
             by_user, by_client = store.recent_login_failures(conn, name, client, WINDOW_S)
-            if by_user >= MAX_FAILURES or by_client >= MAX_FAILURES:
+            limited = by_user >= MAX_FAILURES or by_client >= MAX_FAILURES
+            if limited:
                 store.audit(conn, name, "login.refused", name, client=client, reason="rate limited")
-                raise ApiError(429, "too many failed logins", f"{MAX_FAILURES} failures within "
-                               f"{int(WINDOW_S // 60)} minutes for this user or from this address",
-                               f"wait {int(WINDOW_S // 60)} minutes, or ask an admin to reset the password")
+        if limited:
+            raise ApiError(429, "too many failed logins", f"{MAX_FAILURES} failures within "
+                           f"{int(WINDOW_S // 60)} minutes for this user or from this address",
+                           f"wait {int(WINDOW_S // 60)} minutes, or ask an admin to reset the password")
         with self.engine.connect() as conn:
             user = store.get_user(conn, name)
         ok = verify_password(user["password_hash"] if user else _DUMMY_HASH, password) and user is not None
-        with self.engine.begin() as conn:
-            store.record_login(conn, name, client, ok)
-            if not ok:
+        if not ok:
+            with self.engine.begin() as conn:
+                store.record_login(conn, name, client, False)
                 store.audit(conn, name, "login.failure", name, client=client)
-                raise ApiError(401, "wrong user name or password", "the service has no user with that password",
-                               "check both, or ask an admin to set a new password")
+            raise ApiError(401, "wrong user name or password", "the service has no user with that password",
+                           "check both, or ask an admin to set a new password")
+        with self.engine.begin() as conn:
+            store.record_login(conn, name, client, True)
             if _hasher.check_needs_rehash(user["password_hash"]):
                 store.set_password_hash(conn, name, hash_password(password))
             session_id, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
