@@ -8,6 +8,7 @@ is named in the legend rather than squashing the points against the axis.
 
 from __future__ import annotations
 
+import math
 from html import escape
 
 W, H = 640, 260
@@ -15,9 +16,25 @@ LEFT, RIGHT, TOP, BOTTOM = 56, 16, 16, 40
 PALETTE = ("#2563eb", "#d97706", "#059669", "#db2777", "#7c3aed", "#0891b2", "#65a30d", "#dc2626")
 
 
+def _nice(top: float) -> float:
+    """The smallest 1, 2 or 5 times a power of ten at or above ``top``: ticks people read at a glance."""
+    if top <= 0:
+        return 1.0
+    power = 10 ** math.floor(math.log10(top))
+    return next(m * power for m in (1, 2, 5, 10) if m * power >= top * 0.999)
+
+
+def _ticks(top: float) -> int:
+    """Intervals between ticks: quarters of 1 and 2 (0.25, 0.5), fifths of 5 (1, 2, ...)."""
+    lead = round(top / 10 ** math.floor(math.log10(top)))
+    return 5 if lead == 5 else 4
+
+
 def _fmt(v: float, unit: str) -> str:
     if unit == "s":
-        return f"{v:.3f} s" if v < 1 else f"{v:.1f} s"
+        if v == 0:
+            return "0 s"
+        return f"{v:.3g} s" if v < 1 else (f"{v:.1f} s".replace(".0 s", " s") if v < 100 else f"{v:.0f} s")
     if v >= 1_000_000:
         return f"{v / 1_000_000:.1f}M"
     if v >= 1_000:
@@ -29,8 +46,9 @@ def _frame(css: str, label: str, ymax: float, unit: str, xlabel: str) -> list[st
     out = [f'<svg class="chart {css}" viewBox="0 0 {W} {H}" role="img" aria-label="{escape(label)}" '
            f'xmlns="http://www.w3.org/2000/svg">',
            f'<text class="axis-label" x="{LEFT}" y="{H - 6}">{escape(xlabel)}</text>']
-    for i in range(5):
-        v = ymax * i / 4
+    n = _ticks(ymax)
+    for i in range(n + 1):
+        v = ymax * i / n
         y = _y(v, ymax)
         out.append(f'<line class="grid" x1="{LEFT}" x2="{W - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>')
         out.append(f'<text class="tick" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{_fmt(v, unit)}</text>')
@@ -47,10 +65,18 @@ def _x(i: int, n: int) -> float:
 
 
 def _scale(values: list[float], budgets: dict[str, float]) -> float:
-    top = max(values, default=0.0) * 1.15
+    top = max(values, default=0.0) * 1.1
     if budgets:
-        top = max(top, min(budgets.values()) * 1.1)  # the lowest budget line is always in view
-    return top or 1.0
+        top = max(top, min(budgets.values()) * 1.05)  # the lowest budget line is always in view
+    return _nice(top)
+
+
+def _merged(budgets: dict[str, float]) -> list[tuple[str, float]]:
+    """Budgets at the same value become one line with one label (lock_held_s and medium_lock_s are both 1 s)."""
+    by_value: dict[float, list[str]] = {}
+    for name, limit in budgets.items():
+        by_value.setdefault(limit, []).append(name)
+    return sorted(((" = ".join(names), limit) for limit, names in by_value.items()), key=lambda kv: kv[1])
 
 
 def _legend(items: list[tuple[str, str, str]]) -> str:
@@ -69,7 +95,7 @@ def trend_chart(css: str, label: str, series: dict[str, list[dict]], budgets: di
     ymax = _scale([p["value"] for pts in series.values() for p in pts], budgets)
     out = _frame(css, label, ymax, unit, "rehearsals, oldest first")
     legend = []
-    for name, limit in sorted(budgets.items(), key=lambda kv: kv[1]):
+    for name, limit in _merged(budgets):
         if limit <= ymax:
             y = _y(limit, ymax)
             out.append(f'<line class="budget" x1="{LEFT}" x2="{W - RIGHT}" y1="{y:.1f}" y2="{y:.1f}">'
@@ -101,14 +127,15 @@ def scatter_chart(css: str, label: str, points: list[dict], x_key: str, y_key: s
     """Duration (y) against the size of the table the revision locked (x), one point per revision and rehearsal."""
     if not points:
         return '<p class="empty">no revision that locked a table yet</p>'
-    xmax = max(p[x_key] for p in points) * 1.1 or 1.0
-    ymax = max(p[y_key] for p in points) * 1.15 or 1.0
+    xmax = _nice(max(p[x_key] for p in points) * 1.1)
+    ymax = _nice(max(p[y_key] for p in points) * 1.1)
     out = _frame(css, label, ymax, "s", xlabel)
     span = W - LEFT - RIGHT - 20
     revs = sorted({p["revision"] for p in points})
-    for i in range(5):
-        v = xmax * i / 4
-        out.append(f'<text class="tick" x="{LEFT + 10 + span * i / 4:.1f}" y="{H - BOTTOM + 16}" '
+    n = _ticks(xmax)
+    for i in range(n + 1):
+        v = xmax * i / n
+        out.append(f'<text class="tick" x="{LEFT + 10 + span * i / n:.1f}" y="{H - BOTTOM + 16}" '
                    f'text-anchor="middle">{_fmt(v, "")}</text>')
     for p in points:
         color = PALETTE[revs.index(p["revision"]) % len(PALETTE)]

@@ -184,7 +184,10 @@ def install_pages(app: FastAPI, engine: sa.Engine, auth: Auth) -> None:
                                             "rows of the largest table the revision locked"),
             "data": charts.size_chart("chart-data", "rows restored from the snapshot", t["data_rows"]),
         }
-        return render(request, "target.html", who, target=target, rehearsals=rehearsals, charts=svg)
+        reported = [r["id"] for r in rehearsals if r["has_report"]]  # newest first: compare the last two by default
+        return render(request, "target.html", who, target=target, rehearsals=rehearsals, charts=svg,
+                      compare_b=reported[0] if reported else None,
+                      compare_a=reported[1] if len(reported) > 1 else None)
 
     @app.get("/rehearsals/{rid}", response_class=HTMLResponse, include_in_schema=False)
     def rehearsal_page(request: Request, rid: int, who: Viewer) -> Response:
