@@ -247,3 +247,42 @@ def test_users_need_a_real_password_and_a_known_role(service):
     make_user(service, "x", "viewer")
     assert [u["name"] for u in service.http.get("/api/users").json()] == ["x"]
     assert "password" not in json.dumps(service.http.get("/api/users").json())
+
+
+def test_an_approval_updates_the_pull_request_comment(service, source_db):
+    import time as clock
+
+    from .test_hooks import Forge, _github, _pr
+
+    forge = Forge()
+    try:
+        service.target("shop", source_db=source_db(), approval_threshold="low")
+        service.env.update(SERVICE_SLEEP_S="0", REHEARSE_GITHUB_API=forge.url, REHEARSE_GITHUB_TOKEN="t")
+        service.stop_server()
+        service.start_server()  # the approval is posted by the API process: it needs the forge's address too
+        make_user(service, "ann", "approver")
+        token = service.http.post("/api/tokens", json={"user": "ann"}).json()["token"]
+        service.start_worker()
+        rid = _github(service, _pr("opened", "a" * 40)).json()["id"]
+        assert service.wait_for(rid, ("passed", "failed", "error"))["status"] == "passed"
+
+        def comment(after: int) -> str:
+            deadline = clock.monotonic() + 60
+            while clock.monotonic() < deadline:
+                writes = [c for c in forge.calls if c[0] != "GET"]
+                if len(writes) > after:
+                    return writes[after][2]["body"]
+                clock.sleep(0.2)
+            raise AssertionError(f"no comment write #{after + 1}: {forge.calls}")
+
+        first = comment(0)
+        assert "**awaiting release approval**" in first
+        assert json.loads(first.split("<!-- rehearse-summary ", 1)[1].split(" -->")[0])["release_approved"] is False
+        resp = service.http.post(f"/api/rehearsals/{rid}/approve", json={"reason": "fine at this size"},
+                                 headers={"Authorization": f"Bearer {token}"})
+        assert resp.status_code == 200, resp.text
+        second = comment(1)
+        assert "**release-approved**: approved by ann: fine at this size" in second
+        assert [c[0] for c in forge.calls if c[0] != "GET"] == ["POST", "PATCH"]  # the same comment, updated
+    finally:
+        forge.close()
