@@ -161,3 +161,17 @@ def create_token(engine: sa.Engine, who, user: str | None, role: str | None) -> 
     with engine.begin() as conn:
         token = store.create_user_token(conn, user, role, who[0])
     return {"user": user, "role": role, "token": token}
+
+
+def revoke_token(engine: sa.Engine, who, token_id: int) -> dict:
+    """Remove a token: admins any, others their own. Every `serve` stops accepting it within its 5 s cache."""
+    with engine.begin() as conn:
+        owner = store.token_owner(conn, token_id)
+        if owner is None:
+            raise ApiError(404, f"token {token_id} does not exist", "no token has that id",
+                           "list them with GET /api/tokens")
+        if owner != who[0] and who[1] != "admin":
+            raise ApiError(403, "not your token", "only admins revoke other users' tokens", "ask an admin")
+        gone = store.revoke_token(conn, token_id)
+        store.audit(conn, who[0], "token.revoke", owner, id=token_id, role=gone["role"])
+    return {"id": token_id, "revoked": True}

@@ -310,6 +310,10 @@ def create_app(db_url: str) -> FastAPI:
     def create_token(body: TokenIn, who: Viewer) -> dict:
         return actions.create_token(engine, who, body.user, body.role)
 
+    @app.post("/api/tokens/{token_id}/revoke")
+    def revoke_token(token_id: int, who: Viewer) -> dict:
+        return actions.revoke_token(engine, who, token_id)
+
     @app.get("/api/tokens")
     def list_tokens(_: Admin) -> Response:
         with engine.connect() as conn:

@@ -279,6 +279,11 @@ def install_pages(app: FastAPI, engine: sa.Engine, auth: Auth) -> None:
         created = actions.create_token(engine, who, user.strip(), role or None)
         return _admin(request, who, new_token=created)  # shown once, in this answer only (no redirect, no URL)
 
+    @app.post("/admin/tokens/{token_id}/revoke", include_in_schema=False)
+    def revoke_form(token_id: int, who: Admin) -> Response:
+        actions.revoke_token(engine, who, token_id)
+        return back("/admin")
+
     @app.post("/admin/targets", include_in_schema=False)
     def target_form(who: Admin, name: Annotated[str, Form()], project_path: Annotated[str, Form()] = "",
                     git_url: Annotated[str, Form()] = "", snapshot: Annotated[str, Form()] = "",

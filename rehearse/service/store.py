@@ -130,6 +130,18 @@ def create_user_token(conn: Connection, user: str, role: str, actor: str) -> str
     return token
 
 
+def revoke_token(conn: Connection, token_id: int) -> dict | None:
+    row = conn.execute(sa.text("DELETE FROM tokens WHERE id = :i RETURNING name, role, user_name"),
+                       {"i": token_id}).first()
+    return {"name": row.name, "role": row.role, "user": row.user_name} if row else None
+
+
+def token_owner(conn: Connection, token_id: int) -> str | None:
+    row = conn.execute(sa.text("SELECT coalesce(user_name, name) AS who FROM tokens WHERE id = :i"),
+                       {"i": token_id}).first()
+    return row.who if row else None
+
+
 def list_tokens(conn: Connection) -> list[dict]:
     rows = conn.execute(sa.text("SELECT id, name, role, user_name, created_at FROM tokens ORDER BY id"))
     return [{"id": r.id, "name": r.name, "role": r.role, "user": r.user_name, "created_at": r.created_at.isoformat()}

@@ -57,6 +57,7 @@ def test_sign_in_submit_watch_progress_charts_and_approvals(service, source_db, 
     expect(rhea.page.locator("#approval")).to_contain_text("awaiting approval")
     assert rhea.page.locator("#approve").count() == 0  # no sign-off form for a requester
     expect(rhea.page.locator("iframe.report")).to_be_visible()
+    expect(rhea.page.frame_locator("iframe.report").locator("h1")).to_contain_text("rehearse report")
     formats = rhea.page.locator(".downloads a").all_inner_texts()
     assert formats == ["html", "markdown", "json", "junit", "sarif"]
 

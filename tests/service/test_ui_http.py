@@ -27,14 +27,14 @@ ROUTES = {
     ("POST", "/api/rehearsals"): "requester", ("POST", "/api/rehearsals/{rid}/cancel"): "requester",
     ("POST", "/api/rehearsals/{rid}/approve"): "approver", ("GET", "/api/audit"): "approver",
     ("POST", "/api/targets"): "admin", ("POST", "/api/users"): "admin", ("GET", "/api/users"): "admin",
-    ("GET", "/api/tokens"): "admin",
+    ("GET", "/api/tokens"): "admin", ("POST", "/api/tokens/{token_id}/revoke"): "viewer",
     ("GET", "/"): "viewer", ("GET", "/partials/active"): "viewer", ("GET", "/targets/{name}"): "viewer",
     ("GET", "/rehearsals/{rid}"): "viewer", ("GET", "/compare"): "viewer", ("GET", "/rules"): "viewer",
     ("POST", "/logout"): "viewer",
     ("POST", "/rehearsals"): "requester", ("POST", "/rehearsals/{rid}/cancel"): "requester",
     ("POST", "/rehearsals/{rid}/approve"): "approver", ("GET", "/audit"): "approver",
     ("GET", "/admin"): "admin", ("POST", "/admin/users"): "admin", ("POST", "/admin/tokens"): "admin",
-    ("POST", "/admin/targets"): "admin",
+    ("POST", "/admin/targets"): "admin", ("POST", "/admin/tokens/{token_id}/revoke"): "admin",
 }
 ROLES = ("viewer", "requester", "approver", "admin")
 
@@ -45,7 +45,7 @@ def _app_routes() -> set[tuple[str, str]]:
 
 
 def _url(path: str) -> str:
-    url = path.replace("{rid}", "999999").replace("{name}", "nope")
+    url = path.replace("{rid}", "999999").replace("{name}", "nope").replace("{token_id}", "999999")
     return url + ("?a=999999&b=999999" if url.endswith("compare") else "")
 
 
@@ -101,6 +101,18 @@ def test_a_token_never_acts_above_its_user(service):
     _is_error(service.http.post("/api/tokens", json={"user": "nobody"}), 404)
     listed = service.http.get("/api/tokens").json()
     assert {t["user"] for t in listed if t["user"]} == {"vera"} and "token_hash" not in json.dumps(listed)
+    # revoking: her own yes, others' no; a revoked token stops working (after the 5 s cache at most)
+    admins = [t["id"] for t in listed if t["user"] is None]
+    _is_error(service.http.post(f"/api/tokens/{admins[0]}/revoke", headers=as_vera), 403)
+    assert service.http.post(f"/api/tokens/{listed[-1]['id']}/revoke", headers=as_vera).json()["revoked"]
+    assert service.http.post(f"/api/tokens/{listed[-2]['id']}/revoke").status_code == 200  # by the admin
+    import time
+    deadline = time.monotonic() + 30
+    while service.http.get("/api/me", headers=as_vera).status_code == 200 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    _is_error(service.http.get("/api/me", headers=as_vera), 401)
+    assert [r["action"] for r in service.http.get("/api/audit", params={"action": "token.revoke"}).json()] == \
+        ["token.revoke", "token.revoke"]
 
 
 def test_session_cookie_is_httponly_lax_and_state_changes_need_the_csrf_token(service):
@@ -220,7 +232,7 @@ def test_no_endpoint_can_change_or_delete_an_audit_entry(service):
         if method == "GET":
             continue
         for ident in ids[:2]:
-            url = path.replace("{rid}", ident).replace("{name}", ident)
+            url = path.replace("{rid}", ident).replace("{name}", ident).replace("{token_id}", "999999")
             service.http.request(method, url, json={"id": int(ident), "reason": "tamper", "name": ident})
             browser.request(method, url, data={"csrf_token": browser.csrf, "reason": "tamper", "name": ident})
     for method in ("PUT", "PATCH", "DELETE", "POST"):
