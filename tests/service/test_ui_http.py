@@ -298,3 +298,17 @@ def test_an_approval_updates_the_pull_request_comment(service, source_db):
         assert [c[0] for c in forge.calls if c[0] != "GET"] == ["POST", "PATCH"]  # the same comment, updated
     finally:
         forge.close()
+
+
+def test_user_create_command_makes_a_user_who_can_sign_in(service):
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "rehearse.cli", "user", "create", "--name", "ops", "--role", "approver",
+           "--db", service.db_url]
+    short = subprocess.run(cmd, input="short\n", capture_output=True, text=True, timeout=120)
+    assert short.returncode == 2 and "too short" in short.stderr and "Traceback" not in short.stderr
+    pw = password()
+    ok = subprocess.run(cmd, input=pw + "\n", capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert login(service, "ops", pw).get("/api/me").json() == {"name": "ops", "role": "approver", "via": "session"}
