@@ -1,10 +1,12 @@
-"""The service's HTTP API (FastAPI): targets, rehearsals, reports, progress events, webhooks.
+"""The service's HTTP API (FastAPI): targets, rehearsals, reports, progress events, approvals, users, tokens, webhooks.
 
 (No `from __future__ import annotations` here: FastAPI resolves the local Annotated[...] dependencies at runtime.)
 
-Every endpoint but /api/health needs a bearer token. Errors are JSON {what, why, hint} with a
-4xx status; anything unexpected is logged and answered with a one-line 500-free error body of the
-same shape (status 503), never a traceback. A target's source_url is accepted but never returned.
+Every endpoint but /api/health needs a bearer token or a signed-in session (auth.py; sessions also
+need the CSRF token to change anything). The web pages (pages.py) are mounted on the same app.
+Errors are JSON {what, why, hint} with a 4xx status (an error page on the pages); anything
+unexpected is logged and answered with a one-line error body of the same shape (status 503), never
+a traceback. A target's source_url is accepted but never returned.
 """
 
 
