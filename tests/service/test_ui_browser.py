@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import re
 
+import playwright.sync_api as sync_api  # a test extra: missing it is a set-up error, not a skip
 import pytest
 
 from .uikit import browser_login, launch, make_user
-
-sync_api = pytest.importorskip("playwright.sync_api")
 
 
 class Watched:

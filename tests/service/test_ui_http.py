@@ -127,6 +127,14 @@ def test_session_cookie_is_httponly_lax_and_state_changes_need_the_csrf_token(se
     cookie = next(v for k, v in resp.headers.multi_items() if k == "set-cookie" and v.startswith("rehearse_session="))
     attrs = {a.strip().split("=")[0].lower() for a in cookie.split(";")}
     assert "httponly" in attrs and "samesite=lax" in cookie.lower() and "secure" not in attrs  # plain http here
+    # behind a TLS proxy (uvicorn trusts X-Forwarded-Proto from 127.0.0.1), the cookie is Secure
+    page = httpx.get(f"{service.base}/login", headers={"X-Forwarded-Proto": "https"})
+    assert "secure" in page.headers["set-cookie"].lower()
+    token = csrf_of(page.text)  # its Secure cookie is not sent back over plain http: send it as the browser would
+    resp = httpx.post(f"{service.base}/login", data={"name": "rita", "password": pw, "csrf_token": token},
+                      headers={"X-Forwarded-Proto": "https", "cookie": f"rehearse_login_csrf={token}"})
+    cookie = next(v for k, v in resp.headers.multi_items() if k == "set-cookie" and v.startswith("rehearse_session="))
+    assert "secure" in {a.strip().lower() for a in cookie.split(";")}
     browser = login(service, "rita", pw)
     # without the token: refused, with the JSON shape on the API and nothing queued
     _is_error(browser.post("/api/rehearsals", json={"target": "shop"}), 403)
