@@ -398,6 +398,27 @@ def token_create(
     typer.echo(create_token(_service_db(db), role=role, name=name or role, data_dir=data_dir))
 
 
+user_app = typer.Typer(help="Users of the rehearsal service's web UI.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+
+
+@user_app.command("create")
+@_errors_to_exit_codes
+def user_create(
+    name: Annotated[str, typer.Option(help="The user's sign-in name.")],
+    role: Annotated[str, typer.Option(help="viewer, requester, approver or admin.")] = "viewer",
+    db: Annotated[Optional[str], typer.Option(help="The service database URL (default: REHEARSE_DB, else the embedded cluster).")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help="The embedded cluster's data directory.")] = None,
+) -> None:
+    """Create a user (or set a new password and role), the password read from standard input or REHEARSE_PASSWORD."""
+    import os
+
+    from .service.tokens import create_user
+    password = os.environ.get("REHEARSE_PASSWORD") or sys.stdin.readline().rstrip("\n")
+    create_user(_service_db(db), name=name, role=role, password=password, data_dir=data_dir)
+    typer.echo(f"user {name} ({role}) saved")
+
+
 def main() -> None:
     app()
 

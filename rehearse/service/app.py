@@ -1,10 +1,12 @@
-"""The service's HTTP API (FastAPI): targets, rehearsals, reports, progress events, webhooks.
+"""The service's HTTP API (FastAPI): targets, rehearsals, reports, progress events, approvals, users, tokens, webhooks.
 
 (No `from __future__ import annotations` here: FastAPI resolves the local Annotated[...] dependencies at runtime.)
 
-Every endpoint but /api/health needs a bearer token. Errors are JSON {what, why, hint} with a
-4xx status; anything unexpected is logged and answered with a one-line 500-free error body of the
-same shape (status 503), never a traceback. A target's source_url is accepted but never returned.
+Every endpoint but /api/health needs a bearer token or a signed-in session (auth.py; sessions also
+need the CSRF token to change anything). The web pages (pages.py) are mounted on the same app.
+Errors are JSON {what, why, hint} with a 4xx status (an error page on the pages); anything
+unexpected is logged and answered with a one-line error body of the same shape (status 503), never
+a traceback. A target's source_url is accepted but never returned.
 """
 
 
@@ -28,11 +30,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import RehearseError
 from ..urls import redact
-from . import store
+from . import actions, store
+from .actions import ApiError, rehearsal_or_404, target_or_404
+from .auth import Auth, Who
 
 log = logging.getLogger("rehearse.service")
-TOKEN_CACHE_S = 5.0
-RANK = {r: i for i, r in enumerate(store.ROLES)}
 REPORT_MEDIA = {"json": "application/json", "markdown": "text/markdown", "md": "text/markdown",
                 "html": "text/html", "junit": "application/xml", "sarif": "application/sarif+json"}
 
@@ -40,11 +42,6 @@ REPORT_MEDIA = {"json": "application/json", "markdown": "text/markdown", "md": "
 def fast(obj) -> Response:
     """JSON straight from orjson: the read endpoints skip FastAPI's response-model pass (measured hot path)."""
     return Response(orjson.dumps(obj), media_type="application/json")
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, what: str, why: str, hint: str) -> None:
-        self.status, self.what, self.why, self.hint = status, what, why, hint
 
 
 class TargetIn(BaseModel):
@@ -62,11 +59,27 @@ class TargetIn(BaseModel):
     staging: str = "local"
     fail_on: Optional[Literal["low", "medium", "high", "critical"]] = None
     thresholds: dict[str, Any] = {}
+    approval_threshold: Literal["low", "medium", "high", "critical"] = "high"
 
 
 class RehearsalIn(BaseModel):
     target: str
     ref: Optional[str] = None
+
+
+class UserIn(BaseModel):
+    name: str
+    password: str
+    role: Literal["viewer", "requester", "approver", "admin"]
+
+
+class TokenIn(BaseModel):
+    user: Optional[str] = None
+    role: Optional[Literal["viewer", "requester", "approver", "admin"]] = None
+
+
+class ApprovalIn(BaseModel):
+    reason: str
 
 
 def create_app(db_url: str) -> FastAPI:
@@ -95,7 +108,10 @@ def create_app(db_url: str) -> FastAPI:
     app.state.engine = engine
 
     @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+    async def _api_error(request: Request, exc: ApiError) -> Response:
+        if not request.url.path.startswith("/api/"):
+            from .pages import error_page
+            return error_page(request, exc)
         return JSONResponse({"what": exc.what, "why": exc.why, "hint": exc.hint}, status_code=exc.status)
 
     @app.exception_handler(RequestValidationError)
@@ -121,62 +137,12 @@ def create_app(db_url: str) -> FastAPI:
         return JSONResponse({"what": "the service could not answer", "why": type(exc).__name__,
                              "hint": "retry; if it persists, read the service log"}, status_code=503)
 
-    known_tokens: dict[str, tuple[tuple[str, str], float]] = {}
-
-    def identity(request: Request) -> tuple[str, str]:
-        auth = request.headers.get("authorization", "")
-        if not auth.lower().startswith("bearer "):
-            raise ApiError(401, "no token", "every endpoint but /api/health needs a bearer token",
-                           "send 'Authorization: Bearer <token>' (rehearse token create)")
-        token = auth[7:].strip()
-        cached = known_tokens.get(token)
-        if cached and cached[1] > time.monotonic():
-            return cached[0]
-        with engine.connect() as conn:
-            who = store.token_identity(conn, token)
-        if who is not None:
-            # a few seconds of cache: one query less per request; tokens are only ever added, never edited
-            if len(known_tokens) > 10_000:
-                known_tokens.clear()
-            known_tokens[token] = (who, time.monotonic() + TOKEN_CACHE_S)
-        if who is None:
-            raise ApiError(401, "unknown token", "the token is not one the service issued",
-                           "create one with `rehearse token create`")
-        return who
-
-    def need(role: str):
-        def check(who: Annotated[tuple[str, str], Depends(identity)]) -> tuple[str, str]:
-            if RANK[who[1]] < RANK[role]:
-                raise ApiError(403, f"role {who[1]} may not do this", f"it needs the {role} role",
-                               "ask an admin for a token with that role")
-            return who
-        return check
-
-    Viewer = Annotated[tuple[str, str], Depends(need("viewer"))]
-    Requester = Annotated[tuple[str, str], Depends(need("requester"))]
-    Approver = Annotated[tuple[str, str], Depends(need("approver"))]
-    Admin = Annotated[tuple[str, str], Depends(need("admin"))]
-
-    def rehearsal_or_404(conn, rid: int) -> dict:
-        row = store.rehearsal_row(conn, rid)
-        if row is None:
-            raise ApiError(404, f"rehearsal {rid} does not exist", "no rehearsal has that id",
-                           "list them with GET /api/rehearsals")
-        return row
-
-    def invalid_as_422(check, why: str):
-        """Run a validator from config/schedule; its BadInput becomes the 422 {what, why, hint}."""
-        try:
-            return check()
-        except RehearseError as exc:
-            raise ApiError(422, redact(exc.message), why, exc.hint or "see docs/service.md") from None
-
-    def target_or_404(conn, name: str) -> dict:
-        t = store.get_target(conn, name)
-        if t is None:
-            raise ApiError(404, f"target {name} does not exist", "no target has that name",
-                           "create it with POST /api/targets, or list them with GET /api/targets")
-        return t
+    auth = Auth(engine)
+    app.state.auth = auth
+    Viewer = Annotated[Who, Depends(auth.need("viewer"))]
+    Requester = Annotated[Who, Depends(auth.need("requester"))]
+    Approver = Annotated[Who, Depends(auth.need("approver"))]
+    Admin = Annotated[Who, Depends(auth.need("admin"))]
 
     @app.get("/api/health")
     def health() -> dict:
@@ -186,38 +152,7 @@ def create_app(db_url: str) -> FastAPI:
 
     @app.post("/api/targets", status_code=201)
     def put_target(body: TargetIn, who: Admin) -> dict:
-        if not (body.source_url or body.snapshot or body.snapshot_schedule):
-            raise ApiError(422, "the target names no database", "a rehearsal needs data to run on",
-                           "give source_url, snapshot or snapshot_schedule")
-        if not (body.project_path or body.git_url):
-            raise ApiError(422, "the target names no project", "a rehearsal needs the Alembic project",
-                           "give project_path (a local path) or git_url and git_ref")
-        if body.source_url:
-            from ..urls import parse
-            parse(body.source_url)  # BadInput -> 400 with the redacted URL
-        values = body.model_dump()
-        if body.snapshot_schedule is not None:
-            if body.snapshot:
-                raise ApiError(422, "the target has both snapshot and snapshot_schedule",
-                               "a rehearsal uses one snapshot: a fixed directory or the newest scheduled pull",
-                               "give one of them")
-            if not body.source_url:
-                raise ApiError(422, "snapshot_schedule needs source_url", "scheduled snapshots are pulled from it",
-                               "give source_url (it is stored, never returned)")
-            from .schedule import parse_schedule
-            values["snapshot_schedule"] = invalid_as_422(lambda: parse_schedule(body.snapshot_schedule),
-                                                         "the schedule could not be followed").to_json()
-        from ..config import validate_thresholds
-        invalid_as_422(lambda: validate_thresholds(body.thresholds),
-                       "the rehearsal would refuse these thresholds in its settings file")
-        with engine.begin() as conn:
-            existed = store.get_target(conn, body.name) is not None
-            store.put_target(conn, values)
-            out = store.get_target(conn, body.name)
-            store.audit(conn, who[0], "target.update" if existed else "target.create", body.name,
-                        **{k: v for k, v in out.items() if k != "has_source_url"})
-        log.info("target %s saved by %s", body.name, who[0])
-        return out
+        return actions.put_target(engine, who, body.model_dump())
 
     @app.get("/api/targets/{name}/snapshots")
     def list_snapshots(name: str, _: Viewer, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Response:
@@ -279,11 +214,7 @@ def create_app(db_url: str) -> FastAPI:
 
     @app.post("/api/rehearsals", status_code=201)
     def submit(body: RehearsalIn, who: Requester) -> dict:
-        with engine.begin() as conn:
-            target_or_404(conn, body.target)
-            queued = store.enqueue(conn, target=body.target, ref=body.ref, requested_by=who[0])
-            store.audit(conn, who[0], "rehearsal.submit", str(queued["id"]), target=body.target, ref=body.ref)
-        return {"id": queued["id"], "status": "queued"}
+        return actions.submit(engine, who, body.target, body.ref)
 
     @app.get("/api/rehearsals")
     def list_rehearsals(_: Viewer, target: Optional[str] = None,
@@ -296,24 +227,19 @@ def create_app(db_url: str) -> FastAPI:
     def get_rehearsal(rid: int, _: Viewer) -> Response:
         with engine.connect() as conn:
             row = store.public_rehearsal_by_id(conn, rid)
-        if row is None:
-            raise ApiError(404, f"rehearsal {rid} does not exist", "no rehearsal has that id",
-                           "list them with GET /api/rehearsals")
+            if row is None:
+                raise ApiError(404, f"rehearsal {rid} does not exist", "no rehearsal has that id",
+                               "list them with GET /api/rehearsals")
+            row["approval"] = store.decision_for(conn, rid)
         return fast(row)
 
     @app.post("/api/rehearsals/{rid}/cancel")
     def cancel(rid: int, who: Requester) -> dict:
-        with engine.begin() as conn:
-            row = rehearsal_or_404(conn, rid)
-            if RANK[who[1]] < RANK["approver"] and row["requested_by"] != who[0]:
-                raise ApiError(403, "not your rehearsal", "requesters may cancel only their own rehearsals",
-                               "ask its requester or an approver")
-            if row["status"] in store.FINISHED:
-                raise ApiError(409, f"rehearsal {rid} is already {row['status']}", "only a queued or running "
-                               "rehearsal can be cancelled", "nothing to do")
-            status = store.request_cancel(conn, rid)
-            store.audit(conn, who[0], "rehearsal.cancel", str(rid), was=row["status"])
-        return {"id": rid, "status": status, "cancel_requested": True}
+        return actions.cancel(engine, who, rid)
+
+    @app.post("/api/rehearsals/{rid}/approve")
+    def approve(rid: int, body: ApprovalIn, who: Approver) -> dict:
+        return actions.approve(engine, who, rid, body.reason)
 
     @app.get("/api/rehearsals/{rid}/report")
     def report(rid: int, _: Viewer,
@@ -377,6 +303,69 @@ def create_app(db_url: str) -> FastAPI:
         return PlainTextResponse(buf.getvalue(), media_type="text/csv",
                                  headers={"content-disposition": "attachment; filename=audit.csv"})
 
+    @app.get("/api/me")
+    def me(who: Viewer) -> dict:
+        return {"name": who.name, "role": who.role, "via": who.via}
+
+    @app.get("/api/dashboard")
+    def dashboard(_: Viewer) -> Response:
+        with engine.connect() as conn:
+            return fast(store.dashboard(conn))
+
+    @app.get("/api/targets/{name}/trends")
+    def target_trends(name: str, _: Viewer) -> Response:
+        from .trends import trends
+        with engine.connect() as conn:
+            target = target_or_404(conn, name)
+            return fast(trends(target, store.history(conn, name)))
+
+    @app.get("/api/compare")
+    def compare(a: int, b: int, _: Viewer) -> Response:
+        from .trends import compare as diff
+        with engine.connect() as conn:
+            ra, rb = rehearsal_or_404(conn, a), rehearsal_or_404(conn, b)
+            if ra["target"] != rb["target"]:
+                raise ApiError(422, f"rehearsals {a} and {b} are of different targets",
+                               f"{ra['target']} and {rb['target']}: only two rehearsals of one target compare",
+                               "pick two rehearsals from the same target page")
+            if ra["report_json"] is None or rb["report_json"] is None:
+                raise ApiError(409, "both rehearsals need a report", "one of them has not finished with a report",
+                               "compare rehearsals that passed or failed")
+            target = target_or_404(conn, ra["target"])
+        out = diff(json.loads(ra["report_json"]), json.loads(rb["report_json"]), target)
+        return fast({"target": target["name"], "a": a, "b": b, **out})
+
+    @app.get("/api/rules")
+    def rules(_: Viewer) -> Response:
+        from ..checks import all_rules
+        return fast([{"code": r.code, "name": r.name, "severity": r.severity, "kind": r.kind,
+                      "summary": r.summary.strip(), "problem": r.problem.strip(), "solution": r.solution.strip()}
+                     for r in all_rules()])
+
+    @app.post("/api/users", status_code=201)
+    def create_user(body: UserIn, who: Admin) -> dict:
+        return actions.create_user(engine, who, body.name, body.password, body.role)
+
+    @app.get("/api/users")
+    def list_users(_: Admin) -> Response:
+        with engine.connect() as conn:
+            return fast(store.list_users(conn))
+
+    @app.post("/api/tokens", status_code=201)
+    def create_token(body: TokenIn, who: Viewer) -> dict:
+        return actions.create_token(engine, who, body.user, body.role)
+
+    @app.post("/api/tokens/{token_id}/revoke")
+    def revoke_token(token_id: int, who: Viewer) -> dict:
+        return actions.revoke_token(engine, who, token_id)
+
+    @app.get("/api/tokens")
+    def list_tokens(_: Admin) -> Response:
+        with engine.connect() as conn:
+            return fast(store.list_tokens(conn))
+
     from .hooks import install_hooks
     install_hooks(app, engine, ApiError)
+    from .pages import install_pages
+    install_pages(app, engine, auth)
     return app

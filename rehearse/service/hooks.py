@@ -95,17 +95,22 @@ def _json(body: bytes, ApiError: type) -> dict:
                        "configure the webhook with content type application/json") from None
 
 
-def comment_body(row: dict) -> str:
+def comment_body(row: dict, decision: dict | None = None) -> str:
     target = row["forge"]["target"]
     head = f"{marker(target)}\n### rehearse: `{target}` at `{(row['ref'] or '')[:12]}`: **{row['status']}**"
     if row["status_reason"]:
         head += f" ({row['status_reason']})"
+    if decision and decision["state"] in ("approved", "auto-approved", "awaiting approval"):
+        mark = "**release-approved**" if decision["release_approved"] else "**awaiting release approval**"
+        head += f"\n\n{mark}: {decision['summary']}"
     if not row["report_json"]:
         return head + "\n"
     from ..api import render
     from ..model import report_from_dict
     data = json.loads(row["report_json"])
     summary = {"outcome": data.get("outcome"), "risk": data.get("risk"), "failures": data.get("failures"),
+               "release_approved": decision["release_approved"] if decision else None,
+               "approval": decision["state"] if decision else None,
                "revisions": [{"id": r.get("id"), "risk": r.get("risk")} for r in data.get("revisions") or []]}
     md = render(report_from_dict(data), "md")
     return f"{head}\n\n{md}\n\n<!-- rehearse-summary {json.dumps(summary)} -->\n"
@@ -115,8 +120,9 @@ def post_report_comment(engine: sa.Engine, rid: int) -> None:
     """Create or update (found by its marker) the PR comment with this rehearsal's report."""
     with engine.connect() as conn:
         row = store.rehearsal_row(conn, rid)
+        decision = store.decision_for(conn, rid)
     forge = row["forge"]
-    body = comment_body(row)
+    body = comment_body(row, decision)
     mark = marker(forge["target"])
     try:
         if forge["kind"] == "github":

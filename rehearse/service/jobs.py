@@ -14,6 +14,7 @@ import ctypes
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -39,6 +40,8 @@ LOST_AFTER_S = 20.0  # a worker silent this long is dead: its rehearsals fail wi
 CANCEL_POLL_S = 0.5
 TERM_GRACE_S = 3.5  # SIGTERM, then SIGKILL: cancel must be over within 5 s
 SCHEDULE_EVERY_S = HEARTBEAT_S  # how often a worker looks for due pulls (the heartbeat loop)
+# the pipeline's own progress line; the service keeps the number as the snapshot's data size over time
+RESTORING = re.compile(r"restoring ([\d,]+) rows into ")
 STATUS_BY_EXIT = {0: "passed", 1: "failed", 2: "error", 3: "error", 130: "cancelled", 143: "cancelled"}
 
 
@@ -191,10 +194,10 @@ class Worker:
             # only a rehearsal still "running" is ours to finish: the reaper may have failed it already
             conn.execute(sa.text(
                 "UPDATE rehearsals SET status = :s, exit_code = :c, status_reason = :why, report_json = :r, "
-                "risk = :risk, finished_at = now(), commit = coalesce(:commit, commit), child_pid = NULL "
-                "WHERE id = :i AND status = 'running' AND worker_id = :w"),
+                "risk = :risk, finished_at = now(), commit = coalesce(:commit, commit), child_pid = NULL, "
+                "data_rows = :rows WHERE id = :i AND status = 'running' AND worker_id = :w"),
                 {"s": outcome.status, "c": outcome.exit_code, "why": outcome.reason, "r": outcome.report_json,
-                 "risk": outcome.risk, "commit": commit, "i": rid, "w": self.id})
+                 "risk": outcome.risk, "commit": commit, "i": rid, "w": self.id, "rows": outcome.data_rows})
             store.audit(conn, f"worker:{self.id}", f"rehearsal.{outcome.status}", str(rid), exit_code=outcome.exit_code,
                         reason=outcome.reason, risk=outcome.risk)
 
@@ -231,8 +234,15 @@ class Worker:
         return outcome.status
 
     async def _run_child(self, rid: int, cmd: list[str], report_dir: Path, project: Path) -> store.Outcome:
+        data_rows: list[int] = []
+
+        def on_line(line: str) -> None:
+            if not data_rows and (m := RESTORING.search(line)):
+                data_rows.append(int(m.group(1).replace(",", "")))
+            self._event(rid, line)
+
         code, cancelled, tail = await run_child(
-            cmd, project, on_start=lambda pid: self._set_child(rid, pid), on_line=lambda line: self._event(rid, line),
+            cmd, project, on_start=lambda pid: self._set_child(rid, pid), on_line=on_line,
             cancel_requested=lambda: self._cancel_requested(rid))
         report_path = report_dir / "report.json"
         report_json = report_path.read_text() if report_path.is_file() else None
@@ -242,7 +252,7 @@ class Worker:
                   "error": f"rehearse exited with {code}" + (f": {why}" if (why := _child_error(tail)) else "")
                   }.get(status)
         await asyncio.to_thread(self._event, rid, f"finished: {status} (exit {code})")
-        return store.Outcome(status, code, reason, report_json, risk)
+        return store.Outcome(status, code, reason, report_json, risk, data_rows[0] if data_rows else None)
 
     def _set_child(self, rid: int, pid: int) -> None:
         with self.engine.begin() as conn:

@@ -24,13 +24,21 @@ def _raise_stopped(signum, frame) -> None:
 
 
 def bootstrap(db_url: str) -> None:
-    """Schema up to date; the first admin token from REHEARSE_ADMIN_TOKEN when it is set."""
+    """Schema up to date; the first admin token from REHEARSE_ADMIN_TOKEN, the first admin user from
+    REHEARSE_ADMIN_PASSWORD (user REHEARSE_ADMIN_USER, default "admin"; only while that user does not exist)."""
     store.migrate(db_url)
     token = os.environ.get("REHEARSE_ADMIN_TOKEN")
-    if token:
+    password = os.environ.get("REHEARSE_ADMIN_PASSWORD")
+    if token or password:
         eng = store.engine(db_url, pool_size=1)
         with eng.begin() as conn:
-            store.create_token(conn, "admin", "admin", token)
+            if token:
+                store.create_token(conn, "admin", "admin", token)
+            name = os.environ.get("REHEARSE_ADMIN_USER") or "admin"
+            if password and store.get_user(conn, name) is None:
+                from .auth import hash_password
+                store.put_user(conn, name, hash_password(password), "admin")
+                store.audit(conn, "service", "user.create", name, role="admin", via="REHEARSE_ADMIN_PASSWORD")
         eng.dispose()
 
 

@@ -33,9 +33,10 @@ _SNAPSHOT_LOCK = 7262302  # advisory lock class: one target's snapshot bookkeepi
 
 # The columns of a target that the API returns; source_url is stored but never leaves the service.
 TARGET_FIELDS = ("name", "snapshot", "snapshot_schedule", "project_path", "git_url", "git_ref", "alembic_ini",
-                 "python", "policy", "staging", "fail_on", "thresholds")
+                 "python", "policy", "staging", "fail_on", "thresholds", "approval_threshold")
 REHEARSAL_FIELDS = ("id", "target", "ref", "commit", "requested_by", "status", "status_reason", "exit_code",
-                    "risk", "worker_id", "created_at", "started_at", "finished_at", "cancel_requested", "snapshot_id")
+                    "risk", "worker_id", "created_at", "started_at", "finished_at", "cancel_requested", "snapshot_id",
+                    "data_rows")
 
 
 def engine(url: str, *, pool_size: int = 5) -> Engine:
@@ -115,9 +116,150 @@ def create_token(conn: Connection, name: str, role: str, token: str | None = Non
 
 
 def token_identity(conn: Connection, token: str) -> tuple[str, str] | None:
-    row = conn.execute(sa.text("SELECT name, role FROM tokens WHERE token_hash = :h"),
+    """(who, role) for a token; a token linked to a user acts as that user, never above the user's role."""
+    row = conn.execute(sa.text("SELECT t.name, t.role, t.user_name, u.role AS user_role FROM tokens t "
+                               "LEFT JOIN users u ON u.name = t.user_name WHERE t.token_hash = :h"),
                        {"h": hash_token(token)}).first()
-    return (row.name, row.role) if row else None
+    if row is None:
+        return None
+    if row.user_name is None:
+        return row.name, row.role
+    return row.user_name, min(row.role, row.user_role, key=ROLES.index)
+
+
+def create_user_token(conn: Connection, user: str, role: str, actor: str) -> str:
+    """A token for a user (its role at most the user's), recorded in the audit log with who asked."""
+    token = "rh_" + secrets.token_urlsafe(32)
+    conn.execute(sa.text("INSERT INTO tokens (name, role, token_hash, user_name) VALUES (:n, :r, :h, :n)"),
+                 {"n": user, "r": role, "h": hash_token(token)})
+    audit(conn, actor, "token.create", user, role=role)
+    return token
+
+
+def revoke_token(conn: Connection, token_id: int) -> dict | None:
+    row = conn.execute(sa.text("DELETE FROM tokens WHERE id = :i RETURNING name, role, user_name"),
+                       {"i": token_id}).first()
+    return {"name": row.name, "role": row.role, "user": row.user_name} if row else None
+
+
+def token_owner(conn: Connection, token_id: int) -> str | None:
+    row = conn.execute(sa.text("SELECT coalesce(user_name, name) AS who FROM tokens WHERE id = :i"),
+                       {"i": token_id}).first()
+    return row.who if row else None
+
+
+def list_tokens(conn: Connection) -> list[dict]:
+    rows = conn.execute(sa.text("SELECT id, name, role, user_name, created_at FROM tokens ORDER BY id"))
+    return [{"id": r.id, "name": r.name, "role": r.role, "user": r.user_name, "created_at": r.created_at.isoformat()}
+            for r in rows]
+
+
+# ---- users, sessions, login attempts ------------------------------------------------------------
+
+def put_user(conn: Connection, name: str, password_hash: str, role: str) -> bool:
+    """Create or replace a user; True when it is new."""
+    existed = conn.execute(sa.text("SELECT 1 FROM users WHERE name = :n"), {"n": name}).first() is not None
+    conn.execute(sa.text("INSERT INTO users (name, password_hash, role) VALUES (:n, :p, :r) "
+                         "ON CONFLICT (name) DO UPDATE SET password_hash = EXCLUDED.password_hash, role = EXCLUDED.role"),
+                 {"n": name, "p": password_hash, "r": role})
+    if existed:  # a new password or role ends the sessions opened with the old one
+        conn.execute(sa.text("DELETE FROM sessions WHERE user_name = :n"), {"n": name})
+    return not existed
+
+
+def get_user(conn: Connection, name: str) -> dict | None:
+    row = conn.execute(sa.text("SELECT name, password_hash, role, created_at FROM users WHERE name = :n"),
+                       {"n": name}).mappings().first()
+    return dict(row) if row else None
+
+
+def list_users(conn: Connection) -> list[dict]:
+    rows = conn.execute(sa.text("SELECT name, role, created_at FROM users ORDER BY name"))
+    return [{"name": r.name, "role": r.role, "created_at": r.created_at.isoformat()} for r in rows]
+
+
+def set_password_hash(conn: Connection, name: str, password_hash: str) -> None:
+    conn.execute(sa.text("UPDATE users SET password_hash = :p WHERE name = :n"), {"p": password_hash, "n": name})
+
+
+def create_session(conn: Connection, session_id: str, user: str, csrf: str, lifetime_s: float) -> None:
+    conn.execute(sa.text("DELETE FROM sessions WHERE expires_at < now()"))
+    conn.execute(sa.text("INSERT INTO sessions (id_hash, user_name, csrf, expires_at) "
+                         "VALUES (:h, :u, :c, now() + make_interval(secs => :s))"),
+                 {"h": hash_token(session_id), "u": user, "c": csrf, "s": lifetime_s})
+
+
+def session_identity(conn: Connection, session_id: str) -> tuple[str, str, str] | None:
+    """(user, role, csrf token) of a live session."""
+    row = conn.execute(sa.text("SELECT s.user_name, u.role, s.csrf FROM sessions s JOIN users u ON u.name = s.user_name "
+                               "WHERE s.id_hash = :h AND s.expires_at > now()"), {"h": hash_token(session_id)}).first()
+    return (row.user_name, row.role, row.csrf) if row else None
+
+
+def end_session(conn: Connection, session_id: str) -> None:
+    conn.execute(sa.text("DELETE FROM sessions WHERE id_hash = :h"), {"h": hash_token(session_id)})
+
+
+def record_login(conn: Connection, user: str, client: str, ok: bool) -> None:
+    conn.execute(sa.text("INSERT INTO login_attempts (user_name, client, ok) VALUES (:u, :c, :o)"),
+                 {"u": user, "c": client, "o": ok})
+
+
+def recent_login_failures(conn: Connection, user: str, client: str, window_s: float) -> tuple[int, int]:
+    """Failed logins in the last ``window_s`` seconds: (for this user name, from this client address)."""
+    row = conn.execute(sa.text(
+        "SELECT count(*) FILTER (WHERE user_name = :u) AS by_user, count(*) FILTER (WHERE client = :c) AS by_client "
+        "FROM login_attempts WHERE NOT ok AND at > now() - make_interval(secs => :w) AND (user_name = :u OR client = :c)"),
+        {"u": user, "c": client, "w": window_s}).first()
+    return int(row.by_user), int(row.by_client)
+
+
+# ---- approvals ----------------------------------------------------------------------------------
+
+def add_approval(conn: Connection, rid: int, approver: str, reason: str) -> None:
+    conn.execute(sa.text("INSERT INTO approvals (rehearsal_id, approver, reason) VALUES (:i, :a, :r)"),
+                 {"i": rid, "a": approver, "r": reason})
+
+
+def approval_of(conn: Connection, rid: int) -> dict | None:
+    row = conn.execute(sa.text("SELECT approver, reason, at FROM approvals WHERE rehearsal_id = :i"),
+                       {"i": rid}).first()
+    return {"approver": row.approver, "reason": row.reason, "at": row.at.isoformat()} if row else None
+
+
+def release_decision(row: dict, threshold: str, approval: dict | None) -> dict:
+    """Whether a rehearsal is release-approved, routed by its observed risk against the target's threshold.
+
+    At or above the threshold it needs an approver's sign-off (``approval``); below it, a passed
+    rehearsal is approved automatically. Anything but a passed rehearsal is never release-approved.
+    """
+    from ..risk import level_rank
+
+    risk = row.get("risk")
+    needs = risk is not None and level_rank(risk) >= level_rank(threshold)
+    base = {"threshold": threshold, "risk": risk, "needs_approval": needs, "approver": None, "reason": None, "at": None}
+    if row["status"] != "passed":
+        state = "pending" if row["status"] in ("queued", "running") else "not approvable"
+        why = ("the rehearsal has not finished" if state == "pending"
+               else f"the rehearsal {row['status']}: only a passed rehearsal can be release-approved")
+        return {**base, "state": state, "release_approved": False, "summary": why}
+    if not needs:
+        return {**base, "state": "auto-approved", "release_approved": True,
+                "summary": f"approved automatically: risk {risk} is below the target's approval threshold {threshold}"}
+    if approval:
+        return {**base, **approval, "state": "approved", "release_approved": True,
+                "summary": f"approved by {approval['approver']}: {approval['reason']}"}
+    return {**base, "state": "awaiting approval", "release_approved": False,
+            "summary": f"risk {risk} is at or above the target's approval threshold {threshold}: "
+                       "an approver who is not its requester must sign off"}
+
+
+def decision_for(conn: Connection, rid: int) -> dict | None:
+    row = conn.execute(sa.text("SELECT r.status, r.risk, t.approval_threshold FROM rehearsals r "
+                               "JOIN targets t ON t.name = r.target WHERE r.id = :i"), {"i": rid}).mappings().first()
+    if row is None:
+        return None
+    return release_decision(dict(row), row["approval_threshold"], approval_of(conn, rid))
 
 
 # ---- targets ------------------------------------------------------------------------------------
@@ -128,6 +270,7 @@ def put_target(conn: Connection, t: dict) -> None:
     values["thresholds"] = json.dumps(t.get("thresholds") or {})
     values["alembic_ini"] = values["alembic_ini"] or "alembic.ini"
     values["staging"] = values["staging"] or "local"
+    values["approval_threshold"] = values["approval_threshold"] or "high"
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in cols[1:])
     conn.execute(sa.text(f"INSERT INTO targets ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)}) "
                          f"ON CONFLICT (name) DO UPDATE SET {updates}")
@@ -269,25 +412,13 @@ def events_after(conn: Connection, rid: int, after: int = 0) -> list[dict]:
 
 def history(conn: Connection, target: str) -> list[dict]:
     """Per-revision measurements of every finished rehearsal of a target, oldest first."""
-    rows = conn.execute(sa.text("SELECT id, ref, created_at, status, risk, report_json FROM rehearsals "
+    rows = conn.execute(sa.text("SELECT id, ref, created_at, status, risk, data_rows, report_json FROM rehearsals "
                                 "WHERE target = :t AND report_json IS NOT NULL ORDER BY id"), {"t": target})
     out = []
     for r in rows:
         data = json.loads(r.report_json)
-        revisions = []
-        for rev in data.get("revisions") or []:
-            up = rev.get("upgrade") or {}
-            stmts = up.get("statements") or []
-            revisions.append({
-                "revision": rev.get("id"),
-                "risk": rev.get("risk"),
-                "duration_s": up.get("duration_s"),
-                "longest_lock_s": max((lk.get("held_s") or 0 for s in stmts for lk in s.get("locks") or []
-                                       if lk.get("blocks_reads") or lk.get("blocks_writes")), default=0),
-                "rewrites": sum(len(s.get("rewrites") or []) for s in stmts),
-            })
         out.append({"rehearsal": r.id, "ref": r.ref, "at": r.created_at.isoformat(), "status": r.status,
-                    "risk": r.risk, "revisions": revisions})
+                    "risk": r.risk, "data_rows": r.data_rows, "revisions": revision_measures(data)})
     return out
 
 
@@ -393,6 +524,43 @@ def snapshot_events(conn: Connection, sid: int) -> list[dict]:
     return [{"id": r.id, "at": r.at.isoformat(), "line": r.line} for r in rows]
 
 
+def revision_measures(data: dict) -> list[dict]:
+    """Per revision of a report: upgrade duration, longest blocking lock, rewrites, the largest table it locked."""
+    revisions = []
+    for rev in data.get("revisions") or []:
+        up = rev.get("upgrade") or {}
+        stmts = up.get("statements") or []
+        locks = [lk for s in stmts for lk in s.get("locks") or []]
+        revisions.append({
+            "revision": rev.get("id"),
+            "risk": rev.get("risk"),
+            "duration_s": up.get("duration_s"),
+            "longest_lock_s": max((lk.get("held_s") or 0 for lk in locks
+                                   if lk.get("blocks_reads") or lk.get("blocks_writes")), default=0),
+            "rewrites": sum(len(s.get("rewrites") or []) for s in stmts),
+            "table_rows": max((lk.get("rows") or 0 for lk in locks), default=None),
+            "table_bytes": max((lk.get("bytes") or 0 for lk in locks), default=None),
+        })
+    return revisions
+
+
+def report_data(conn: Connection, rid: int) -> dict | None:
+    text = conn.execute(sa.text("SELECT report_json FROM rehearsals WHERE id = :i"), {"i": rid}).scalar()
+    return json.loads(text) if text else None
+
+
+def dashboard(conn: Connection, recent: int = 20) -> dict:
+    """Queued and running rehearsals (oldest first), then the most recent finished ones."""
+    active = _public_rows(conn, "WHERE status IN ('queued', 'running') ORDER BY id", {})
+    done = _public_rows(conn, "WHERE status NOT IN ('queued', 'running') ORDER BY id DESC LIMIT :n", {"n": recent})
+    for row in active:
+        last = conn.execute(sa.text("SELECT line FROM events WHERE rehearsal_id = :i ORDER BY id DESC LIMIT 1"),
+                            {"i": row["id"]}).scalar()
+        row["last_event"] = last
+    return {"queued": [r for r in active if r["status"] == "queued"],
+            "running": [r for r in active if r["status"] == "running"], "recent": done}
+
+
 def iter_rows(conn: Connection, sql: str, **params: Any) -> Iterator[dict]:
     yield from (dict(r) for r in conn.execute(sa.text(sql), params).mappings())
 
@@ -406,3 +574,4 @@ class Outcome:
     reason: str | None
     report_json: str | None
     risk: str | None
+    data_rows: int | None = None  # rows restored from the rehearsal's snapshot

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 revision = "svc0004"
-down_revision = "svc0002"
+down_revision = "svc0003"
 branch_labels = None
 depends_on = None
 
