@@ -126,6 +126,7 @@ def run(
     flask_app: Annotated[Optional[str], typer.Option("--flask-app", help="module:create_app of a Flask-Migrate project: its app context is pushed, its database URI pointed at staging.")] = None,
     statement_timeout: Annotated[Optional[str], typer.Option("--statement-timeout", help="Cancel any migration statement running longer than this (e.g. 30s); the report names it.")] = None,
     timeout: Annotated[Optional[str], typer.Option("--timeout", help="Stop the whole run after this long (e.g. 20m); staging is torn down.")] = None,
+    scale: Annotated[Optional[str], typer.Option("--scale", help="Also rehearse the upgrade on subsets of these sizes (e.g. 1%,3%,10%,30%) and predict each statement's duration and lock hold at the full size.")] = None,
 ) -> None:
     """Rehearse the migrations end to end: snapshot, staging, upgrade, checks, rollback, re-upgrade, report."""
     from .report import print_summary, write_reports
@@ -138,7 +139,7 @@ def run(
         traffic=traffic or None, traffic_rate=traffic_rate, lock_timeout=lock_timeout, fail_on=fail_on,
         baseline=baseline, changed_since=changed_since, models=models, strict=strict, data_checks=data_checks,
         secret_file=secret_file, python=python, flask_app=flask_app, statement_timeout=statement_timeout,
-        timeout=timeout)
+        timeout=timeout, scale=scale)
     fail_on = cfg.fail_on
     try:
         from .staging import install_signal_handlers

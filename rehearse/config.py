@@ -379,6 +379,12 @@ class RunConfig(BaseModel):
     statement_timeout_s: Optional[float] = Field(None, gt=0)  # each migration statement is cancelled after this
     timeout_s: Optional[float] = Field(None, gt=0)  # the whole run is stopped after this
     settings_file: Optional[Path] = None  # where the settings came from, for messages
+    scale: tuple[float, ...] = ()  # --scale: subset fractions rehearsed to predict the full size
+
+    @field_validator("scale", mode="before")
+    @classmethod
+    def _scale(cls, value: Any) -> Any:
+        return () if value in (None, "", ()) else parse_scale(value)
 
     @field_validator("formats", mode="before")
     @classmethod
@@ -476,6 +482,31 @@ def load_run_config(*, alembic_ini: Path, settings_file: Path | None = None, dis
                      invariants=tuple(i.invariant() for i in settings.data.invariants),
                      check_thresholds=settings.data.thresholds.checks,
                      risk_thresholds=settings.data.thresholds.risk, **merged)
+
+
+def parse_scale(text: str | list | tuple) -> tuple[float, ...]:
+    """'1%,3%,10%' or '0.01,0.03' -> (0.01, 0.03, 0.1): distinct, growing, each in (0, 1)."""
+    parts = text if isinstance(text, (list, tuple)) else str(text).split(",")
+    hint = "write the subset sizes as percentages, e.g. --scale 1%,3%,10%,30%"
+    values = []
+    for raw in parts:
+        item = str(raw).strip()
+        if not item:
+            continue
+        match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(%?)", item)
+        if match is None:
+            raise BadInput(f"--scale: {item!r} is not a percentage", hint=hint)
+        value = float(match.group(1)) / (100.0 if match.group(2) else 1.0)
+        if not match.group(2) and value >= 1:
+            value /= 100.0  # a bare "10" means 10%
+        if not 0 < value < 1:
+            raise BadInput(f"--scale: {item} is not between 0% and 100% (exclusive)",
+                           hint="the full size is rehearsed or read from the source; give only the smaller subsets")
+        values.append(round(value, 6))
+    values = sorted(set(values))
+    if len(values) < 2:
+        raise BadInput("--scale needs at least two subset sizes to fit a cost model", hint=hint)
+    return tuple(values)
 
 
 def parse_duration(text: str | None) -> float | None:

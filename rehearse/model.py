@@ -289,6 +289,56 @@ class RewriteResult:
     notes: tuple[str, ...] = ()
 
 
+# --- scale extrapolation -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScalePoint:
+    """What one statement cost on one subset (``--scale``)."""
+
+    fraction: float  # the subset's sampling fraction (0.01 = 1%)
+    rows: int  # rows of the relation the statement's cost follows, in that subset
+    duration_s: float
+    lock_held_s: float = 0.0  # longest-held lock that blocks reads or writes
+
+
+@dataclass(frozen=True)
+class ScalePrediction:
+    """One upgrade statement's cost fitted over the subsets and predicted at the full size."""
+
+    revision: str
+    index: int  # position among the revision's upgrade statements
+    sql: str
+    operation: str  # rewrite | index build | validate | backfill | catalog
+    model: str  # "a + b*n", "a + b*n*log2(n)", "constant"
+    relation: str | None
+    target_rows: int
+    points: tuple[ScalePoint, ...] = ()
+    duration_s: float = 0.0
+    duration_low_s: float | None = None  # 95% prediction interval (None: too few points)
+    duration_high_s: float | None = None
+    lock_held_s: float = 0.0
+    lock_low_s: float | None = None
+    lock_high_s: float | None = None
+    extrapolation: float | None = None  # target rows / largest measured rows
+    low_confidence: bool = False
+    reasons: tuple[str, ...] = ()  # why it is low confidence
+    measured_s: float | None = None  # the full size's own duration, when this run rehearsed it
+    measured_lock_s: float | None = None
+
+
+@dataclass(frozen=True)
+class ScaleResult:
+    """``--scale``: the history rehearsed on growing subsets, and its predicted cost at full size."""
+
+    fractions: tuple[float, ...]
+    target: str  # where the full size comes from: "snapshot" (rehearsed too) or "source" (pg_class)
+    predictions: tuple[ScalePrediction, ...] = ()
+    rows: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # table -> {fraction|"full": rows}
+    duration_s: float = 0.0
+    warnings: tuple[str, ...] = ()
+
+
 # --- the report ------------------------------------------------------------------------------
 
 
@@ -330,6 +380,7 @@ class Report:
     tool_version: str = ""
     format_version: int = REPORT_FORMAT_VERSION
     rewrites: tuple[RewriteResult, ...] = ()  # with --suggest-rewrites
+    scale: ScaleResult | None = None  # with --scale
 
     def all_findings(self) -> list[Finding]:
         found = list(self.findings)
@@ -378,7 +429,9 @@ _NESTED: dict[type, dict[str, Any]] = {
     RevisionResult: {"upgrade": StepResult, "downgrade": StepResult, "reupgrade": StepResult,
                      "rollback": RollbackResult, "findings": [Finding]},
     Report: {"revisions": [RevisionResult], "rollback": RollbackResult, "reupgrade": StepResult,
-             "findings": [Finding], "rewrites": [RewriteResult]},
+             "findings": [Finding], "rewrites": [RewriteResult], "scale": ScaleResult},
+    ScaleResult: {"predictions": [ScalePrediction]},
+    ScalePrediction: {"points": [ScalePoint]},
     RewriteResult: {"original": RewriteSide, "rewritten": RewriteSide},
 }
 

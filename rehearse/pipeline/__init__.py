@@ -130,6 +130,12 @@ def run_rehearsal(cfg: RunConfig, *, say: Say = _quiet, progress: bool = False) 
                                          strict=cfg.strict, progress=progress, say=say)
                 source_label = redact(cfg.source)
 
+        scale = None
+        if cfg.scale:
+            from .scale import rehearse_scale
+            with timer.stage("scale"):
+                scale = rehearse_scale(cfg, snapshot, say=say, run_id=run_id)
+
         def populate(db: StagingDatabase) -> None:
             with timer.stage("restore"):
                 say(f"restoring {snapshot.total_rows:,} rows into {db.kind} staging")
@@ -153,6 +159,10 @@ def run_rehearsal(cfg: RunConfig, *, say: Say = _quiet, progress: bool = False) 
         report = rehearse_on(cfg, db, timer=timer, say=say, checkpoints=checkpoints)
         if cfg.keep:
             say(f"staging kept: {db.connect_hint or redact(db.url)}")
+        if scale is not None:
+            from .scale import with_measured
+            report = dataclasses.replace(report, scale=with_measured(scale, report))
+            warnings.extend(scale.warnings)
 
     report = dataclasses.replace(
         report, source=source_label, snapshot=str(snapshot.path), staging=db.kind,
