@@ -15,8 +15,9 @@ import html
 import re
 
 from rehearse import model
-from rehearse.report._common import (RISK_EMOJI, RenderOptions, fmt_s, is_risky, live_findings, max_lock,
-                                     rollback_status, rule_url, short_sql, sorted_findings, step_status)
+from rehearse.report._common import (RISK_EMOJI, RenderOptions, fmt_interval, fmt_s, is_risky, live_findings,
+                                     max_lock, rollback_status, rule_url, scale_rows, scale_title, short_sql,
+                                     sorted_findings, step_status)
 from rehearse.risk import level_rank
 
 MAX_STATEMENTS = 8  # per revision section: the slowest ones; the HTML report has all of them
@@ -215,6 +216,25 @@ def _report_findings(report: model.Report, options: RenderOptions) -> list[str]:
     return out + [""]
 
 
+def _scale_lines(report: model.Report) -> list[str]:
+    """--scale: each growing statement's predicted duration and lock hold at the full size."""
+    rows = scale_rows(report)
+    if report.scale is None:
+        return []
+    out = [f"**{cell(scale_title(report.scale))}**", "",
+           "| revision | statement | class | rows | duration (95% interval) | lock held | measured | note |",
+           "|---|---|---|---:|---:|---:|---:|---|"]
+    for p in rows:
+        note = "low confidence: " + "; ".join(p.reasons) if p.low_confidence else ""
+        out.append(f"| {cell(p.revision)} | {code(short_sql(p.sql, 70))} | {p.operation} | {p.target_rows:,} | "
+                   f"{fmt_s(p.duration_s)}{fmt_interval(p.duration_low_s, p.duration_high_s)} | "
+                   f"{fmt_s(p.lock_held_s)} | {fmt_s(p.measured_s) if p.measured_s is not None else '–'} | "
+                   f"{cell(note)} |")
+    if not rows:
+        out.append("| – | no statement's cost grows with the data | | | | | | |")
+    return out + [""]
+
+
 def _footer(report: model.Report) -> list[str]:
     out = []
     if report.warnings:
@@ -234,7 +254,7 @@ def render(report: model.Report, options: RenderOptions | None = None) -> str:
     options = options or RenderOptions()
     budget = options.max_chars
     head = "\n".join(_header(report)) + "\n"
-    tail = "\n".join(_report_findings(report, options) + _footer(report)) + "\n"
+    tail = "\n".join(_scale_lines(report) + _report_findings(report, options) + _footer(report)) + "\n"
 
     revisions = list(report.revisions)
     full_table = "\n".join(TABLE_HEAD + [_row(r) for r in revisions]) + "\n\n"
