@@ -126,6 +126,10 @@ def run(
     flask_app: Annotated[Optional[str], typer.Option("--flask-app", help="module:create_app of a Flask-Migrate project: its app context is pushed, its database URI pointed at staging.")] = None,
     statement_timeout: Annotated[Optional[str], typer.Option("--statement-timeout", help="Cancel any migration statement running longer than this (e.g. 30s); the report names it.")] = None,
     timeout: Annotated[Optional[str], typer.Option("--timeout", help="Stop the whole run after this long (e.g. 20m); staging is torn down.")] = None,
+    app_check: Annotated[Optional[list[str]], typer.Option("--app-check", help="A command of the team's (smoke test, integration suite) run against staging with its URL in DATABASE_URL; repeatable. Passing before the upgrade and failing after it is a critical finding (RH406).")] = None,
+    app_check_timeout: Annotated[Optional[str], typer.Option("--app-check-timeout", help="Stop an --app-check run after this long (default 5m); its whole process group is killed.")] = None,
+    app_check_env: Annotated[Optional[str], typer.Option("--app-check-env", help="The environment variable that carries the staging URL (default DATABASE_URL).")] = None,
+    app_check_at: Annotated[Optional[list[str]], typer.Option("--app-check-at", help="When to run the --app-check commands: before-upgrade, after-upgrade, after-rollback (repeatable or comma-separated; default all three).")] = None,
     scale: Annotated[Optional[str], typer.Option("--scale", help="Also rehearse the upgrade on subsets of these sizes (e.g. 1%,3%,10%,30%) and predict each statement's duration and lock hold at the full size.")] = None,
 ) -> None:
     """Rehearse the migrations end to end: snapshot, staging, upgrade, checks, rollback, re-upgrade, report."""
@@ -139,7 +143,9 @@ def run(
         traffic=traffic or None, traffic_rate=traffic_rate, lock_timeout=lock_timeout, fail_on=fail_on,
         baseline=baseline, changed_since=changed_since, models=models, strict=strict, data_checks=data_checks,
         secret_file=secret_file, python=python, flask_app=flask_app, statement_timeout=statement_timeout,
-        timeout=timeout, scale=scale)
+        timeout=timeout, scale=scale, app_checks=tuple(app_check) if app_check else None,
+        app_check_timeout=app_check_timeout, app_check_env=app_check_env,
+        app_check_at=tuple(app_check_at) if app_check_at else None)
     fail_on = cfg.fail_on
     try:
         from .staging import install_signal_handlers

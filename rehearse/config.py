@@ -34,6 +34,7 @@ FORMAT_ALIASES = {"md": "markdown", "xml": "junit", "junit.xml": "junit", "htm":
                   "txt": "terminal"}
 MODES = ("release", "stairway")
 INVARIANT_PHASES = ("before-upgrade", "after-upgrade", "after-rollback")
+APP_CHECK_MOMENTS = ("before-upgrade", "after-upgrade", "after-rollback")
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
@@ -380,6 +381,35 @@ class RunConfig(BaseModel):
     timeout_s: Optional[float] = Field(None, gt=0)  # the whole run is stopped after this
     settings_file: Optional[Path] = None  # where the settings came from, for messages
     scale: tuple[float, ...] = ()  # --scale: subset fractions rehearsed to predict the full size
+    app_checks: tuple[str, ...] = ()  # --app-check: the team's commands, run against staging
+    app_check_timeout_s: float = Field(300.0, gt=0)
+    app_check_env: str = "DATABASE_URL"  # the variable the staging URL is passed in
+    app_check_at: tuple[str, ...] = APP_CHECK_MOMENTS
+
+    @field_validator("app_check_env")
+    @classmethod
+    def _app_check_env(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ValueError(f"--app-check-env {value!r} is not an environment variable name (e.g. DATABASE_URL)")
+        return value
+
+    @field_validator("app_check_at", mode="before")
+    @classmethod
+    def _app_check_at(cls, value: Any) -> Any:
+        items = [value] if isinstance(value, str) else list(value)
+        names = [m.strip() for item in items for m in str(item).split(",") if m.strip()]
+        for name in names:
+            if name not in APP_CHECK_MOMENTS:
+                raise ValueError(f"--app-check-at {name!r} is not a moment; use {', '.join(APP_CHECK_MOMENTS)}")
+        return tuple(m for m in APP_CHECK_MOMENTS if m in names)
+
+    @field_validator("app_checks", mode="before")
+    @classmethod
+    def _app_checks(cls, value: Any) -> Any:
+        items = [value] if isinstance(value, str) else list(value)
+        if any(not str(c).strip() for c in items):
+            raise ValueError("--app-check needs a command (e.g. --app-check 'pytest tests/smoke')")
+        return tuple(str(c) for c in items)
 
     @field_validator("scale", mode="before")
     @classmethod
@@ -466,7 +496,8 @@ def load_run_config(*, alembic_ini: Path, settings_file: Path | None = None, dis
     lock_timeout = merged.pop("lock_timeout", None)
     if lock_timeout is not None and "lock_timeout_s" not in given:
         merged["lock_timeout_s"] = parse_duration(lock_timeout)
-    for text, seconds in (("statement_timeout", "statement_timeout_s"), ("timeout", "timeout_s")):
+    for text, seconds in (("statement_timeout", "statement_timeout_s"), ("timeout", "timeout_s"),
+                          ("app_check_timeout", "app_check_timeout_s")):
         value = merged.pop(text, None)
         if value is not None and seconds not in given:
             merged[seconds] = parse_duration(value)

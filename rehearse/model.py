@@ -289,6 +289,22 @@ class RewriteResult:
     notes: tuple[str, ...] = ()
 
 
+# --- the application's own checks ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AppCheckRun:
+    """One run of a ``--app-check`` command against staging."""
+
+    command: str
+    moment: str  # before-upgrade | after-upgrade | after-rollback
+    ok: bool
+    exit_code: int | None
+    duration_s: float
+    timed_out: bool = False
+    output_tail: str = ""  # the last lines of stdout and stderr together
+
+
 # --- scale extrapolation -----------------------------------------------------------------------
 
 
@@ -381,6 +397,7 @@ class Report:
     format_version: int = REPORT_FORMAT_VERSION
     rewrites: tuple[RewriteResult, ...] = ()  # with --suggest-rewrites
     scale: ScaleResult | None = None  # with --scale
+    app_checks: tuple[AppCheckRun, ...] = ()  # with --app-check
 
     def all_findings(self) -> list[Finding]:
         found = list(self.findings)
@@ -429,7 +446,8 @@ _NESTED: dict[type, dict[str, Any]] = {
     RevisionResult: {"upgrade": StepResult, "downgrade": StepResult, "reupgrade": StepResult,
                      "rollback": RollbackResult, "findings": [Finding]},
     Report: {"revisions": [RevisionResult], "rollback": RollbackResult, "reupgrade": StepResult,
-             "findings": [Finding], "rewrites": [RewriteResult], "scale": ScaleResult},
+             "findings": [Finding], "rewrites": [RewriteResult], "scale": ScaleResult,
+             "app_checks": [AppCheckRun]},
     ScaleResult: {"predictions": [ScalePrediction]},
     ScalePrediction: {"points": [ScalePoint]},
     RewriteResult: {"original": RewriteSide, "rewritten": RewriteSide},

@@ -85,6 +85,7 @@ class DatabaseContext:
     models: str | None = None
     project_dir: str | None = None
     policy_covers: Any = None  # Callable[[schema, table, column], bool]
+    app_checks: tuple[Any, ...] = ()  # rehearse.model.AppCheckRun: every --app-check run so far
 
     @property
     def phase(self) -> str:

@@ -204,6 +204,7 @@ def rehearse_on(cfg: RunConfig, db: StagingDatabase, *, timer: Timer | None = No
         target_revision=", ".join(plan.target) or None, revisions=outcome.revisions, rollback=outcome.rollback,
         reupgrade=outcome.reupgrade, outcome="fail" if ledger.failures else "pass",
         findings=tuple(ledger.findings), failures=tuple(ledger.failures), warnings=tuple(ledger.warnings),
+        app_checks=tuple(ledger.app_checks),
         scope=tuple(r.id for r in plan.revisions if r.id in stepper.changed) if stepper.changed is not None else ())
 
 

@@ -235,6 +235,22 @@ def _scale_lines(report: model.Report) -> list[str]:
     return out + [""]
 
 
+def _app_check_lines(report: model.Report) -> list[str]:
+    """--app-check: each run's result, duration and the tail of its output."""
+    if not report.app_checks:
+        return []
+    out = ["**The application's own checks (--app-check)**", "",
+           "| moment | command | result | duration |", "|---|---|---|---:|"]
+    for run in report.app_checks:
+        result = ("✅ passed" if run.ok else "⏱️ timed out" if run.timed_out else f"❌ exit {run.exit_code}")
+        out.append(f"| {run.moment} | {code(run.command)} | {result} | {fmt_s(run.duration_s)} |")
+    for run in report.app_checks:
+        if run.output_tail.strip():
+            out += ["", f"<details><summary>{html.escape(run.moment)}: {html.escape(run.command)}</summary>", ""]
+            out += block(run.output_tail) + ["", "</details>"]
+    return out + [""]
+
+
 def _footer(report: model.Report) -> list[str]:
     out = []
     if report.warnings:
@@ -254,7 +270,7 @@ def render(report: model.Report, options: RenderOptions | None = None) -> str:
     options = options or RenderOptions()
     budget = options.max_chars
     head = "\n".join(_header(report)) + "\n"
-    tail = "\n".join(_scale_lines(report) + _report_findings(report, options) + _footer(report)) + "\n"
+    tail = "\n".join(_app_check_lines(report) + _scale_lines(report) + _report_findings(report, options) + _footer(report)) + "\n"
 
     revisions = list(report.revisions)
     full_table = "\n".join(TABLE_HEAD + [_row(r) for r in revisions]) + "\n\n"

@@ -92,6 +92,11 @@ def _print(report: model.Report, console: Console, *, as_table: bool = True) -> 
                                     f"  {rev.message}"))
         for reason in rev.risk_reasons:
             console.print(f"  - {reason}", markup=False, highlight=False, soft_wrap=not as_table)
+    for run in report.app_checks:
+        result = "passed" if run.ok else "timed out" if run.timed_out else f"failed (exit {run.exit_code})"
+        last = run.output_tail.strip().splitlines()[-1:] if not run.ok and run.output_tail.strip() else []
+        console.print(f"app check {run.moment}: {run.command}: {result} in {fmt_s(run.duration_s)}"
+                      + (f": {last[0][:160]}" if last else ""), markup=False, highlight=False, soft_wrap=True)
     if report.scale is not None:
         console.print(scale_title(report.scale) + ":", markup=False, highlight=False, soft_wrap=True)
         for p in scale_rows(report, limit=8):
