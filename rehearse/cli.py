@@ -130,6 +130,8 @@ def run(
     app_check_timeout: Annotated[Optional[str], typer.Option("--app-check-timeout", help="Stop an --app-check run after this long (default 5m); its whole process group is killed.")] = None,
     app_check_env: Annotated[Optional[str], typer.Option("--app-check-env", help="The environment variable that carries the staging URL (default DATABASE_URL).")] = None,
     app_check_at: Annotated[Optional[list[str]], typer.Option("--app-check-at", help="When to run the --app-check commands: before-upgrade, after-upgrade, after-rollback (repeatable or comma-separated; default all three).")] = None,
+    setting: Annotated[Optional[list[str]], typer.Option("--setting", help="A configuration change (name=value, repeatable) applied to a second staging copy; the upgrade's statement durations are compared with and without it.")] = None,
+    settings_from: Annotated[Optional[Path], typer.Option("--settings", help="A file of configuration changes (name = value lines, as in postgresql.conf), like --setting.")] = None,
     scale: Annotated[Optional[str], typer.Option("--scale", help="Also rehearse the upgrade on subsets of these sizes (e.g. 1%,3%,10%,30%) and predict each statement's duration and lock hold at the full size.")] = None,
 ) -> None:
     """Rehearse the migrations end to end: snapshot, staging, upgrade, checks, rollback, re-upgrade, report."""
@@ -145,7 +147,8 @@ def run(
         secret_file=secret_file, python=python, flask_app=flask_app, statement_timeout=statement_timeout,
         timeout=timeout, scale=scale, app_checks=tuple(app_check) if app_check else None,
         app_check_timeout=app_check_timeout, app_check_env=app_check_env,
-        app_check_at=tuple(app_check_at) if app_check_at else None)
+        app_check_at=tuple(app_check_at) if app_check_at else None,
+        pg_settings=tuple(setting) if setting else None, settings_from=settings_from)
     fail_on = cfg.fail_on
     try:
         from .staging import install_signal_handlers

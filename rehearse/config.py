@@ -381,6 +381,22 @@ class RunConfig(BaseModel):
     timeout_s: Optional[float] = Field(None, gt=0)  # the whole run is stopped after this
     settings_file: Optional[Path] = None  # where the settings came from, for messages
     scale: tuple[float, ...] = ()  # --scale: subset fractions rehearsed to predict the full size
+    pg_settings: tuple[tuple[str, str], ...] = ()  # --setting name=value / --settings FILE: compared on staging
+
+    @field_validator("pg_settings", mode="before")
+    @classmethod
+    def _pg_settings(cls, value: Any) -> Any:
+        from .pgbin import server_bindir
+        from .pgsettings import check_settings
+        pairs = []
+        for item in value or ():
+            if isinstance(item, str):
+                name, sep, val = item.partition("=")
+                if not sep or not name.strip() or not re.fullmatch(r"[A-Za-z_][\w.]*", name.strip()):
+                    raise ValueError(f"--setting {item!r} is not name=value (e.g. work_mem=64MB)")
+                item = (name.strip(), val.strip().strip("'\""))
+            pairs.append((str(item[0]), str(item[1])))
+        return check_settings(tuple(pairs), str(server_bindir()[0])) if pairs else ()
     app_checks: tuple[str, ...] = ()  # --app-check: the team's commands, run against staging
     app_check_timeout_s: float = Field(300.0, gt=0)
     app_check_env: str = "DATABASE_URL"  # the variable the staging URL is passed in
@@ -505,6 +521,9 @@ def load_run_config(*, alembic_ini: Path, settings_file: Path | None = None, dis
         merged["traffic"] = True  # a lock timeout is judged against traffic
     if merged.get("fail_on") == "none":
         merged["fail_on"] = None
+    settings_from = merged.pop("settings_from", None)
+    if settings_from is not None:
+        merged["pg_settings"] = tuple(read_pg_settings_file(Path(settings_from))) + tuple(merged.get("pg_settings") or ())
     if "strict" not in given:
         merged["strict"] = is_ci() if ci is None else ci
     if "policy" not in given and settings.policy is not None:
@@ -538,6 +557,24 @@ def parse_scale(text: str | list | tuple) -> tuple[float, ...]:
     if len(values) < 2:
         raise BadInput("--scale needs at least two subset sizes to fit a cost model", hint=hint)
     return tuple(values)
+
+
+def read_pg_settings_file(path: Path) -> list[str]:
+    """``--settings FILE``: ``name = value`` lines as in postgresql.conf (# comments), as name=value."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise BadInput(f"cannot read --settings file {path}: {exc.strerror}", hint="give an existing file") from None
+    out = []
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if "=" not in line:
+            raise BadInput(f"{path}:{number}: expected name = value, got {line!r}", hint="write e.g. work_mem = 64MB")
+        name, _, value = line.partition("=")
+        out.append(f"{name.strip()}={value.strip()}")
+    return out
 
 
 def parse_duration(text: str | None) -> float | None:

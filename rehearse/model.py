@@ -305,6 +305,35 @@ class AppCheckRun:
     output_tail: str = ""  # the last lines of stdout and stderr together
 
 
+# --- configuration changes -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SettingsStatement:
+    """One upgrade statement rehearsed without and with a configuration change."""
+
+    revision: str
+    index: int
+    sql: str
+    baseline_s: float | None  # the main rehearsal (None: it did not run there)
+    changed_s: float | None  # with the settings applied (None: it did not run there)
+    baseline_ok: bool = True
+    changed_ok: bool = True
+    differs: bool = False  # fails on one side only, or a duration beyond the noise margin
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class SettingsComparison:
+    """``--setting``/``--settings``: the upgrade rehearsed again with a configuration change."""
+
+    settings: Mapping[str, str]
+    statements: tuple[SettingsStatement, ...] = ()
+    noise: float = 0.25  # a duration differs when beyond this fraction (and 50 ms)
+    plans: tuple[Mapping[str, Any], ...] = ()  # filled by a plan comparer when query shapes exist
+    warnings: tuple[str, ...] = ()
+
+
 # --- scale extrapolation -----------------------------------------------------------------------
 
 
@@ -398,6 +427,7 @@ class Report:
     rewrites: tuple[RewriteResult, ...] = ()  # with --suggest-rewrites
     scale: ScaleResult | None = None  # with --scale
     app_checks: tuple[AppCheckRun, ...] = ()  # with --app-check
+    settings_change: SettingsComparison | None = None  # with --setting / --settings
 
     def all_findings(self) -> list[Finding]:
         found = list(self.findings)
@@ -447,7 +477,8 @@ _NESTED: dict[type, dict[str, Any]] = {
                      "rollback": RollbackResult, "findings": [Finding]},
     Report: {"revisions": [RevisionResult], "rollback": RollbackResult, "reupgrade": StepResult,
              "findings": [Finding], "rewrites": [RewriteResult], "scale": ScaleResult,
-             "app_checks": [AppCheckRun]},
+             "app_checks": [AppCheckRun], "settings_change": SettingsComparison},
+    SettingsComparison: {"statements": [SettingsStatement]},
     ScaleResult: {"predictions": [ScalePrediction]},
     ScalePrediction: {"points": [ScalePoint]},
     RewriteResult: {"original": RewriteSide, "rewritten": RewriteSide},

@@ -136,6 +136,12 @@ def run_rehearsal(cfg: RunConfig, *, say: Say = _quiet, progress: bool = False) 
             with timer.stage("scale"):
                 scale = rehearse_scale(cfg, snapshot, say=say, run_id=run_id)
 
+        changed = None
+        if cfg.pg_settings:
+            from .settings import rehearse_with_settings
+            with timer.stage("settings"):
+                changed = rehearse_with_settings(cfg, snapshot, say=say, run_id=run_id)
+
         def populate(db: StagingDatabase) -> None:
             with timer.stage("restore"):
                 say(f"restoring {snapshot.total_rows:,} rows into {db.kind} staging")
@@ -159,6 +165,9 @@ def run_rehearsal(cfg: RunConfig, *, say: Say = _quiet, progress: bool = False) 
         report = rehearse_on(cfg, db, timer=timer, say=say, checkpoints=checkpoints)
         if cfg.keep:
             say(f"staging kept: {db.connect_hint or redact(db.url)}")
+        if changed is not None:
+            from .settings import compare
+            report = dataclasses.replace(report, settings_change=compare(cfg, report, *changed))
         if scale is not None:
             from .scale import with_measured
             report = dataclasses.replace(report, scale=with_measured(scale, report))

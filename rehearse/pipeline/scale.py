@@ -61,7 +61,7 @@ def upgrade_statements(cfg: RunConfig, db: StagingDatabase, say: Say) -> tuple[d
 
 def rehearse_scale(cfg: RunConfig, snapshot: Snapshot, *, say: Say, run_id: str) -> ScaleResult:
     """Rehearse the upgrade on each ``cfg.scale`` subset; the predictions (measured values come later)."""
-    from ..catalog import read_tables
+    from ..catalog import quote_ident, read_tables
     from ..scale import predict, subset_for_fraction
     from ..snapshot.pull import pull_snapshot
     from ..snapshot.restore import restore_snapshot
@@ -80,9 +80,13 @@ def rehearse_scale(cfg: RunConfig, snapshot: Snapshot, *, say: Say, run_id: str)
                           populate=lambda db: restore_snapshot(snapshot, db),
                           expected_bytes=6 * sum(t.bytes for t in snapshot.tables)) as sampler:
             conn = psycopg2.connect(sampler.dsn)
+            conn.autocommit = True
             try:
                 with conn.cursor() as cur:
                     tables = read_tables(cur)
+                    # the subsets' nested semi-joins must run as hashed subplans; with the default
+                    # 4 MB a million keys do not fit and every row re-scans the child table
+                    cur.execute(f"ALTER DATABASE {quote_ident(sampler.database)} SET work_mem = '512MB'")
             finally:
                 conn.close()
             own = {t.qualified: t.rows for t in snapshot.tables}

@@ -251,6 +251,23 @@ def _app_check_lines(report: model.Report) -> list[str]:
     return out + [""]
 
 
+def _settings_lines(report: model.Report) -> list[str]:
+    """--setting: the statements that behave differently with the configuration change."""
+    change = report.settings_change
+    if change is None:
+        return []
+    names = ", ".join(f"{code(f'{k}={v}')}" for k, v in change.settings.items())
+    differs = [s for s in change.statements if s.differs]
+    out = [f"**With {names}: {len(differs)} of {len(change.statements)} upgrade statement(s) behave differently**", ""]
+    if differs:
+        out += ["| revision | statement | without | with | note |", "|---|---|---:|---:|---|"]
+        for s in differs:
+            out.append(f"| {cell(s.revision)} | {code(short_sql(s.sql, 70))} | "
+                       f"{fmt_s(s.baseline_s) if s.baseline_s is not None else '–'} | "
+                       f"{fmt_s(s.changed_s) if s.changed_s is not None else '–'} | {cell(s.note)} |")
+    return out + [""]
+
+
 def _footer(report: model.Report) -> list[str]:
     out = []
     if report.warnings:
@@ -270,7 +287,7 @@ def render(report: model.Report, options: RenderOptions | None = None) -> str:
     options = options or RenderOptions()
     budget = options.max_chars
     head = "\n".join(_header(report)) + "\n"
-    tail = "\n".join(_app_check_lines(report) + _scale_lines(report) + _report_findings(report, options) + _footer(report)) + "\n"
+    tail = "\n".join(_settings_lines(report) + _app_check_lines(report) + _scale_lines(report) + _report_findings(report, options) + _footer(report)) + "\n"
 
     revisions = list(report.revisions)
     full_table = "\n".join(TABLE_HEAD + [_row(r) for r in revisions]) + "\n\n"

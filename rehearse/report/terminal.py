@@ -97,6 +97,15 @@ def _print(report: model.Report, console: Console, *, as_table: bool = True) -> 
         last = run.output_tail.strip().splitlines()[-1:] if not run.ok and run.output_tail.strip() else []
         console.print(f"app check {run.moment}: {run.command}: {result} in {fmt_s(run.duration_s)}"
                       + (f": {last[0][:160]}" if last else ""), markup=False, highlight=False, soft_wrap=True)
+    if report.settings_change is not None:
+        change = report.settings_change
+        differs = [s for s in change.statements if s.differs]
+        console.print(f"with {', '.join(f'{k}={v}' for k, v in change.settings.items())}: {len(differs)} of "
+                      f"{len(change.statements)} upgrade statement(s) behave differently", markup=False,
+                      highlight=False, soft_wrap=True)
+        for s in differs[:8]:
+            console.print(f"  {s.revision[:12]} {short_sql(s.sql, 60)}: {s.note}", markup=False, highlight=False,
+                          soft_wrap=True)
     if report.scale is not None:
         console.print(scale_title(report.scale) + ":", markup=False, highlight=False, soft_wrap=True)
         for p in scale_rows(report, limit=8):
