@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["bench_staging.py", "bench_snapshot.py", "bench_snapshot_memory.py", "bench_trace.py", "bench_rollback.py", "bench_rehearsal.py", "bench_service.py", "bench_long_history.py"]
+SCRIPTS = ["bench_staging.py", "bench_snapshot.py", "bench_snapshot_memory.py", "bench_trace.py", "bench_rollback.py", "bench_rehearsal.py", "bench_service.py", "bench_long_history.py", "bench_scale.py"]
 
 
 def main() -> int:

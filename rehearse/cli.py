@@ -130,6 +130,13 @@ def run(
     traffic_window: Annotated[Optional[float], typer.Option("--traffic-window", help="Seconds between the two pg_stat_statements samples of a --source pull that give calls/s (default 5).")] = None,
     plan_top: Annotated[Optional[int], typer.Option("--plan-top", help="How many of the busiest query shapes get their plans and latency compared (default 10; 0: none).")] = None,
     plan_budget: Annotated[Optional[str], typer.Option("--plan-budget", help="Time budget per compared query shape for its plan and timed runs (e.g. 2s, 500ms; default 2s).")] = None,
+    app_check: Annotated[Optional[list[str]], typer.Option("--app-check", help="A command of the team's (smoke test, integration suite) run against staging with its URL in DATABASE_URL; repeatable. Passing before the upgrade and failing after it is a critical finding (RH406).")] = None,
+    app_check_timeout: Annotated[Optional[str], typer.Option("--app-check-timeout", help="Stop an --app-check run after this long (default 5m); its whole process group is killed.")] = None,
+    app_check_env: Annotated[Optional[str], typer.Option("--app-check-env", help="The environment variable that carries the staging URL (default DATABASE_URL).")] = None,
+    app_check_at: Annotated[Optional[list[str]], typer.Option("--app-check-at", help="When to run the --app-check commands: before-upgrade, after-upgrade, after-rollback (repeatable or comma-separated; default all three).")] = None,
+    setting: Annotated[Optional[list[str]], typer.Option("--setting", help="A configuration change (name=value, repeatable) applied to a second staging copy; the upgrade's statement durations are compared with and without it.")] = None,
+    settings_from: Annotated[Optional[Path], typer.Option("--settings", help="A file of configuration changes (name = value lines, as in postgresql.conf), like --setting.")] = None,
+    scale: Annotated[Optional[str], typer.Option("--scale", help="Also rehearse the upgrade on subsets of these sizes (e.g. 1%,3%,10%,30%) and predict each statement's duration and lock hold at the full size.")] = None,
 ) -> None:
     """Rehearse the migrations end to end: snapshot, staging, upgrade, checks, rollback, re-upgrade, report."""
     from .report import print_summary, write_reports
@@ -143,7 +150,10 @@ def run(
         baseline=baseline, changed_since=changed_since, models=models, strict=strict, data_checks=data_checks,
         secret_file=secret_file, python=python, flask_app=flask_app, statement_timeout=statement_timeout,
         timeout=timeout, queries=queries, traffic_window_s=traffic_window, plan_top=plan_top,
-        plan_budget=plan_budget)
+        plan_budget=plan_budget, scale=scale, app_checks=tuple(app_check) if app_check else None,
+        app_check_timeout=app_check_timeout, app_check_env=app_check_env,
+        app_check_at=tuple(app_check_at) if app_check_at else None,
+        pg_settings=tuple(setting) if setting else None, settings_from=settings_from)
     fail_on = cfg.fail_on
     try:
         from .staging import install_signal_handlers

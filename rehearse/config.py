@@ -34,6 +34,7 @@ FORMAT_ALIASES = {"md": "markdown", "xml": "junit", "junit.xml": "junit", "htm":
                   "txt": "terminal"}
 MODES = ("release", "stairway")
 INVARIANT_PHASES = ("before-upgrade", "after-upgrade", "after-rollback")
+APP_CHECK_MOMENTS = ("before-upgrade", "after-upgrade", "after-rollback")
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
@@ -446,6 +447,57 @@ class RunConfig(BaseModel):
     traffic_window_s: float = Field(5.0, ge=0)
     plan_top: int = Field(10, ge=0)
     plan_budget_s: float = Field(2.0, gt=0)
+    scale: tuple[float, ...] = ()  # --scale: subset fractions rehearsed to predict the full size
+    pg_settings: tuple[tuple[str, str], ...] = ()  # --setting name=value / --settings FILE: compared on staging
+
+    @field_validator("pg_settings", mode="before")
+    @classmethod
+    def _pg_settings(cls, value: Any) -> Any:
+        from .pgbin import server_bindir
+        from .pgsettings import check_settings
+        pairs = []
+        for item in value or ():
+            if isinstance(item, str):
+                name, sep, val = item.partition("=")
+                if not sep or not name.strip() or not re.fullmatch(r"[A-Za-z_][\w.]*", name.strip()):
+                    raise ValueError(f"--setting {item!r} is not name=value (e.g. work_mem=64MB)")
+                item = (name.strip(), val.strip().strip("'\""))
+            pairs.append((str(item[0]), str(item[1])))
+        return check_settings(tuple(pairs), str(server_bindir()[0])) if pairs else ()
+    app_checks: tuple[str, ...] = ()  # --app-check: the team's commands, run against staging
+    app_check_timeout_s: float = Field(300.0, gt=0)
+    app_check_env: str = "DATABASE_URL"  # the variable the staging URL is passed in
+    app_check_at: tuple[str, ...] = APP_CHECK_MOMENTS
+
+    @field_validator("app_check_env")
+    @classmethod
+    def _app_check_env(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ValueError(f"--app-check-env {value!r} is not an environment variable name (e.g. DATABASE_URL)")
+        return value
+
+    @field_validator("app_check_at", mode="before")
+    @classmethod
+    def _app_check_at(cls, value: Any) -> Any:
+        items = [value] if isinstance(value, str) else list(value)
+        names = [m.strip() for item in items for m in str(item).split(",") if m.strip()]
+        for name in names:
+            if name not in APP_CHECK_MOMENTS:
+                raise ValueError(f"--app-check-at {name!r} is not a moment; use {', '.join(APP_CHECK_MOMENTS)}")
+        return tuple(m for m in APP_CHECK_MOMENTS if m in names)
+
+    @field_validator("app_checks", mode="before")
+    @classmethod
+    def _app_checks(cls, value: Any) -> Any:
+        items = [value] if isinstance(value, str) else list(value)
+        if any(not str(c).strip() for c in items):
+            raise ValueError("--app-check needs a command (e.g. --app-check 'pytest tests/smoke')")
+        return tuple(str(c) for c in items)
+
+    @field_validator("scale", mode="before")
+    @classmethod
+    def _scale(cls, value: Any) -> Any:
+        return () if value in (None, "", ()) else parse_scale(value)
 
     @field_validator("formats", mode="before")
     @classmethod
@@ -529,7 +581,8 @@ def load_run_config(*, alembic_ini: Path, settings_file: Path | None = None, dis
     if lock_timeout is not None and "lock_timeout_s" not in given:
         merged["lock_timeout_s"] = parse_duration(lock_timeout)
     for text, seconds in (("statement_timeout", "statement_timeout_s"), ("timeout", "timeout_s"),
-                          ("traffic_window", "traffic_window_s"), ("plan_budget", "plan_budget_s")):
+                          ("traffic_window", "traffic_window_s"), ("plan_budget", "plan_budget_s"),
+                          ("app_check_timeout", "app_check_timeout_s")):
         value = merged.pop(text, None)
         if value is not None and seconds not in given:
             merged[seconds] = parse_duration(value)
@@ -537,6 +590,9 @@ def load_run_config(*, alembic_ini: Path, settings_file: Path | None = None, dis
         merged["traffic"] = True  # a lock timeout is judged against traffic
     if merged.get("fail_on") == "none":
         merged["fail_on"] = None
+    settings_from = merged.pop("settings_from", None)
+    if settings_from is not None:
+        merged["pg_settings"] = tuple(read_pg_settings_file(Path(settings_from))) + tuple(merged.get("pg_settings") or ())
     if "strict" not in given:
         merged["strict"] = is_ci() if ci is None else ci
     if "policy" not in given and settings.policy is not None:
@@ -545,6 +601,49 @@ def load_run_config(*, alembic_ini: Path, settings_file: Path | None = None, dis
                      invariants=tuple(i.invariant() for i in settings.data.invariants),
                      check_thresholds=settings.data.thresholds.checks,
                      risk_thresholds=settings.data.thresholds.risk, **merged)
+
+
+def parse_scale(text: str | list | tuple) -> tuple[float, ...]:
+    """'1%,3%,10%' or '0.01,0.03' -> (0.01, 0.03, 0.1): distinct, growing, each in (0, 1)."""
+    parts = text if isinstance(text, (list, tuple)) else str(text).split(",")
+    hint = "write the subset sizes as percentages, e.g. --scale 1%,3%,10%,30%"
+    values = []
+    for raw in parts:
+        item = str(raw).strip()
+        if not item:
+            continue
+        match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(%?)", item)
+        if match is None:
+            raise BadInput(f"--scale: {item!r} is not a percentage", hint=hint)
+        value = float(match.group(1)) / (100.0 if match.group(2) else 1.0)
+        if not match.group(2) and value >= 1:
+            value /= 100.0  # a bare "10" means 10%
+        if not 0 < value < 1:
+            raise BadInput(f"--scale: {item} is not between 0% and 100% (exclusive)",
+                           hint="the full size is rehearsed or read from the source; give only the smaller subsets")
+        values.append(round(value, 6))
+    values = sorted(set(values))
+    if len(values) < 2:
+        raise BadInput("--scale needs at least two subset sizes to fit a cost model", hint=hint)
+    return tuple(values)
+
+
+def read_pg_settings_file(path: Path) -> list[str]:
+    """``--settings FILE``: ``name = value`` lines as in postgresql.conf (# comments), as name=value."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise BadInput(f"cannot read --settings file {path}: {exc.strerror}", hint="give an existing file") from None
+    out = []
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if "=" not in line:
+            raise BadInput(f"{path}:{number}: expected name = value, got {line!r}", hint="write e.g. work_mem = 64MB")
+        name, _, value = line.partition("=")
+        out.append(f"{name.strip()}={value.strip()}")
+    return out
 
 
 def parse_duration(text: str | None) -> float | None:

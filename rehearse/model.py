@@ -402,6 +402,101 @@ class QueryForecast:
     plans: tuple[PlanComparison, ...] = ()
 
 
+# --- the application's own checks ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AppCheckRun:
+    """One run of a ``--app-check`` command against staging."""
+
+    command: str
+    moment: str  # before-upgrade | after-upgrade | after-rollback
+    ok: bool
+    exit_code: int | None
+    duration_s: float
+    timed_out: bool = False
+    output_tail: str = ""  # the last lines of stdout and stderr together
+
+
+# --- configuration changes -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SettingsStatement:
+    """One upgrade statement rehearsed without and with a configuration change."""
+
+    revision: str
+    index: int
+    sql: str
+    baseline_s: float | None  # the main rehearsal (None: it did not run there)
+    changed_s: float | None  # with the settings applied (None: it did not run there)
+    baseline_ok: bool = True
+    changed_ok: bool = True
+    differs: bool = False  # fails on one side only, or a duration beyond the noise margin
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class SettingsComparison:
+    """``--setting``/``--settings``: the upgrade rehearsed again with a configuration change."""
+
+    settings: Mapping[str, str]
+    statements: tuple[SettingsStatement, ...] = ()
+    noise: float = 0.25  # a duration differs when beyond this fraction (and 50 ms)
+    plans: tuple[Mapping[str, Any], ...] = ()  # filled by a plan comparer when query shapes exist
+    warnings: tuple[str, ...] = ()
+
+
+# --- scale extrapolation -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScalePoint:
+    """What one statement cost on one subset (``--scale``)."""
+
+    fraction: float  # the subset's sampling fraction (0.01 = 1%)
+    rows: int  # rows of the relation the statement's cost follows, in that subset
+    duration_s: float
+    lock_held_s: float = 0.0  # longest-held lock that blocks reads or writes
+
+
+@dataclass(frozen=True)
+class ScalePrediction:
+    """One upgrade statement's cost fitted over the subsets and predicted at the full size."""
+
+    revision: str
+    index: int  # position among the revision's upgrade statements
+    sql: str
+    operation: str  # rewrite | index build | validate | backfill | catalog
+    model: str  # "a + b*n", "a + b*n*log2(n)", "constant"
+    relation: str | None
+    target_rows: int
+    points: tuple[ScalePoint, ...] = ()
+    duration_s: float = 0.0
+    duration_low_s: float | None = None  # 95% prediction interval (None: too few points)
+    duration_high_s: float | None = None
+    lock_held_s: float = 0.0
+    lock_low_s: float | None = None
+    lock_high_s: float | None = None
+    extrapolation: float | None = None  # target rows / largest measured rows
+    low_confidence: bool = False
+    reasons: tuple[str, ...] = ()  # why it is low confidence
+    measured_s: float | None = None  # the full size's own duration, when this run rehearsed it
+    measured_lock_s: float | None = None
+
+
+@dataclass(frozen=True)
+class ScaleResult:
+    """``--scale``: the history rehearsed on growing subsets, and its predicted cost at full size."""
+
+    fractions: tuple[float, ...]
+    target: str  # where the full size comes from: "snapshot" (rehearsed too) or "source" (pg_class)
+    predictions: tuple[ScalePrediction, ...] = ()
+    rows: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # table -> {fraction|"full": rows}
+    duration_s: float = 0.0
+    warnings: tuple[str, ...] = ()
+
+
 # --- the report ------------------------------------------------------------------------------
 
 
@@ -444,6 +539,9 @@ class Report:
     format_version: int = REPORT_FORMAT_VERSION
     rewrites: tuple[RewriteResult, ...] = ()  # with --suggest-rewrites
     queries: QueryForecast | None = None  # production's query shapes: compatibility, plans, downtime
+    scale: ScaleResult | None = None  # with --scale
+    app_checks: tuple[AppCheckRun, ...] = ()  # with --app-check
+    settings_change: SettingsComparison | None = None  # with --setting / --settings
 
     def all_findings(self) -> list[Finding]:
         found = list(self.findings)
@@ -492,10 +590,14 @@ _NESTED: dict[type, dict[str, Any]] = {
     RevisionResult: {"upgrade": StepResult, "downgrade": StepResult, "reupgrade": StepResult,
                      "rollback": RollbackResult, "findings": [Finding]},
     Report: {"revisions": [RevisionResult], "rollback": RollbackResult, "reupgrade": StepResult,
-             "findings": [Finding], "rewrites": [RewriteResult], "queries": QueryForecast},
+             "findings": [Finding], "rewrites": [RewriteResult], "queries": QueryForecast,
+             "scale": ScaleResult, "app_checks": [AppCheckRun], "settings_change": SettingsComparison},
     QueryForecast: {"downtime": [DowntimeEstimate], "plans": [PlanComparison]},
     PlanComparison: {"before": ShapeRun, "after": ShapeRun},
     QueryShapes: {"shapes": [QueryShape]},
+    SettingsComparison: {"statements": [SettingsStatement]},
+    ScaleResult: {"predictions": [ScalePrediction]},
+    ScalePrediction: {"points": [ScalePoint]},
     RewriteResult: {"original": RewriteSide, "rewritten": RewriteSide},
 }
 

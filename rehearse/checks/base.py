@@ -90,6 +90,7 @@ class DatabaseContext:
     query_shapes: tuple[Any, ...] = ()  # rehearse.model.QueryShape
     shape_runs: Mapping[str, Any] | None = None  # fingerprint -> rehearse.model.ShapeRun
     plans: tuple[Any, ...] = ()  # rehearse.model.PlanComparison
+    app_checks: tuple[Any, ...] = ()  # rehearse.model.AppCheckRun: every --app-check run so far
 
     @property
     def phase(self) -> str:

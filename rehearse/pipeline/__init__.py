@@ -137,6 +137,18 @@ def run_rehearsal(cfg: RunConfig, *, say: Say = _quiet, progress: bool = False) 
                 source_label = redact(cfg.source)
             shapes = query_shapes(cfg, snapshot, say)
 
+        scale = None
+        if cfg.scale:
+            from .scale import rehearse_scale
+            with timer.stage("scale"):
+                scale = rehearse_scale(cfg, snapshot, say=say, run_id=run_id)
+
+        changed = None
+        if cfg.pg_settings:
+            from .settings import rehearse_with_settings
+            with timer.stage("settings"):
+                changed = rehearse_with_settings(cfg, snapshot, say=say, run_id=run_id)
+
         def populate(db: StagingDatabase) -> None:
             with timer.stage("restore"):
                 say(f"restoring {snapshot.total_rows:,} rows into {db.kind} staging")
@@ -161,6 +173,13 @@ def run_rehearsal(cfg: RunConfig, *, say: Say = _quiet, progress: bool = False) 
                              snapshot=snapshot)
         if cfg.keep:
             say(f"staging kept: {db.connect_hint or redact(db.url)}")
+        if changed is not None:
+            from .settings import compare
+            report = dataclasses.replace(report, settings_change=compare(cfg, report, *changed))
+        if scale is not None:
+            from .scale import with_measured
+            report = dataclasses.replace(report, scale=with_measured(scale, report))
+            warnings.extend(scale.warnings)
 
     report = dataclasses.replace(
         report, source=source_label, snapshot=str(snapshot.path), staging=db.kind,
@@ -257,6 +276,7 @@ def rehearse_on(cfg: RunConfig, db: StagingDatabase, *, timer: Timer | None = No
         target_revision=", ".join(plan.target) or None, revisions=outcome.revisions, rollback=outcome.rollback,
         reupgrade=outcome.reupgrade, outcome="fail" if ledger.failures else "pass",
         findings=tuple(ledger.findings), failures=tuple(ledger.failures), warnings=tuple(ledger.warnings),
+        app_checks=tuple(ledger.app_checks),
         scope=tuple(r.id for r in plan.revisions if r.id in stepper.changed) if stepper.changed is not None else (),
         queries=_forecast(cfg, shapes, stepper, outcome.revisions, snapshot))
 

@@ -48,6 +48,7 @@ class Ledger:
     by_revision: dict[str, list[Finding]] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    app_checks: list = field(default_factory=list)  # model.AppCheckRun, in the order they ran
 
     def add(self, found: list[Finding], revision: str | None = None) -> None:
         if revision is None:
@@ -254,6 +255,8 @@ class Stepper:
         from ..checks import DatabaseContext, check_database
         if revision is not None and not self.in_scope(revision):
             return []
+        if revision is None and moment in self.cfg.app_check_at:
+            self.run_app_checks(moment)
         shape_runs, plans, shapes = self._shapes_at(moment) if self.shapes else (None, (), ())
         ctx = DatabaseContext(moment, dsn=self.db.dsn, url=self.db.url,
                               revision=revision.id if revision else None, touched=touched,
@@ -262,7 +265,8 @@ class Stepper:
                               models=self.cfg.models if moment == "after-upgrade" else None,
                               project_dir=str(self.project.ini.parent),
                               policy_covers=self._policy_covers() if moment == "after-upgrade" else None,
-                              query_shapes=shapes, shape_runs=shape_runs, plans=plans)
+                              query_shapes=shapes, shape_runs=shape_runs, plans=plans,
+                              app_checks=tuple(self.ledger.app_checks))
         with self.timer.stage("checks"):
             found = check_database(ctx)
         self.ledger.add(found, revision.id if revision else None)
@@ -305,6 +309,19 @@ class Stepper:
                                           noise=self.cfg.check_thresholds.duration_noise,
                                           large_tables=self.large_tables)
             return runs, self.plans, judged
+
+
+    def run_app_checks(self, moment: str) -> None:
+        """Each --app-check command once against staging at ``moment``, in the project's folder."""
+        from ..appcheck import run_app_check
+        for command in self.cfg.app_checks:
+            self.say(f"app check at {moment}: {command}")
+            with self.timer.stage("app-checks"):
+                run = run_app_check(command, self.db, moment=moment, env_name=self.cfg.app_check_env,
+                                    timeout_s=self.cfg.app_check_timeout_s, cwd=str(self.project.ini.parent))
+            self.ledger.app_checks.append(run)
+            if not run.ok:
+                self.say(f"app check {'timed out' if run.timed_out else 'failed'} at {moment}: {command}")
 
     def _policy_covers(self) -> Any:
         if self.cfg.policy is None:

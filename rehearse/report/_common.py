@@ -203,3 +203,22 @@ def query_lines(report: model.Report) -> list[str]:
     if q.plans:
         lines.append(f"  plans compared for {len(q.plans)} of the busiest shape(s); {unchanged} unchanged")
     return lines
+
+
+def scale_rows(report: model.Report, limit: int = 12) -> list[model.ScalePrediction]:
+    """The --scale predictions worth a line: statements whose cost grows with the data, slowest first."""
+    if report.scale is None:
+        return []
+    grows = [p for p in report.scale.predictions if p.model != "constant"]
+    return sorted(grows, key=lambda p: -p.duration_s)[:limit]
+
+
+def fmt_interval(low: float | None, high: float | None) -> str:
+    return "" if low is None or high is None else f" ({fmt_s(low)}–{fmt_s(high)})"
+
+
+def scale_title(scale: model.ScaleResult) -> str:
+    sizes = ", ".join(f"{f * 100:g}%" for f in scale.fractions)
+    where = ("the source's size (pg_class)" if scale.target == "source"
+             else "the snapshot's full size (also measured below)")
+    return f"Predicted at {where}, from subsets of {sizes}"

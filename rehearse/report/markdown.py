@@ -15,8 +15,9 @@ import html
 import re
 
 from rehearse import model
-from rehearse.report._common import (RISK_EMOJI, RenderOptions, fmt_s, is_risky, live_findings, max_lock,
-                                     query_lines, rollback_status, rule_url, short_sql, sorted_findings, step_status)
+from rehearse.report._common import (RISK_EMOJI, RenderOptions, fmt_interval, fmt_s, is_risky, live_findings,
+                                     max_lock, query_lines, rollback_status, rule_url, scale_rows, scale_title,
+                                     short_sql, sorted_findings, step_status)
 from rehearse.risk import level_rank
 
 MAX_STATEMENTS = 8  # per revision section: the slowest ones; the HTML report has all of them
@@ -225,6 +226,58 @@ def _queries(report: model.Report) -> list[str]:
         [f"- {cell(line.strip())}" for line in rest] + [""]
 
 
+def _scale_lines(report: model.Report) -> list[str]:
+    """--scale: each growing statement's predicted duration and lock hold at the full size."""
+    rows = scale_rows(report)
+    if report.scale is None:
+        return []
+    out = [f"**{cell(scale_title(report.scale))}**", "",
+           "| revision | statement | class | rows | duration (95% interval) | lock held | measured | note |",
+           "|---|---|---|---:|---:|---:|---:|---|"]
+    for p in rows:
+        note = "low confidence: " + "; ".join(p.reasons) if p.low_confidence else ""
+        out.append(f"| {cell(p.revision)} | {code(short_sql(p.sql, 70))} | {p.operation} | {p.target_rows:,} | "
+                   f"{fmt_s(p.duration_s)}{fmt_interval(p.duration_low_s, p.duration_high_s)} | "
+                   f"{fmt_s(p.lock_held_s)} | {fmt_s(p.measured_s) if p.measured_s is not None else '–'} | "
+                   f"{cell(note)} |")
+    if not rows:
+        out.append("| – | no statement's cost grows with the data | | | | | | |")
+    return out + [""]
+
+
+def _app_check_lines(report: model.Report) -> list[str]:
+    """--app-check: each run's result, duration and the tail of its output."""
+    if not report.app_checks:
+        return []
+    out = ["**The application's own checks (--app-check)**", "",
+           "| moment | command | result | duration |", "|---|---|---|---:|"]
+    for run in report.app_checks:
+        result = ("✅ passed" if run.ok else "⏱️ timed out" if run.timed_out else f"❌ exit {run.exit_code}")
+        out.append(f"| {run.moment} | {code(run.command)} | {result} | {fmt_s(run.duration_s)} |")
+    for run in report.app_checks:
+        if run.output_tail.strip():
+            out += ["", f"<details><summary>{html.escape(run.moment)}: {html.escape(run.command)}</summary>", ""]
+            out += block(run.output_tail) + ["", "</details>"]
+    return out + [""]
+
+
+def _settings_lines(report: model.Report) -> list[str]:
+    """--setting: the statements that behave differently with the configuration change."""
+    change = report.settings_change
+    if change is None:
+        return []
+    names = ", ".join(f"{code(f'{k}={v}')}" for k, v in change.settings.items())
+    differs = [s for s in change.statements if s.differs]
+    out = [f"**With {names}: {len(differs)} of {len(change.statements)} upgrade statement(s) behave differently**", ""]
+    if differs:
+        out += ["| revision | statement | without | with | note |", "|---|---|---:|---:|---|"]
+        for s in differs:
+            out.append(f"| {cell(s.revision)} | {code(short_sql(s.sql, 70))} | "
+                       f"{fmt_s(s.baseline_s) if s.baseline_s is not None else '–'} | "
+                       f"{fmt_s(s.changed_s) if s.changed_s is not None else '–'} | {cell(s.note)} |")
+    return out + [""]
+
+
 def _footer(report: model.Report) -> list[str]:
     out = _queries(report)
     if report.warnings:
@@ -244,7 +297,7 @@ def render(report: model.Report, options: RenderOptions | None = None) -> str:
     options = options or RenderOptions()
     budget = options.max_chars
     head = "\n".join(_header(report)) + "\n"
-    tail = "\n".join(_report_findings(report, options) + _footer(report)) + "\n"
+    tail = "\n".join(_settings_lines(report) + _app_check_lines(report) + _scale_lines(report) + _report_findings(report, options) + _footer(report)) + "\n"
 
     revisions = list(report.revisions)
     full_table = "\n".join(TABLE_HEAD + [_row(r) for r in revisions]) + "\n\n"

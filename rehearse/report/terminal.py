@@ -14,8 +14,8 @@ from rich.table import Table
 from rich.text import Text
 
 from rehearse import model
-from rehearse.report._common import (RenderOptions, fmt_s, live_findings, max_lock, query_lines, rollback_status,
-                                     step_status)
+from rehearse.report._common import (RenderOptions, fmt_interval, fmt_s, live_findings, max_lock, query_lines,
+                                     rollback_status, scale_rows, scale_title, short_sql, step_status)
 
 RISK_STYLE = {"low": "green", "medium": "yellow", "high": "dark_orange", "critical": "bold red"}
 STEP_STYLE = {"ok": "green", "failed": "bold red", "skipped": "dim", "not-run": "dim"}
@@ -92,6 +92,28 @@ def _print(report: model.Report, console: Console, *, as_table: bool = True) -> 
                                     f"  {rev.message}"))
         for reason in rev.risk_reasons:
             console.print(f"  - {reason}", markup=False, highlight=False, soft_wrap=not as_table)
+    for run in report.app_checks:
+        result = "passed" if run.ok else "timed out" if run.timed_out else f"failed (exit {run.exit_code})"
+        last = run.output_tail.strip().splitlines()[-1:] if not run.ok and run.output_tail.strip() else []
+        console.print(f"app check {run.moment}: {run.command}: {result} in {fmt_s(run.duration_s)}"
+                      + (f": {last[0][:160]}" if last else ""), markup=False, highlight=False, soft_wrap=True)
+    if report.settings_change is not None:
+        change = report.settings_change
+        differs = [s for s in change.statements if s.differs]
+        console.print(f"with {', '.join(f'{k}={v}' for k, v in change.settings.items())}: {len(differs)} of "
+                      f"{len(change.statements)} upgrade statement(s) behave differently", markup=False,
+                      highlight=False, soft_wrap=True)
+        for s in differs[:8]:
+            console.print(f"  {s.revision[:12]} {short_sql(s.sql, 60)}: {s.note}", markup=False, highlight=False,
+                          soft_wrap=True)
+    if report.scale is not None:
+        console.print(scale_title(report.scale) + ":", markup=False, highlight=False, soft_wrap=True)
+        for p in scale_rows(report, limit=8):
+            measured = f", measured {fmt_s(p.measured_s)}" if p.measured_s is not None else ""
+            low = f"  (low confidence: {'; '.join(p.reasons)})" if p.low_confidence else ""
+            console.print(f"  {p.revision[:12]} {short_sql(p.sql, 60)}: {fmt_s(p.duration_s)}"
+                          f"{fmt_interval(p.duration_low_s, p.duration_high_s)}, lock {fmt_s(p.lock_held_s)}"
+                          f"{measured}{low}", markup=False, highlight=False, soft_wrap=not as_table)
     for finding in live_findings(report.findings):
         console.print(f"{finding.code} {finding.name} ({finding.severity}): {finding.message}",
                       markup=False, highlight=False, soft_wrap=not as_table)

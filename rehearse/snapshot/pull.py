@@ -289,6 +289,9 @@ def pull_snapshot(source_url: str, out_dir: Path, *, policy_path: Path | None = 
             "sequences": sequences,
             "leak_scan": leak_scan,
             "subset": subset_plan.manifest(spec) if subset_plan is not None else None,
+            # the source's own sizes (pg_class estimates): what --scale predicts for when the
+            # snapshot holds only a subset of it
+            "source_sizes": {t.qualified: {"rows": t.est_rows, "bytes": t.est_bytes} for t in tables},
             "rules": plan.rules,
             "warnings": plan.warnings,
             "duration_s": round(time.monotonic() - started, 3),

@@ -1,0 +1,103 @@
+"""Benchmark: `rehearse run --scale` predicts the full-size cost from subsets, checked against the
+full size measured in the same run.
+
+Seeds the demo shop (SIZE customers, 3 x SIZE orders) in a throwaway "production" cluster and
+snapshots it (or reads SNAPSHOT=DIR), then runs `rehearse run --scale 1%,3%,10%,30%` on it: the
+subsets are rehearsed (upgrade only) and every statement's duration fitted and predicted at the
+snapshot's full size, which the main rehearsal measures too. Prints, per statement, the
+prediction with its 95% interval, the measured value and the error; the goal (issue #15) is
+within 25% for every statement that takes more than 100 ms at the full size.
+
+    SIZE=1000000 .venv/bin/python benchmarks/bench_scale.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO), str(REPO / "migrations")]
+
+SIZE = int(os.environ.get("SIZE", "100000"))
+FRACTIONS = os.environ.get("SCALE", "1%,3%,10%,30%")
+THRESHOLD_S = 0.1
+GOAL_PCT = 25.0
+REHEARSE = str(Path(sys.executable).parent / "rehearse")
+ENV = dict(os.environ, REHEARSE_SECRET=os.environ.get("REHEARSE_SECRET", "bench-" + uuid.uuid4().hex))
+
+
+def make_snapshot(work: Path) -> Path:
+    from rehearse.staging import open_staging
+    from seed import seed
+
+    snapshot = work / "snapshot"
+    with open_staging("local", run_id="bench-scale-prod-" + uuid.uuid4().hex[:6]) as prod:
+        seed(prod.url, SIZE, 3 * SIZE)
+        subprocess.run([REHEARSE, "snapshot", prod.url, "-o", str(snapshot),
+                        "--policy", str(REPO / "demo" / "rehearse.yaml")], check=True, env=ENV, capture_output=True)
+    return snapshot
+
+
+def table(scale: dict) -> tuple[list[str], list[float]]:
+    lines = ["| revision | statement | class | rows (full) | predicted s (95% interval) | measured s | error % |",
+             "|---|---|---|---:|---:|---:|---:|"]
+    errors = []
+    for p in scale["predictions"]:
+        measured = p["measured_s"]
+        if measured is None:
+            continue
+        err = 100.0 * (p["duration_s"] - measured) / measured if measured > 0 else None
+        big = measured > THRESHOLD_S
+        if big and err is not None:
+            errors.append(err)
+        interval = (f" ({p['duration_low_s']:.3f}-{p['duration_high_s']:.3f})"
+                    if p["duration_low_s"] is not None else "")
+        sql = " ".join(p["sql"].split())[:60].replace("|", "\\|")
+        lines.append(f"| {p['revision']} | `{sql}` | {p['operation']} | {p['target_rows']:,} | "
+                     f"{p['duration_s']:.3f}{interval} | {measured:.3f}{' **' if big else ''} | "
+                     f"{'' if err is None else f'{err:+.1f}'} |")
+    return lines, errors
+
+
+def main() -> int:
+    work = Path(tempfile.mkdtemp(prefix="rh-bench-scale-"))
+    try:
+        started = time.perf_counter()
+        snapshot = Path(os.environ["SNAPSHOT"]) if os.environ.get("SNAPSHOT") else make_snapshot(work)
+        print(f"snapshot {snapshot} ready in {time.perf_counter() - started:.0f} s", flush=True)
+        out = work / "report"
+        started = time.perf_counter()
+        proc = subprocess.run([REHEARSE, "run", "--snapshot", str(snapshot), "--alembic-ini",
+                               str(REPO / "migrations" / "alembic.ini"), "--report-dir", str(out), "-q",
+                               "--no-data-checks", "--scale", FRACTIONS], capture_output=True, text=True, env=ENV)
+        if proc.returncode not in (0, 1):
+            print(proc.stderr[-2000:])
+            return 1
+        report = json.loads((out / "report.json").read_text())
+        scale = report["scale"]
+        print(f"rehearse run --scale {FRACTIONS}: {time.perf_counter() - started:.0f} s "
+              f"(subsets {scale['duration_s']:.0f} s; full-size rehearsal measured in the same run)")
+        for name, rows in sorted(scale["rows"].items()):
+            print(f"  {name}: " + ", ".join(f"{k} {v:,}" for k, v in rows.items()))
+        lines, errors = table(scale)
+        print("\n".join(lines))
+        worst = max((abs(e) for e in errors), default=None)
+        within = sum(abs(e) <= GOAL_PCT for e in errors)
+        print(f"\nstatements over {THRESHOLD_S * 1000:.0f} ms at full size (**): {len(errors)}; "
+              f"within {GOAL_PCT:.0f}%: {within}; worst error: "
+              f"{'n/a' if worst is None else f'{worst:.1f}%'}")
+        return 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""``--scale``: the same history rehearsed (upgrade only, traced) on growing subsets of the
+snapshot, and each statement's cost predicted at the full size (``rehearse.scale``).
+
+The subsets are cut from the snapshot itself: it is restored once into a throwaway "sampler"
+database, and each subset is pulled from that database with the pull's own foreign-key closure
+(``snapshot.subset``; the rows kept are chosen by ``scale.sample``), then restored into a fresh
+staging database and upgraded revision by revision. The sampler is only read. The full size is
+the source's (``source_sizes`` in the manifest, pg_class estimates) when the snapshot is itself a
+subset, else the snapshot's own rows, which the main rehearsal measures too: then every
+prediction stands next to the measured value.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Callable
+
+import yaml
+
+from ..config import RunConfig
+from ..model import Report, ScaleResult, Snapshot, StagingDatabase, StatementTrace
+
+Say = Callable[[str], None]
+
+
+def full_size(snapshot: Snapshot) -> tuple[str, dict[str, int]]:
+    """("source" | "snapshot", rows per table) of the size to predict for."""
+    from ..snapshot.format import manifest_data
+    manifest = manifest_data(snapshot.path)
+    own = {t.qualified: t.rows for t in snapshot.tables}
+    sizes = manifest.get("source_sizes") or {}
+    if manifest.get("subset") and sizes:
+        return "source", {q: max(int(v.get("rows") or 0), own.get(q, 0)) for q, v in sizes.items()}
+    return "snapshot", own
+
+
+def upgrade_statements(cfg: RunConfig, db: StagingDatabase, say: Say) -> tuple[dict[str, tuple[StatementTrace, ...]], list[str]]:
+    """Upgrade the planned revisions one at a time, traced; stops at the first failure."""
+    from ..migrate.recreated import with_recreated_rewrites
+    from ..migrate.runner import AlembicProject
+
+    out: dict[str, tuple[StatementTrace, ...]] = {}
+    problems: list[str] = []
+    project = AlembicProject(cfg.alembic_ini, url=db.url, url_env=cfg.url_env, python=cfg.python,
+                             flask_app=cfg.flask_app, statement_timeout_s=cfg.statement_timeout_s)
+    try:
+        for rev in project.plan(cfg.target).revisions:
+            result, _ = project.step(rev.id, upgrade=True)
+            out[rev.id] = with_recreated_rewrites(result).statements
+            if not result.ok:
+                problems.append(f"upgrade of {rev.id} failed on a subset: {result.error}")
+                break
+    finally:
+        project.close()
+    return out, problems
+
+
+def rehearse_scale(cfg: RunConfig, snapshot: Snapshot, *, say: Say, run_id: str) -> ScaleResult:
+    """Rehearse the upgrade on each ``cfg.scale`` subset; the predictions (measured values come later)."""
+    from ..catalog import quote_ident, read_tables
+    from ..scale import predict, subset_for_fraction
+    from ..snapshot.pull import pull_snapshot
+    from ..snapshot.restore import restore_snapshot
+    from ..staging import open_staging
+    import psycopg2
+
+    started = time.perf_counter()
+    target, target_rows = full_size(snapshot)
+    warnings: list[str] = []
+    runs = []
+    rows_by_table: dict[str, dict[str, int]] = {q: {"full": n} for q, n in target_rows.items()}
+    work = Path(tempfile.mkdtemp(prefix="rehearse-scale-"))
+    try:
+        say(f"--scale: restoring the snapshot once to cut {len(cfg.scale)} subsets from it")
+        with open_staging(cfg.staging, run_id=f"{run_id}-sampler", source=snapshot.source, image=cfg.image,
+                          populate=lambda db: restore_snapshot(snapshot, db),
+                          expected_bytes=6 * sum(t.bytes for t in snapshot.tables)) as sampler:
+            conn = psycopg2.connect(sampler.dsn)
+            conn.autocommit = True
+            try:
+                with conn.cursor() as cur:
+                    tables = read_tables(cur)
+                    # the subsets' nested semi-joins must run as hashed subplans; with the default
+                    # 4 MB a million keys do not fit and every row re-scans the child table
+                    cur.execute(f"ALTER DATABASE {quote_ident(sampler.database)} SET work_mem = '512MB'")
+            finally:
+                conn.close()
+            own = {t.qualified: t.rows for t in snapshot.tables}
+            for fraction in cfg.scale:
+                label = f"{fraction * 100:g}%"
+                spec_file = work / f"subset-{label}.yaml"
+                spec_file.write_text(yaml.safe_dump(subset_for_fraction(tables, fraction, own)))
+                sub = pull_snapshot(sampler.url, work / f"snap-{label}", subset=spec_file, anonymize=False,
+                                    say=None)
+                rows = {t.qualified: t.rows for t in sub.tables}
+                for q, n in rows.items():
+                    rows_by_table.setdefault(q, {})[label] = n
+                say(f"--scale {label}: {sub.total_rows:,} rows; upgrading")
+                with open_staging(cfg.staging, run_id=f"{run_id}-scale{len(runs)}", source=sub.source,
+                                  image=cfg.image, populate=lambda db, s=sub: restore_snapshot(s, db),
+                                  expected_bytes=6 * sum(t.bytes for t in sub.tables)) as db:
+                    statements, problems = upgrade_statements(cfg, db, say)
+                warnings.extend(f"--scale {label}: {p}" for p in problems)
+                runs.append((fraction, rows, statements))
+                shutil.rmtree(work / f"snap-{label}", ignore_errors=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return ScaleResult(fractions=tuple(cfg.scale), target=target, predictions=tuple(predict(runs, target_rows)),
+                       rows=rows_by_table, duration_s=round(time.perf_counter() - started, 3),
+                       warnings=tuple(warnings))
+
+
+def with_measured(scale: ScaleResult, report: Report) -> ScaleResult:
+    """Put the full size's measured durations (the main rehearsal's upgrades) next to the predictions."""
+    import dataclasses
+
+    if scale.target != "snapshot":
+        return scale
+    measured = {r.id: r.upgrade.statements for r in report.revisions if not r.upgrade.skipped}
+    by_key = {(rev, i, t.sql): t for rev, ts in measured.items() for i, t in enumerate(ts)}
+    from ..scale.fit import lock_held
+    out = []
+    for p in scale.predictions:
+        full = by_key.get((p.revision, p.index, p.sql))
+        if full is not None and full.ok:
+            p = dataclasses.replace(p, measured_s=round(full.duration_s, 6), measured_lock_s=round(lock_held(full), 6))
+        out.append(p)
+    return dataclasses.replace(scale, predictions=tuple(out))

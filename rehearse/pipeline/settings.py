@@ -1,0 +1,100 @@
+"""``--setting name=value`` / ``--settings FILE``: the upgrade rehearsed again on a fresh restore
+with the configuration change applied, statement by statement against the main rehearsal.
+
+Settings a session may change (pg_settings context user/superuser) are set with ``ALTER DATABASE
+... SET`` on the staging database, so every new session of the migration sees them; reloadable
+ones (sighup) with ``ALTER SYSTEM`` and ``pg_reload_conf()``, only on a throwaway cluster
+(``--staging local`` or docker), never on a shared server. ``PLAN_COMPARERS`` is the hook for
+query-plan comparisons (captured query shapes): each is called with the baseline and the
+changed staging database while both exist and returns plain dicts for ``SettingsComparison.plans``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from ..catalog import quote_ident
+from ..config import RunConfig
+from ..errors import BadInput
+from ..model import Report, SettingsComparison, SettingsStatement, Snapshot, StagingDatabase
+
+Say = Callable[[str], None]
+NOISE = 0.25
+NOISE_FLOOR_S = 0.05
+# (staging with the change) -> list of plan comparisons; registered by the query-shape feature
+PLAN_COMPARERS: list[Callable[[StagingDatabase], list[dict]]] = []
+
+
+def apply_settings(db: StagingDatabase, settings: tuple[tuple[str, str], ...]) -> None:
+    import psycopg2
+
+    from ..pgsettings import PER_DATABASE
+    conn = psycopg2.connect(db.dsn)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            reload = False
+            for name, value in settings:
+                cur.execute("SELECT context FROM pg_settings WHERE name = %s", (name,))
+                row = cur.fetchone()
+                if row is None:
+                    raise BadInput(f"--setting {name}: staging's server has no such setting",
+                                   hint="check the name against the staging server's version")
+                try:
+                    if row[0] in PER_DATABASE:
+                        cur.execute(f"ALTER DATABASE {quote_ident(db.database)} SET {quote_ident(name)} = %s", (value,))
+                    else:
+                        if db.kind == "server":
+                            raise BadInput(f"--setting {name}: a reloadable setting changes the whole server, "
+                                           f"and --staging is a shared server",
+                                           hint="use --staging local for server-wide settings")
+                        cur.execute(f"ALTER SYSTEM SET {quote_ident(name)} = %s", (value,))
+                        reload = True
+                except psycopg2.Error as exc:
+                    raise BadInput(f"--setting {name}={value}: {str(exc).strip().splitlines()[0]}",
+                                   hint="give a value the server accepts (see pg_settings)") from None
+            if reload:
+                cur.execute("SELECT pg_reload_conf()")
+    finally:
+        conn.close()
+
+
+def rehearse_with_settings(cfg: RunConfig, snapshot: Snapshot, *, say: Say, run_id: str) -> tuple[dict, list[dict], list[str]]:
+    """The upgrade's statements with ``cfg.pg_settings`` applied: ({revision: statements}, plans, warnings)."""
+    from ..snapshot.restore import restore_snapshot
+    from ..staging import open_staging
+    from .scale import upgrade_statements
+
+    say("--setting: rehearsing the upgrade again with " + ", ".join(f"{n}={v}" for n, v in cfg.pg_settings))
+    with open_staging(cfg.staging, run_id=f"{run_id}-settings", source=snapshot.source, image=cfg.image,
+                      populate=lambda db: restore_snapshot(snapshot, db),
+                      expected_bytes=6 * sum(t.bytes for t in snapshot.tables)) as db:
+        apply_settings(db, cfg.pg_settings)
+        statements, problems = upgrade_statements(cfg, db, say)
+        plans = [p for comparer in PLAN_COMPARERS for p in comparer(db)]
+    return statements, plans, problems
+
+
+def compare(cfg: RunConfig, report: Report, changed: dict, plans: list[dict], warnings: list[str]) -> SettingsComparison:
+    base = {(r.id, i, s.sql): s for r in report.revisions for i, s in enumerate(r.upgrade.statements)}
+    other = {(rev, i, s.sql): s for rev, ts in changed.items() for i, s in enumerate(ts)}
+    order = list(base) + [k for k in other if k not in base]
+    out = []
+    for key in order:
+        b, c = base.get(key), other.get(key)
+        differs, note = False, ""
+        if b is None or c is None:
+            differs, note = True, "ran on one side only"
+        elif b.ok != c.ok:
+            differs = True
+            note = f"fails with the settings: {c.error}" if not c.ok else f"fails without them: {b.error}"
+        else:
+            delta = c.duration_s - b.duration_s
+            if abs(delta) > max(NOISE * b.duration_s, NOISE_FLOOR_S):
+                differs, note = True, f"{'slower' if delta > 0 else 'faster'} by {abs(delta):.3f} s"
+        out.append(SettingsStatement(
+            revision=key[0], index=key[1], sql=key[2], baseline_s=round(b.duration_s, 6) if b else None,
+            changed_s=round(c.duration_s, 6) if c else None, baseline_ok=b.ok if b else False,
+            changed_ok=c.ok if c else False, differs=differs, note=note))
+    return SettingsComparison(settings=dict(cfg.pg_settings), statements=tuple(out), noise=NOISE,
+                              plans=tuple(plans), warnings=tuple(warnings))

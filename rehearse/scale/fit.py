@@ -1,0 +1,192 @@
+"""Per-statement cost models fitted over the ``--scale`` subsets, predicted at the full size.
+
+A statement's cost follows the rows of the biggest table it locks (the relation a scan, a
+rewrite, an index build or a backfill works through). Its operation class says which curve:
+
+=============  =====================  ==============================================
+class          model                  statements
+=============  =====================  ==============================================
+rewrite        a + b*n                a rewrite seen in the trace (relfilenode changed)
+index build    a + b*n*log2(n)        CREATE [UNIQUE] INDEX, ADD PRIMARY KEY / UNIQUE
+validate       a + b*n                ADD CONSTRAINT CHECK / FOREIGN KEY, VALIDATE, SET NOT NULL
+backfill       a + b*n                UPDATE, DELETE, INSERT ... SELECT, MERGE
+catalog        constant (the mean)    everything else: catalog-only DDL does not grow with rows
+=============  =====================  ==============================================
+
+The fit is ordinary least squares on (g(n), seconds), so the largest subsets weigh most, which is
+what an extrapolation needs. The 95% prediction interval is the textbook one,
+``t(0.975, m-2) * s * sqrt(1 + 1/m + (g0 - mean g)^2 / Sxx)``: wide with few points and far
+extrapolations, as it should be. A prediction beyond 10x the largest measured size, from fewer
+than three points, or from a fit whose slope came out negative (noise over a flat cost), is
+flagged low-confidence with the reason.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Iterable, Mapping, Sequence
+
+from ..model import ScalePoint, ScalePrediction, StatementTrace
+
+# two-sided 95% quantiles of Student's t by degrees of freedom (1..10); 1.96 beyond
+_T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228)
+LOW_CONFIDENCE_EXTRAPOLATION = 10.0
+
+_INDEX = re.compile(r"^\s*create\s+(unique\s+)?index\b|\badd\s+(constraint\s+\S+\s+)?(primary\s+key|unique)\b", re.I)
+_VALIDATE = re.compile(r"\bvalidate\s+constraint\b|\bset\s+not\s+null\b|"
+                       r"\badd\s+(constraint\s+\S+\s+)?(check|foreign\s+key)\b", re.I)
+_NOT_VALID = re.compile(r"\bnot\s+valid\b", re.I)
+_BACKFILL = re.compile(r"^\s*(update|delete|merge)\b|^\s*insert\b.*\bselect\b", re.I | re.S)
+_MODELS = {"rewrite": "a + b*n", "index build": "a + b*n*log2(n)", "validate": "a + b*n", "backfill": "a + b*n",
+           "catalog": "constant"}
+
+
+def operation_class(trace: StatementTrace) -> str:
+    """rewrite | index build | validate | backfill | catalog, from the statement and its trace."""
+    sql = re.sub(r"--[^\n]*", "", trace.sql)
+    if _INDEX.search(sql):
+        return "index build"
+    tables = {lock.relation for lock in trace.locks if lock.rows is not None}
+    if any(r in tables for r in trace.rewrites):
+        return "rewrite"
+    if _BACKFILL.search(sql):
+        return "backfill"
+    if _VALIDATE.search(sql) and not _NOT_VALID.search(sql):
+        return "validate"
+    return "catalog"
+
+
+def cost_relation(trace: StatementTrace) -> str | None:
+    """The biggest table the statement locked (what its cost grows with)."""
+    tables = [lock for lock in trace.locks if lock.rows is not None]
+    if not tables:
+        return None
+    return max(tables, key=lambda lock: (lock.rows or 0, lock.bytes or 0, lock.relation)).relation
+
+
+def lock_held(trace: StatementTrace) -> float:
+    """The longest hold of a lock that blocks normal reads or writes."""
+    return max((lock.held_s or 0.0 for lock in trace.locks if lock.blocks_reads or lock.blocks_writes), default=0.0)
+
+
+def _g(operation: str, rows: float) -> float:
+    if operation == "index build":
+        return rows * math.log2(max(rows, 2.0))
+    return float(rows)
+
+
+def fit_line(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float, float | None, float, float]:
+    """OLS y = a + b*x: (a, b, residual standard error or None, mean x, Sxx)."""
+    m = len(xs)
+    mx, my = sum(xs) / m, sum(ys) / m
+    sxx = sum((x - mx) ** 2 for x in xs)
+    if sxx == 0:
+        return my, 0.0, None, mx, 0.0
+    b = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
+    a = my - b * mx
+    if m <= 2:
+        return a, b, None, mx, sxx
+    ssr = sum((y - a - b * x) ** 2 for x, y in zip(xs, ys))
+    return a, b, math.sqrt(ssr / (m - 2)), mx, sxx
+
+
+def _predict(operation: str, rows: Sequence[int], ys: Sequence[float], target: int):
+    """(value, low, high, note) at ``target`` rows; note is a reason for low confidence or None."""
+    if operation == "catalog" or max(rows) == 0:
+        mean = sum(ys) / len(ys)
+        return mean, min(ys), max(ys), None
+    xs = [_g(operation, r) for r in rows]
+    a, b, s, mx, sxx = fit_line(xs, ys)
+    note = None
+    if b < 0:
+        # noise over a cost too small to grow measurably: the mean is the honest answer
+        mean = sum(ys) / len(ys)
+        return mean, min(ys), max(ys), "the measured cost did not grow with the size"
+    x0 = _g(operation, target)
+    value = max(a + b * x0, 0.0)
+    if s is None:
+        return value, None, None, note
+    m = len(xs)
+    t = _T95[m - 3] if m - 2 <= len(_T95) else 1.96
+    half = t * s * math.sqrt(1 + 1 / m + ((x0 - mx) ** 2 / sxx if sxx else 0.0))
+    return value, max(value - half, 0.0), value + half, note
+
+
+def predict(runs: Sequence[tuple[float, Mapping[str, int], Mapping[str, Sequence[StatementTrace]]]],
+            target_rows: Mapping[str, int],
+            measured: Mapping[str, Sequence[StatementTrace]] | None = None) -> list[ScalePrediction]:
+    """Fit every upgrade statement seen in ``runs`` and predict it at ``target_rows``.
+
+    ``runs``: per subset, (fraction, rows per table, upgrade statements per revision). Statements
+    are matched across subsets by revision, position and text; ``measured`` (the full size's own
+    upgrade statements, when this run rehearsed it) fills ``measured_s`` for comparison only.
+    """
+    if not runs:
+        return []
+    order: list[tuple[str, int, str]] = []
+    seen: dict[tuple[str, int, str], list[tuple[float, Mapping[str, int], StatementTrace]]] = {}
+    for fraction, rows, by_revision in runs:
+        for rev, statements in by_revision.items():
+            for index, trace in enumerate(statements):
+                key = (rev, index, trace.sql)
+                if key not in seen:
+                    seen[key] = []
+                    order.append(key)
+                seen[key].append((fraction, rows, trace))
+    measured_by_key = {(rev, i, t.sql): t for rev, ts in (measured or {}).items() for i, t in enumerate(ts)}
+    out = []
+    for key in order:
+        samples = [(f, rows, t) for f, rows, t in seen[key] if t.ok]
+        if not samples:
+            continue
+        rev, index, sql = key
+        first = samples[-1][2]
+        operation = operation_class(first)
+        relation = cost_relation(first)
+        pts = tuple(ScalePoint(fraction=f, rows=int(rows.get(relation, _lock_rows(t, relation))) if relation else 0,
+                               duration_s=round(t.duration_s, 6), lock_held_s=round(lock_held(t), 6))
+                    for f, rows, t in samples)
+        target = int(target_rows.get(relation, 0)) if relation else 0
+        ns = [p.rows for p in pts]
+        dur = _predict(operation, ns, [p.duration_s for p in pts], target)
+        lock = _predict(operation, ns, [p.lock_held_s for p in pts], target)
+        reasons = []
+        largest = max(ns)
+        extrapolation = round(target / largest, 2) if largest else None
+        if extrapolation is not None and extrapolation > LOW_CONFIDENCE_EXTRAPOLATION:
+            reasons.append(f"{extrapolation:g}x beyond the largest subset measured "
+                           f"(more than {LOW_CONFIDENCE_EXTRAPOLATION:g}x)")
+        if len(pts) < 3 and operation != "catalog":
+            reasons.append(f"only {len(pts)} subset(s) ran this statement")
+        if dur[3] and operation != "catalog":
+            reasons.append(dur[3])
+        full = measured_by_key.get(key)
+        out.append(ScalePrediction(
+            revision=rev, index=index, sql=sql, operation=operation, model=_MODELS[operation]
+            if operation != "catalog" and largest else "constant", relation=relation, target_rows=target, points=pts,
+            duration_s=round(dur[0], 6), duration_low_s=_r(dur[1]), duration_high_s=_r(dur[2]),
+            lock_held_s=round(lock[0], 6), lock_low_s=_r(lock[1]), lock_high_s=_r(lock[2]),
+            extrapolation=extrapolation, low_confidence=bool(reasons), reasons=tuple(reasons),
+            measured_s=round(full.duration_s, 6) if full is not None and full.ok else None,
+            measured_lock_s=round(lock_held(full), 6) if full is not None and full.ok else None))
+    return out
+
+
+def _lock_rows(trace: StatementTrace, relation: str | None) -> int:
+    return next((lock.rows or 0 for lock in trace.locks if lock.relation == relation), 0)
+
+
+def _r(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+def error_pct(prediction: ScalePrediction) -> float | None:
+    """(predicted - measured) / measured in percent, when the full size was measured."""
+    if prediction.measured_s is None or prediction.measured_s <= 0:
+        return None
+    return round(100.0 * (prediction.duration_s - prediction.measured_s) / prediction.measured_s, 1)
+
+
+def largest(predictions: Iterable[ScalePrediction], n: int = 10) -> list[ScalePrediction]:
+    return sorted(predictions, key=lambda p: -p.duration_s)[:n]

@@ -1,0 +1,102 @@
+"""The cost models of --scale: operation classes from real statement traces' shape, and the fit
+and its prediction interval on known curves (pure arithmetic, no database)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from rehearse.config import parse_scale
+from rehearse.errors import BadInput
+from rehearse.model import LockTaken, StatementTrace
+from rehearse.scale.fit import fit_line, operation_class, predict
+
+
+def _trace(sql: str, seconds: float = 0.01, rows: int | None = 1000, relation: str = "public.t",
+           mode: str = "AccessExclusiveLock", rewrites: tuple[str, ...] = (), held: float | None = None) -> StatementTrace:
+    reads, writes = mode == "AccessExclusiveLock", mode in ("ShareLock", "AccessExclusiveLock")
+    return StatementTrace(sql=sql, duration_s=seconds, rewrites=rewrites,
+                          locks=(LockTaken(relation=relation, mode=mode, blocks_reads=reads, blocks_writes=writes,
+                                           held_s=seconds if held is None else held, rows=rows, bytes=rows and rows * 100),))
+
+
+@pytest.mark.parametrize("sql, rewrites, expected", [
+    ("CREATE INDEX ix ON t (a)", (), "index build"),
+    ("create unique index concurrently ix on t (a)", (), "index build"),
+    ("ALTER TABLE t ADD CONSTRAINT pk PRIMARY KEY (id)", (), "index build"),
+    ("ALTER TABLE t ALTER COLUMN a TYPE BIGINT", ("public.t",), "rewrite"),
+    ("ALTER TABLE t ALTER COLUMN a TYPE VARCHAR(300)", (), "catalog"),
+    ("UPDATE t SET a = 1", (), "backfill"),
+    ("INSERT INTO t2 SELECT * FROM t", (), "backfill"),
+    ("ALTER TABLE t ADD CONSTRAINT ck CHECK (a > 0)", (), "validate"),
+    ("ALTER TABLE t ADD CONSTRAINT ck CHECK (a > 0) NOT VALID", (), "catalog"),
+    ("ALTER TABLE t VALIDATE CONSTRAINT ck", (), "validate"),
+    ("ALTER TABLE t ALTER COLUMN a SET NOT NULL", (), "validate"),
+    ("ALTER TABLE t ADD CONSTRAINT fk FOREIGN KEY (b) REFERENCES p (id)", (), "validate"),
+    ("ALTER TABLE t ADD COLUMN c INTEGER", (), "catalog"),
+])
+def test_operation_class(sql, rewrites, expected):
+    assert operation_class(_trace(sql, rewrites=rewrites)) == expected
+
+
+def test_fit_line_recovers_a_line():
+    a, b, s, _, _ = fit_line([1, 2, 3, 4], [3, 5, 7, 9])
+    assert (round(a, 9), round(b, 9)) == (1, 2)
+    assert s == pytest.approx(0.0, abs=1e-9)
+
+
+def _runs(cost, sizes=(1000, 3000, 10000, 30000), noise=(0.0, 0.0, 0.0, 0.0), sql="UPDATE t SET a = 1", **kw):
+    return [(n / 100000, {"public.t": n}, {"r1": (_trace(sql, cost(n) + e, rows=n, **kw),)})
+            for n, e in zip(sizes, noise)]
+
+
+def test_linear_cost_is_extrapolated_to_the_full_size():
+    runs = _runs(lambda n: 0.002 + 1e-5 * n, noise=(0.0005, -0.0005, 0.0005, -0.0005))
+    [p] = predict(runs, {"public.t": 100000})
+    assert p.operation == "backfill" and p.model == "a + b*n" and p.target_rows == 100000
+    assert p.duration_s == pytest.approx(1.002, rel=0.01)
+    assert p.duration_low_s < p.duration_s < p.duration_high_s
+    assert not p.low_confidence and p.extrapolation == pytest.approx(3.33, rel=0.01)
+    assert p.lock_held_s == pytest.approx(1.002, rel=0.01)  # the lock is held for the statement
+
+
+def test_index_builds_follow_n_log_n():
+    runs = _runs(lambda n: 1e-6 * n * math.log2(n), sql="CREATE INDEX ix ON t (a)", mode="ShareLock")
+    [p] = predict(runs, {"public.t": 1_000_000})
+    assert p.model == "a + b*n*log2(n)"
+    assert p.duration_s == pytest.approx(1e-6 * 1e6 * math.log2(1e6), rel=1e-6)
+
+
+def test_far_extrapolation_is_low_confidence():
+    [p] = predict(_runs(lambda n: 1e-5 * n), {"public.t": 30000 * 11})
+    assert p.low_confidence and "beyond the largest subset" in p.reasons[0]
+
+
+def test_a_cost_that_does_not_grow_is_not_extrapolated():
+    # catalog-only DDL: the same few milliseconds whatever the size
+    [p] = predict(_runs(lambda n: 0.003, sql="ALTER TABLE t ADD COLUMN c INTEGER"), {"public.t": 10 ** 9})
+    assert p.model == "constant" and p.duration_s == pytest.approx(0.003)
+
+
+def test_statements_match_across_subsets_and_failed_ones_are_left_out():
+    runs = _runs(lambda n: 1e-5 * n)
+    runs[0][2]["r1"] = (StatementTrace(sql="UPDATE t SET a = 1", duration_s=1.0, ok=False, error="boom"),)
+    [p] = predict(runs, {"public.t": 100000})
+    assert len(p.points) == 3 and all(pt.rows >= 3000 for pt in p.points)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("1%,3%,10%,30%", (0.01, 0.03, 0.1, 0.3)),
+    ("0.3, 0.1", (0.1, 0.3)),
+    ("5,20", (0.05, 0.2)),
+])
+def test_parse_scale(text, expected):
+    assert parse_scale(text) == expected
+
+
+@pytest.mark.parametrize("text, why", [("10%", "at least two"), ("1%,100%", "between 0% and 100%"),
+                                       ("1%,lots", "not a percentage")])
+def test_parse_scale_refuses(text, why):
+    with pytest.raises(BadInput, match=why):
+        parse_scale(text)
