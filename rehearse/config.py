@@ -221,6 +221,9 @@ class _RunSection(BaseModel):
     traffic_window: Optional[str | float] = None
     plan_top: Optional[int] = Field(None, ge=0)
     plan_budget: Optional[str | float] = None
+    # a PostgreSQL major version to compare with (docs/risk.md): --target-version, --pg-bindir
+    target_version: Optional[int] = Field(None, ge=9)
+    pg_bindir: Optional[Path] = None
 
     @field_validator("formats", mode="before")
     @classmethod
@@ -449,6 +452,9 @@ class RunConfig(BaseModel):
     plan_budget_s: float = Field(2.0, gt=0)
     scale: tuple[float, ...] = ()  # --scale: subset fractions rehearsed to predict the full size
     pg_settings: tuple[tuple[str, str], ...] = ()  # --setting name=value / --settings FILE: compared on staging
+    # --target-version N: the upgrade rehearsed again on PostgreSQL N (its binaries: --pg-bindir, else found)
+    target_version: Optional[int] = Field(None, ge=9)
+    pg_bindir: Optional[Path] = None
 
     @field_validator("pg_settings", mode="before")
     @classmethod
