@@ -454,7 +454,17 @@ class RunConfig(BaseModel):
     pg_settings: tuple[tuple[str, str], ...] = ()  # --setting name=value / --settings FILE: compared on staging
     # --target-version N: the upgrade rehearsed again on PostgreSQL N (its binaries: --pg-bindir, else found)
     target_version: Optional[int] = Field(None, ge=9)
-    pg_bindir: Optional[Path] = None
+    pg_bindir: Optional[Path] = Field(None, validate_default=True)
+
+    @field_validator("pg_bindir")
+    @classmethod
+    def _target_server(cls, value: Optional[Path], info: ValidationInfo) -> Optional[Path]:
+        """PostgreSQL N not on this machine: one line naming where it looked, before any work."""
+        major = info.data.get("target_version")
+        if major is not None or value is not None:
+            from .pgbin import target_server
+            target_server(major, value)
+        return value
 
     @field_validator("pg_settings", mode="before")
     @classmethod

@@ -79,9 +79,6 @@ def preflight(cfg: RunConfig) -> Snapshot | None:
     if cfg.queries is not None:
         from ..queries import read_queries_file
         read_queries_file(cfg.queries)  # a missing or unreadable --queries file: exit 2 before any work
-    if cfg.target_version is not None or cfg.pg_bindir is not None:
-        from .version import target_bindir
-        target_bindir(cfg)  # PostgreSQL N not on this machine: exit 2 naming where it looked
     if cfg.snapshot_out is not None and cfg.snapshot_out.exists() and any(cfg.snapshot_out.iterdir()):
         raise BadInput(f"{cfg.snapshot_out} already exists and is not empty",
                        hint="choose a new directory for the pulled snapshot")
