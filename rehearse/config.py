@@ -221,6 +221,9 @@ class _RunSection(BaseModel):
     traffic_window: Optional[str | float] = None
     plan_top: Optional[int] = Field(None, ge=0)
     plan_budget: Optional[str | float] = None
+    # a PostgreSQL major version to compare with (docs/risk.md): --target-version, --pg-bindir
+    target_version: Optional[int] = Field(None, ge=9)
+    pg_bindir: Optional[Path] = None
 
     @field_validator("formats", mode="before")
     @classmethod
@@ -449,6 +452,19 @@ class RunConfig(BaseModel):
     plan_budget_s: float = Field(2.0, gt=0)
     scale: tuple[float, ...] = ()  # --scale: subset fractions rehearsed to predict the full size
     pg_settings: tuple[tuple[str, str], ...] = ()  # --setting name=value / --settings FILE: compared on staging
+    # --target-version N: the upgrade rehearsed again on PostgreSQL N (its binaries: --pg-bindir, else found)
+    target_version: Optional[int] = Field(None, ge=9)
+    pg_bindir: Optional[Path] = Field(None, validate_default=True)
+
+    @field_validator("pg_bindir")
+    @classmethod
+    def _target_server(cls, value: Optional[Path], info: ValidationInfo) -> Optional[Path]:
+        """PostgreSQL N not on this machine: one line naming where it looked, before any work."""
+        major = info.data.get("target_version")
+        if major is not None or value is not None:
+            from .pgbin import target_server
+            target_server(major, value)
+        return value
 
     @field_validator("pg_settings", mode="before")
     @classmethod

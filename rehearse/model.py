@@ -400,6 +400,9 @@ class QueryForecast:
     checked: bool = True  # False: no shapes, so compatibility, plans and downtime were not checked
     downtime: tuple[DowntimeEstimate, ...] = ()
     plans: tuple[PlanComparison, ...] = ()
+    # the busiest shapes measured before the upgrade (the plans' ``before``), kept even when the
+    # upgrade fails and nothing is compared: --target-version compares them with another version
+    baseline_runs: tuple[ShapeRun, ...] = ()
 
 
 # --- the application's own checks ---------------------------------------------------------------
@@ -443,7 +446,43 @@ class SettingsComparison:
     settings: Mapping[str, str]
     statements: tuple[SettingsStatement, ...] = ()
     noise: float = 0.25  # a duration differs when beyond this fraction (and 50 ms)
-    plans: tuple[Mapping[str, Any], ...] = ()  # filled by a plan comparer when query shapes exist
+    # the busiest query shapes on the upgraded copy without (``before``) and with (``after``) the settings
+    plans: tuple[PlanComparison, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class VersionStatement:
+    """One upgrade statement on the source's PostgreSQL version and on ``--target-version``."""
+
+    revision: str
+    index: int
+    sql: str
+    baseline_s: float | None  # the main rehearsal (None: it did not run there)
+    target_s: float | None  # on the target version (None: it did not run there)
+    baseline_ok: bool = True
+    target_ok: bool = True
+    baseline_error: str | None = None
+    target_error: str | None = None
+    locks_baseline_only: tuple[str, ...] = ()  # "MODE on relation" taken only on the source's version
+    locks_target_only: tuple[str, ...] = ()
+    differs: bool = False  # fails on one side only, a duration beyond the noise margin, or other locks
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class VersionComparison:
+    """``--target-version N``: the upgrade rehearsed again on a server of another major version."""
+
+    baseline_version: str  # the main staging's server_version
+    target_version: str
+    bindir: str  # where the target's server came from
+    statements: tuple[VersionStatement, ...] = ()
+    noise: float = 0.25
+    # the busiest query shapes on the source's version (``before``) and the target's (``after``),
+    # on the schema before the migration and on the migrated one
+    plans_before_upgrade: tuple[PlanComparison, ...] = ()
+    plans_after_upgrade: tuple[PlanComparison, ...] = ()
     warnings: tuple[str, ...] = ()
 
 
@@ -542,6 +581,7 @@ class Report:
     scale: ScaleResult | None = None  # with --scale
     app_checks: tuple[AppCheckRun, ...] = ()  # with --app-check
     settings_change: SettingsComparison | None = None  # with --setting / --settings
+    version_change: VersionComparison | None = None  # with --target-version
 
     def all_findings(self) -> list[Finding]:
         found = list(self.findings)
@@ -591,11 +631,14 @@ _NESTED: dict[type, dict[str, Any]] = {
                      "rollback": RollbackResult, "findings": [Finding]},
     Report: {"revisions": [RevisionResult], "rollback": RollbackResult, "reupgrade": StepResult,
              "findings": [Finding], "rewrites": [RewriteResult], "queries": QueryForecast,
-             "scale": ScaleResult, "app_checks": [AppCheckRun], "settings_change": SettingsComparison},
-    QueryForecast: {"downtime": [DowntimeEstimate], "plans": [PlanComparison]},
+             "scale": ScaleResult, "app_checks": [AppCheckRun], "settings_change": SettingsComparison,
+             "version_change": VersionComparison},
+    QueryForecast: {"downtime": [DowntimeEstimate], "plans": [PlanComparison], "baseline_runs": [ShapeRun]},
     PlanComparison: {"before": ShapeRun, "after": ShapeRun},
     QueryShapes: {"shapes": [QueryShape]},
-    SettingsComparison: {"statements": [SettingsStatement]},
+    SettingsComparison: {"statements": [SettingsStatement], "plans": [PlanComparison]},
+    VersionComparison: {"statements": [VersionStatement], "plans_before_upgrade": [PlanComparison],
+                        "plans_after_upgrade": [PlanComparison]},
     ScaleResult: {"predictions": [ScalePrediction]},
     ScalePrediction: {"points": [ScalePoint]},
     RewriteResult: {"original": RewriteSide, "rewritten": RewriteSide},

@@ -147,7 +147,7 @@ def run_rehearsal(cfg: RunConfig, *, say: Say = _quiet, progress: bool = False) 
         if cfg.pg_settings:
             from .settings import rehearse_with_settings
             with timer.stage("settings"):
-                changed = rehearse_with_settings(cfg, snapshot, say=say, run_id=run_id)
+                changed = rehearse_with_settings(cfg, snapshot, shapes, say=say, run_id=run_id)
 
         def populate(db: StagingDatabase) -> None:
             with timer.stage("restore"):
@@ -173,6 +173,12 @@ def run_rehearsal(cfg: RunConfig, *, say: Say = _quiet, progress: bool = False) 
                              snapshot=snapshot)
         if cfg.keep:
             say(f"staging kept: {db.connect_hint or redact(db.url)}")
+        if cfg.target_version is not None or cfg.pg_bindir is not None:
+            from .version import rehearse_on_version
+            with timer.stage("target-version"):
+                version = rehearse_on_version(cfg, snapshot, report, shapes, staging_version=db.server_version,
+                                              say=say, run_id=run_id)
+            report = dataclasses.replace(report, version_change=version)
         if changed is not None:
             from .settings import compare
             report = dataclasses.replace(report, settings_change=compare(cfg, report, *changed))
@@ -235,7 +241,7 @@ def _forecast(cfg: RunConfig, shapes: QueryShapes | None, stepper: Stepper, revi
                          dropped=shapes.dropped, note=note,
                          downtime=estimate(revisions, stepper.shape_baseline or shapes.shapes,
                                            lock_timeout_s=app_timeout),
-                         plans=stepper.plans)
+                         plans=stepper.plans, baseline_runs=tuple(stepper.plans_before.values()))
 
 
 def rehearse_on(cfg: RunConfig, db: StagingDatabase, *, timer: Timer | None = None, say: Say = _quiet,

@@ -4,9 +4,15 @@ with the configuration change applied, statement by statement against the main r
 Settings a session may change (pg_settings context user/superuser) are set with ``ALTER DATABASE
 ... SET`` on the staging database, so every new session of the migration sees them; reloadable
 ones (sighup) with ``ALTER SYSTEM`` and ``pg_reload_conf()``, only on a throwaway cluster
-(``--staging local`` or docker), never on a shared server. ``PLAN_COMPARERS`` is the hook for
-query-plan comparisons (captured query shapes): each is called with the baseline and the
-changed staging database while both exist and returns plain dicts for ``SettingsComparison.plans``.
+(``--staging local`` or docker), never on a shared server.
+
+With query shapes (``--queries FILE`` or the snapshot's), the busiest ``--plan-top`` ones are planned
+and timed on that same upgraded copy twice: first with the settings taken off again (``RESET``),
+then with them put back, using the same sampled parameter values (``queries.plans.measure``). One
+database, one schema, the same statistics: only the settings differ between the two measurements.
+They are compared with the rules of ``queries.downtime.compare``: a plan that loses an index or
+scans a large table sequentially, and a latency beyond the noise margin only when the planner
+corroborates it (the plan's shape changed or its estimated cost rose by more than 20%).
 """
 
 from __future__ import annotations
@@ -16,16 +22,15 @@ from typing import Callable
 from ..catalog import quote_ident
 from ..config import RunConfig
 from ..errors import BadInput
-from ..model import Report, SettingsComparison, SettingsStatement, Snapshot, StagingDatabase
+from ..model import PlanComparison, QueryShapes, Report, SettingsComparison, SettingsStatement, Snapshot, StagingDatabase
 
 Say = Callable[[str], None]
 NOISE = 0.25
 NOISE_FLOOR_S = 0.05
-# (staging with the change) -> list of plan comparisons; registered by the query-shape feature
-PLAN_COMPARERS: list[Callable[[StagingDatabase], list[dict]]] = []
 
 
-def apply_settings(db: StagingDatabase, settings: tuple[tuple[str, str], ...]) -> None:
+def apply_settings(db: StagingDatabase, settings: tuple[tuple[str, str], ...], *, reset: bool = False) -> None:
+    """Set ``settings`` for every new session of the staging database (``reset``: take them off again)."""
     import psycopg2
 
     from ..pgsettings import PER_DATABASE
@@ -41,7 +46,13 @@ def apply_settings(db: StagingDatabase, settings: tuple[tuple[str, str], ...]) -
                     raise BadInput(f"--setting {name}: staging's server has no such setting",
                                    hint="check the name against the staging server's version")
                 try:
-                    if row[0] in PER_DATABASE:
+                    if reset:
+                        if row[0] in PER_DATABASE:
+                            cur.execute(f"ALTER DATABASE {quote_ident(db.database)} RESET {quote_ident(name)}")
+                        else:
+                            cur.execute(f"ALTER SYSTEM RESET {quote_ident(name)}")
+                            reload = True
+                    elif row[0] in PER_DATABASE:
                         cur.execute(f"ALTER DATABASE {quote_ident(db.database)} SET {quote_ident(name)} = %s", (value,))
                     else:
                         if db.kind == "server":
@@ -59,7 +70,25 @@ def apply_settings(db: StagingDatabase, settings: tuple[tuple[str, str], ...]) -
         conn.close()
 
 
-def rehearse_with_settings(cfg: RunConfig, snapshot: Snapshot, *, say: Say, run_id: str) -> tuple[dict, list[dict], list[str]]:
+def compare_plans(cfg: RunConfig, db: StagingDatabase, shapes: QueryShapes | None,
+                  large_tables: set[str]) -> tuple[PlanComparison, ...]:
+    """The busiest shapes on ``db`` without the settings (``before``) and with them (``after``)."""
+    from ..queries import downtime, plans
+
+    busiest = list(shapes.shapes[: cfg.plan_top]) if shapes is not None and cfg.plan_top else []
+    if not busiest:
+        return ()
+    apply_settings(db, cfg.pg_settings, reset=True)
+    without = plans.measure(db.dsn, busiest, budget_s=cfg.plan_budget_s)
+    apply_settings(db, cfg.pg_settings)
+    with_them = plans.measure(db.dsn, busiest, budget_s=cfg.plan_budget_s,
+                              params={fp: r.params for fp, r in without.items()})
+    return downtime.compare(busiest, without, with_them, noise=cfg.check_thresholds.duration_noise,
+                            large_tables=large_tables)
+
+
+def rehearse_with_settings(cfg: RunConfig, snapshot: Snapshot, shapes: QueryShapes | None = None, *, say: Say,
+                           run_id: str) -> tuple[dict, tuple[PlanComparison, ...], list[str]]:
     """The upgrade's statements with ``cfg.pg_settings`` applied: ({revision: statements}, plans, warnings)."""
     from ..snapshot.restore import restore_snapshot
     from ..staging import open_staging
@@ -71,11 +100,13 @@ def rehearse_with_settings(cfg: RunConfig, snapshot: Snapshot, *, say: Say, run_
                       expected_bytes=6 * sum(t.bytes for t in snapshot.tables)) as db:
         apply_settings(db, cfg.pg_settings)
         statements, problems = upgrade_statements(cfg, db, say)
-        plans = [p for comparer in PLAN_COMPARERS for p in comparer(db)]
+        large = {t.name.lower() for t in snapshot.tables if cfg.check_thresholds.is_big(t.rows, None)}
+        plans = compare_plans(cfg, db, shapes, large)
     return statements, plans, problems
 
 
-def compare(cfg: RunConfig, report: Report, changed: dict, plans: list[dict], warnings: list[str]) -> SettingsComparison:
+def compare(cfg: RunConfig, report: Report, changed: dict, plans: tuple[PlanComparison, ...],
+            warnings: list[str]) -> SettingsComparison:
     base = {(r.id, i, s.sql): s for r in report.revisions for i, s in enumerate(r.upgrade.statements)}
     other = {(rev, i, s.sql): s for rev, ts in changed.items() for i, s in enumerate(ts)}
     order = list(base) + [k for k in other if k not in base]

@@ -179,6 +179,22 @@ def plan_line(p: model.PlanComparison) -> str:
             f"{ms(p.before)} -> {ms(p.after)}{cost}" + (f" [{'; '.join(flags)}]" if flags else ""))
 
 
+def plan_change_lines(plans: tuple[model.PlanComparison, ...], without: str, with_: str) -> list[str]:
+    """--setting / --target-version: the compared shapes whose plan changed (or lost an index, or got
+    slower), then one line of totals; ``without``/``with_`` name the two sides."""
+    if not plans:
+        return []
+    changed = [p for p in plans if p.plan_changed or p.lost_indexes or p.new_seq_scans or p.slower]
+    lines = [f"plan ({without} -> {with_}): {plan_line(p)}" for p in changed]
+    return lines + [f"plans compared for {len(plans)} of the busiest shape(s); {len(plans) - len(changed)} unchanged"]
+
+
+def version_title(change: model.VersionComparison) -> str:
+    differs = sum(1 for s in change.statements if s.differs)
+    return (f"on PostgreSQL {change.target_version} (staging: {change.baseline_version}): {differs} of "
+            f"{len(change.statements)} upgrade statement(s) behave differently")
+
+
 def query_lines(report: model.Report) -> list[str]:
     """What production's traffic would see, one line each (empty when the report predates it)."""
     q = report.queries

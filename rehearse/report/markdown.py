@@ -17,7 +17,7 @@ import re
 from rehearse import model
 from rehearse.report._common import (RISK_EMOJI, RenderOptions, fmt_interval, fmt_s, is_risky, live_findings,
                                      max_lock, query_lines, rollback_status, rule_url, scale_rows, scale_title,
-                                     short_sql, sorted_findings, step_status)
+                                     short_sql, sorted_findings, step_status, plan_change_lines, version_title)
 from rehearse.risk import level_rank
 
 MAX_STATEMENTS = 8  # per revision section: the slowest ones; the HTML report has all of them
@@ -275,6 +275,34 @@ def _settings_lines(report: model.Report) -> list[str]:
             out.append(f"| {cell(s.revision)} | {code(short_sql(s.sql, 70))} | "
                        f"{fmt_s(s.baseline_s) if s.baseline_s is not None else '–'} | "
                        f"{fmt_s(s.changed_s) if s.changed_s is not None else '–'} | {cell(s.note)} |")
+    plan_lines = plan_change_lines(change.plans, "without", "with")
+    if plan_lines:
+        out += [""] + [f"- {cell(line)}" for line in plan_lines]
+    return out + [""]
+
+
+def _version_lines(report: model.Report) -> list[str]:
+    """--target-version: the statements and query plans that behave differently on the other version."""
+    change = report.version_change
+    if change is None:
+        return []
+    b, t = change.baseline_version, change.target_version
+    differs = [s for s in change.statements if s.differs]
+    out = [f"**{cell(version_title(change)[0].upper() + version_title(change)[1:])}**", ""]
+    if differs:
+        out += [f"| revision | statement | {cell(b)} | {cell(t)} | note |", "|---|---|---:|---:|---|"]
+        for s in differs:
+            def side(ok: bool, secs: float | None) -> str:
+                return "–" if secs is None else fmt_s(secs) + ("" if ok else " ❌")
+            out.append(f"| {cell(s.revision)} | {code(short_sql(s.sql, 70))} | {side(s.baseline_ok, s.baseline_s)} | "
+                       f"{side(s.target_ok, s.target_s)} | {cell(s.note)} |")
+    for when, plans in (("before the upgrade", change.plans_before_upgrade),
+                        ("after the upgrade", change.plans_after_upgrade)):
+        lines = plan_change_lines(plans, b, t)
+        if lines:
+            out += ["", f"Query plans {when}:", ""] + [f"- {cell(line)}" for line in lines]
+    if change.warnings:
+        out += [""] + [f"- {cell(w)}" for w in change.warnings]
     return out + [""]
 
 
@@ -297,7 +325,7 @@ def render(report: model.Report, options: RenderOptions | None = None) -> str:
     options = options or RenderOptions()
     budget = options.max_chars
     head = "\n".join(_header(report)) + "\n"
-    tail = "\n".join(_settings_lines(report) + _app_check_lines(report) + _scale_lines(report) + _report_findings(report, options) + _footer(report)) + "\n"
+    tail = "\n".join(_settings_lines(report) + _version_lines(report) + _app_check_lines(report) + _scale_lines(report) + _report_findings(report, options) + _footer(report)) + "\n"
 
     revisions = list(report.revisions)
     full_table = "\n".join(TABLE_HEAD + [_row(r) for r in revisions]) + "\n\n"

@@ -14,8 +14,9 @@ from rich.table import Table
 from rich.text import Text
 
 from rehearse import model
-from rehearse.report._common import (RenderOptions, fmt_interval, fmt_s, live_findings, max_lock, query_lines,
-                                     rollback_status, scale_rows, scale_title, short_sql, step_status)
+from rehearse.report._common import (RenderOptions, fmt_interval, fmt_s, live_findings, max_lock, plan_change_lines,
+                                     query_lines, rollback_status, scale_rows, scale_title, short_sql, step_status,
+                                     version_title)
 
 RISK_STYLE = {"low": "green", "medium": "yellow", "high": "dark_orange", "critical": "bold red"}
 STEP_STYLE = {"ok": "green", "failed": "bold red", "skipped": "dim", "not-run": "dim"}
@@ -106,6 +107,20 @@ def _print(report: model.Report, console: Console, *, as_table: bool = True) -> 
         for s in differs[:8]:
             console.print(f"  {s.revision[:12]} {short_sql(s.sql, 60)}: {s.note}", markup=False, highlight=False,
                           soft_wrap=True)
+        for line in plan_change_lines(change.plans, "without", "with"):
+            console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
+    if report.version_change is not None:
+        version = report.version_change
+        console.print(version_title(version), markup=False, highlight=False, soft_wrap=True)
+        for s in [s for s in version.statements if s.differs][:8]:
+            console.print(f"  {s.revision[:12]} {short_sql(s.sql, 60)}: {s.note}", markup=False, highlight=False,
+                          soft_wrap=True)
+        for when, plans in (("before the upgrade", version.plans_before_upgrade),
+                            ("after the upgrade", version.plans_after_upgrade)):
+            for line in plan_change_lines(plans, version.baseline_version, version.target_version):
+                console.print(f"  {when}: {line}", markup=False, highlight=False, soft_wrap=True)
+        for warning in version.warnings:
+            console.print(f"  {warning}", markup=False, highlight=False, soft_wrap=True)
     if report.scale is not None:
         console.print(scale_title(report.scale) + ":", markup=False, highlight=False, soft_wrap=True)
         for p in scale_rows(report, limit=8):

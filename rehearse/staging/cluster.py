@@ -179,14 +179,18 @@ class ClusterBackend:
     kind = "local"
 
     def __init__(self, run: registry.RunRecord, source: model.SourceInfo | None, *,
-                 expected_bytes: int | None = None, extra_settings: dict[str, str] | None = None) -> None:
+                 expected_bytes: int | None = None, extra_settings: dict[str, str] | None = None,
+                 bindir: Path | None = None) -> None:
         self.run = run
         # server settings on top of the throwaway ones (e.g. shared_preload_libraries for a test source)
         self.extra_settings = dict(extra_settings or {})
         self.expected_bytes = expected_bytes
         self.source = source
         self.warnings: list[str] = []
-        self.bindir, self.major, warning = self._server(source.major if source else None)
+        if bindir is not None:  # a server chosen by the caller (--target-version): no fallback, no warning
+            self.bindir, self.major, warning = Path(bindir), _bindir_major(Path(bindir)), None
+        else:
+            self.bindir, self.major, warning = self._server(source.major if source else None)
         if warning:
             self.warnings.append(warning)
         self.proc: subprocess.Popen | None = None
@@ -418,6 +422,15 @@ class ClusterBackend:
         if self.entry is not None:
             self.run.drop(self.entry)
         self.rundir = None
+
+
+def _bindir_major(bindir: Path) -> int:
+    out = subprocess.run([str(bindir / "postgres"), "--version"], capture_output=True, text=True)
+    digits = "".join(c if c.isdigit() else " " for c in out.stdout).split()
+    if out.returncode != 0 or not digits:
+        raise errors.StagingError(f"the PostgreSQL server in {bindir} does not run: {out.stderr.strip()[-200:]}",
+                                  hint="check the bin directory given to --pg-bindir / --target-version")
+    return int(digits[0])
 
 
 def prune_templates(keep: int) -> list[str]:

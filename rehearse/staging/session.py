@@ -35,7 +35,7 @@ class NotOwnedDatabase(errors.BadInput):
 def open_staging(spec: str = "local", *, run_id: str, source: model.SourceInfo | None = None,
                  keep: bool = False, image: str | None = None, reuse_key: str | None = None,
                  populate: Callable[[model.StagingDatabase], None] | None = None,
-                 expected_bytes: int | None = None,
+                 expected_bytes: int | None = None, bindir: str | None = None,
                  ) -> Iterator[model.StagingDatabase]:
     """Yield a ready staging database; remove it afterwards unless ``keep``.
 
@@ -45,6 +45,7 @@ def open_staging(spec: str = "local", *, run_id: str, source: model.SourceInfo |
     Teardown runs on success, exceptions, Ctrl-C and SIGTERM; SIGKILL leaves a registry
     record that ``rehearse gc`` (and the next run) removes. ``expected_bytes`` (the size the
     restore will occupy, roughly) lets the local backend run in memory when that is safe.
+    ``bindir`` makes a local cluster run that server (``--target-version``) instead of the source's.
     """
     try:
         gc.collect(quiet=True, docker=False)
@@ -56,7 +57,7 @@ def open_staging(spec: str = "local", *, run_id: str, source: model.SourceInfo |
         backend: Backend | None = None
         kept = False
         try:
-            backend = backend_for(BackendRequest(spec, run, source, image, expected_bytes))
+            backend = backend_for(BackendRequest(spec, run, source, image, expected_bytes, bindir))
             key = template_key(reuse_key) if reuse_key else None
             db = backend.start(key)
             db = prepare(db, backend, source)

@@ -30,3 +30,39 @@ def test_unknown_or_restart_only_settings_exit_2_before_any_work(tmp_path):
                       ("work_mem", "not name=value")):
         proc = rehearse("run", "--snapshot", str(tmp_path / "none"), "--alembic-ini", str(INI), "--setting", flag)
         assert proc.returncode == 2 and why in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_settings_that_turn_off_index_scans_change_the_shapes_plans(tmp_path, source_db):
+    """With shapes (--queries), their plans are compared on the upgraded copy without and with the settings."""
+    _, url, _ = source_db
+    ini = PROJECTS / "pg_versions" / "alembic.ini"
+    at_revision(ini, url, "pv01")
+    queries = tmp_path / "pgss.csv"
+    queries.write_text('query,calls\n"SELECT id, balance FROM accounts WHERE email = $1",1000\n')
+    out = tmp_path / "reports"
+    proc = rehearse("run", "--source", url, "--no-strict", "--alembic-ini", str(ini), "--to", "pv02",
+                    "--report-dir", str(out), "--queries", str(queries),
+                    "--setting", "enable_indexscan=off", "--setting", "enable_bitmapscan=off")
+    change = read_report(out)["settings_change"]
+    [plan] = change["plans"]
+    assert plan["query"] == "SELECT id, balance FROM accounts WHERE email = $1"
+    assert "Index Scan using ix_accounts_email" in plan["before"]["plan"]  # without the settings
+    assert "Seq Scan on accounts" in plan["after"]["plan"] and plan["plan_changed"]
+    assert plan["lost_indexes"] == ["ix_accounts_email"]
+    assert plan["before"]["params"] == plan["after"]["params"]
+    assert plan["after"]["cost"] > plan["before"]["cost"]
+    assert "plan (without -> with)" in proc.stdout + proc.stderr
+
+
+def test_a_setting_that_leaves_plans_alone_reports_them_unchanged(tmp_path, source_db):
+    _, url, _ = source_db
+    ini = PROJECTS / "pg_versions" / "alembic.ini"
+    at_revision(ini, url, "pv01")
+    queries = tmp_path / "pgss.csv"
+    queries.write_text('query,calls\n"SELECT id, balance FROM accounts WHERE email = $1",1000\n')
+    out = tmp_path / "reports"
+    rehearse("run", "--source", url, "--no-strict", "--alembic-ini", str(ini), "--to", "pv02",
+             "--report-dir", str(out), "--queries", str(queries), "--setting", "lock_timeout=5s")
+    [plan] = read_report(out)["settings_change"]["plans"]
+    assert plan["before"]["plan"] == plan["after"]["plan"] and not plan["plan_changed"]
+    assert not plan["lost_indexes"] and not plan["slower"]
