@@ -24,7 +24,7 @@ from __future__ import annotations
 import bisect
 import re
 from array import array
-from typing import Callable, Iterable
+from typing import Callable
 
 import numpy as np
 
@@ -63,10 +63,10 @@ def _bounded(text: str, start: int, end: int) -> bool:
 class ValueDictionary:
     """Original personal values -> the fake their column gives them, found in any text."""
 
-    def __init__(self, replace: Callable[[str, str], str], cap: int = AUTOMATON_CAP) -> None:
+    def __init__(self, replace: Callable[[list[str], str], list[str]], cap: int = AUTOMATON_CAP) -> None:
         import ahocorasick
 
-        self._replace = replace  # (original value, kind) -> its fake
+        self._replace = replace  # (original values, kind) -> their fakes
         self._automaton = ahocorasick.Automaton()
         self._cap = cap
         # past the cap: per kind, 64-bit hashes only (8 bytes a value, in a C array, then sorted)
@@ -75,28 +75,44 @@ class ValueDictionary:
         self.values = 0
         self._built = False
 
-    def add(self, values: Iterable[str], kind: str) -> None:
-        """Original values of one personal column, and the fake kind that replaces them."""
+    def add(self, values: list[str], kind: str) -> None:
+        """Original values of one personal column, and the fake kind that replaces them.
+
+        Worked a list at a time: lowercasing, stripping, length tests and hashing run in C over
+        the whole list; only values that go into the automaton are added one by one.
+        """
+        if not values:
+            return
+        joined = "\n".join(values)
+        if joined.count("\n") != len(values) - 1 or "\\" in joined or "\t" in joined or "\r" in joined:
+            # matching runs on COPY text, where these are escaped: such values (rare in names,
+            # e-mails and phones) are left to the patterns and the leak scan
+            values = [v for v in values if not ("\\" in v or "\t" in v or "\n" in v or "\r" in v)]
+            joined = "\n".join(values)
+            if not values:
+                return
+        keys = list(map(str.strip, _lower(joined).split("\n")))
         a = self._automaton
-        cap = self._cap
-        overflow = None
-        for v in values:
-            v = v.strip()
-            if len(v) < MIN_LENGTH or (v.isdigit() and len(v) < 7):  # ids and short codes are not evidence
-                continue
-            if "\\" in v or "\t" in v or "\n" in v or "\r" in v:
-                # matching runs on COPY text, where these are escaped: such values (rare in names,
-                # e-mails and phones) are left to the patterns and the leak scan
-                continue
-            key = v.lower() if v.isascii() else v.translate(_ASCII_LOWER)
-            if overflow is None:
-                if len(a) < cap:
-                    if a.add_word(key, (len(key), v, kind)):  # False: the word was there already
+        i = 0
+        if len(a) < self._cap:
+            room = self._cap - len(a)
+            originals = list(map(str.strip, values))
+            while i < len(keys) and room > 0:
+                key = keys[i]
+                if not (len(key) < MIN_LENGTH or (len(key) < 7 and key.isdigit())):  # ids and short codes are not evidence
+                    if a.add_word(key, (len(key), originals[i], kind)):  # False: the word was there already
                         self.values += 1
-                    continue
-                overflow = self._overflow.setdefault(kind, array("q"))
-            overflow.append(hash(key))  # duplicates go when the array is sorted (build)
-            self.values += 1
+                        room -= 1
+                i += 1
+        if i < len(keys):  # past the cap: 64-bit hashes only (duplicates go when the array is sorted)
+            rest = keys[i:] if i else keys
+            n = len(rest)
+            lengths = np.fromiter(map(len, rest), dtype=np.int64, count=n)
+            digits = np.fromiter(map(str.isdigit, rest), dtype=bool, count=n)
+            ok = (lengths >= MIN_LENGTH) & ~(digits & (lengths < 7))
+            digests = np.fromiter(map(hash, rest), dtype=np.int64, count=n)[ok]
+            self._overflow.setdefault(kind, array("q")).frombytes(digests.tobytes())
+            self.values += len(digests)
 
     def build(self) -> None:
         if len(self._automaton):
@@ -133,13 +149,18 @@ class ValueDictionary:
         if not hits:
             return []
         hits.sort(key=lambda h: (h[0], -h[1]))  # leftmost, then longest
-        out: list[tuple[int, int, str]] = []
+        chosen: list[tuple[int, int, str, str]] = []
         pos = -1
-        for start, end, value, kind in hits:
-            if start >= pos:
-                out.append((start, end, self._replace(value, kind)))
-                pos = end
-        return out
+        for hit in hits:
+            if hit[0] >= pos:
+                chosen.append(hit)
+                pos = hit[1]
+        # the fakes of one kind in one call (a list is hashed at once)
+        by_kind: dict[str, list[str]] = {}
+        for _, _, value, kind in chosen:
+            by_kind.setdefault(kind, []).append(value)
+        fakes = {kind: iter(self._replace(values, kind)) for kind, values in by_kind.items()}
+        return [(start, end, next(fakes[kind])) for start, end, _, kind in chosen]
 
     def _overflow_hits(self, text: str, low: str) -> list[tuple[int, int, str, str]]:
         """Values past the cap: every candidate span of the text hashed, all looked up in one call per kind."""

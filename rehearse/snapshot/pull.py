@@ -32,14 +32,14 @@ from .. import pgbin, urls
 from ..anonymize.compile import Anonymizer
 from ..anonymize.dictionary import DICTIONARY_KINDS, ValueDictionary
 from ..anonymize.keyed import FAKES_VERSION
-from ..anonymize.leak import LeakRecorder, find_leaks
+from ..anonymize.leak import MIN_LENGTH as LEAK_MIN_LENGTH, LeakRecorder, find_leaks
 from ..anonymize.policy import load_policy
 from ..catalog import TableInfo, quote_ident, read_sequences, read_source_info, read_tables
 from ..copytext import copy_decode
 from ..errors import BadInput, InfrastructureError, LeakDetected, SnapshotError
 from ..model import Snapshot, SourceInfo, TableData
 from ..pgconn import SourceConnection, source_connection
-from ..policytypes import ColumnType
+from ..policytypes import ColumnType, Rule
 from ..secret import load_secret
 from .format import FORMAT, FORMAT_VERSION, SCHEMA_FILE, read_snapshot, sha256_file, write_manifest
 from .plan import SAMPLE_ROWS, ColumnPlan, Plan, TablePlan, build_plan
@@ -101,7 +101,7 @@ def _copy_part(task: tuple[int, int, int | None, int | None]) -> dict[str, Any]:
     try:
         with open(out_path, "wb") as raw:
             hashed = _HashingFile(raw)
-            sink = Sink(hashed, tp, st.get("anonymizer"), recorder, report)
+            sink = Sink(hashed, tp, st.get("anonymizer"), recorder, report, recorded=st.get("recorded", frozenset()))
             sql = f"COPY (SELECT {', '.join(sink.select)} FROM ONLY {tp.table.ident}{where}) TO STDOUT"
             with conn.cursor() as cur:
                 if sink.raw:  # no Python per row: the compressor's C write is COPY's target
@@ -213,20 +213,33 @@ def pull_snapshot(source_url: str, out_dir: Path, *, policy_path: Path | None = 
         try:
             mark = time.monotonic()
             anonymizer = None
+            personal: list[tuple[TablePlan, ColumnPlan, str]] = []
             if anonymize:
                 anonymizer = Anonymizer(key.key, policy.locale if policy else "en_US")
                 rules = [c.rule for t in plan.tables for c in t.columns if c.rule is not None]
                 anonymizer.prepare(rules)
-                anonymizer.dictionary = _value_dictionary(conn, plan, anonymizer)
+                personal = _dictionary_columns(plan)
+            timings["pools_s"] = time.monotonic() - mark
+            # the dictionary is read and built in this process while the workers already copy the
+            # tables that cannot hold a copy of a personal value; the others wait for it
+            waiting = {i for i, tp in enumerate(plan.tables) if _needs_dictionary(tp)} if personal else set()
+            recorded = _recorded_by_dictionary(personal)
+
+            def build_dictionary() -> None:
+                built = time.monotonic()
+                anonymizer.dictionary = _value_dictionary(conn, personal, anonymizer, tmp / ".leak")
+                timings["dictionary_s"] = time.monotonic() - built
                 if anonymizer.dictionary is not None:
                     d = anonymizer.dictionary
                     timings["dictionary_values"] = d.values
                     say(f"value dictionary: {d.values:,} original personal values will be removed from "
                         f"kept text, JSON and arrays" + (f" ({d.overflow:,} of them as hashes)" if d.overflow else ""))
-            timings["pools_s"] = time.monotonic() - mark
+
             mark = time.monotonic()
             results, names = _run_workers(plan, conn_info, snapshot_id, tmp, anonymizer, jobs=jobs,
-                                          progress=progress)
+                                          progress=progress, waiting=waiting,
+                                          before_waiting=build_dictionary if personal else None,
+                                          recorded=recorded)
             timings["data_s"] = time.monotonic() - mark
         finally:
             _finish_schema_dump(dump)
@@ -311,49 +324,108 @@ class _Lines:
         self.add, self.rest = add, b""
 
     def write(self, data: bytes) -> int:
-        lines = (self.rest + data).split(b"\n")
-        self.rest = lines.pop()
-        self.add([copy_decode(v.decode("utf-8", "surrogateescape")) for v in lines if v != b"\\N"])
+        data = self.rest + data
+        cut = data.rfind(b"\n") + 1
+        self.rest = data[cut:]
+        if cut:
+            text = data[:cut].decode("utf-8", "surrogateescape")
+            values = text.split("\n")
+            values.pop()
+            if "\\" in text:  # escapes (and NULL markers) are rare: decode only then
+                values = [copy_decode(v) for v in values if v != "\\N"]
+            self.add(values)
         return len(data)
 
 
-def _value_dictionary(conn, plan: Plan, anonymizer: Anonymizer) -> ValueDictionary | None:
-    """The original values of every personal text column, read in the pull's own snapshot.
+def _dictionary_columns(plan: Plan) -> list[tuple[TablePlan, ColumnPlan, str]]:
+    """The personal text columns whose original values the value dictionary removes from kept text.
 
-    Built only when something can carry a copy of them: a kept text-like, JSON or array column,
-    or free text that is scrubbed. Read column by column (distinct values), before any worker starts.
+    Only when something can carry a copy of them: a kept text-like, JSON or array column, or
+    free text that is scrubbed. Empty: no dictionary.
     """
     personal: list[tuple[TablePlan, ColumnPlan, str]] = []
     carriers = False
     for tp in plan.tables:
+        if tp.skip_data:
+            continue
         for c in tp.columns:
             r = c.rule
             if r is None:
-                carriers = carriers or c.type.category in ("S", "U", "I", "X") or c.type.is_json or c.type.is_array
-            elif r.strategy == "scrub":
+                carriers = carriers or _carrier(c)
+            elif _uses_scrub(r):
                 carriers = True
             elif c.type.category == "S" and not c.type.is_array and not c.type.is_json:
                 kind = r.kind if r.strategy == "fake" else "hash" if r.strategy in ("hash", "mask") \
                     else None
                 if kind in DICTIONARY_KINDS:
                     personal.append((tp, c, kind))
-    if not personal or not carriers:
-        return None
+    return personal if carriers else []
+
+
+def _carrier(c: ColumnPlan) -> bool:
+    return c.type.category in ("S", "U", "I", "X") or c.type.is_json or c.type.is_array
+
+
+def _uses_scrub(rule: Rule) -> bool:
+    default = rule.options.get("default")
+    return rule.strategy == "scrub" or any(_uses_scrub(r) for r in rule.paths.values()) or \
+        (isinstance(default, Rule) and _uses_scrub(default))
+
+
+def _needs_dictionary(tp: TablePlan) -> bool:
+    """Whether a table's copy uses the value dictionary (kept text to clean, or scrubbed text)."""
+    return any((c.rule is None and _carrier(c)) or (c.rule is not None and _uses_scrub(c.rule))
+               for c in tp.columns)
+
+
+def _recorded_by_dictionary(personal: list[tuple[TablePlan, ColumnPlan, str]]) -> frozenset[int]:
+    """Columns whose originals the dictionary's read records for the leak scan, so the workers
+    need not: whole-value rules (fake, hash), whose every non-NULL value is replaced."""
+    return frozenset(c.column_id for _, c, _ in personal
+                     if c.rule.strategy in ("fake", "hash") and c.rule.leak_checked)
+
+
+def _value_dictionary(conn, personal: list[tuple[TablePlan, ColumnPlan, str]], anonymizer: Anonymizer,
+                      leak_dir: Path) -> ValueDictionary | None:
+    """The original values of every personal text column, read in the pull's own snapshot.
+
+    Read column by column (distinct values; a unique column is distinct already), while the
+    workers copy the tables that do not need it. The same values are the leak scan's originals of
+    the columns whose every value is replaced (see _recorded_by_dictionary).
+    """
     fakes: dict[str, Callable[[list[str]], list[str]]] = {}
 
-    def replace(value: str, kind: str) -> str:
+    def replace(values: list[str], kind: str) -> list[str]:
         fn = fakes.get(kind)
         if fn is None:
             fn = fakes[kind] = anonymizer.hashes(ColumnType(), 16) if kind == "hash" else anonymizer.fakes(kind)
-        return fn([value])[0]
+        return fn(values)
 
     d = ValueDictionary(replace)
-    with conn.cursor() as cur:
-        for tp, c, kind in personal:
-            col = quote_ident(c.name)
-            where = f" AND ({tp.where})" if tp.where else ""
-            cur.copy_expert(f"COPY (SELECT DISTINCT {col}::text FROM ONLY {tp.table.ident} WHERE {col} IS NOT NULL"
-                            f"{where}) TO STDOUT", _Lines(lambda vs, k=kind: d.add(vs, k)), size=1 << 20)
+    recorded = _recorded_by_dictionary(personal)
+    recorder = LeakRecorder(leak_dir, f"dictionary-{os.getpid()}", b"hash") if recorded else None
+    try:
+        with conn.cursor() as cur:
+            # a hash aggregate instead of an on-disk sort for the DISTINCT (this session only)
+            cur.execute("SET LOCAL work_mem = '64MB'")
+            for tp, c, kind in personal:
+                col = quote_ident(c.name)
+                where = f" AND ({tp.where})" if tp.where else ""
+                keep = recorder.originals_list(c.column_id).extend if c.column_id in recorded else None
+
+                def add(vs: list[str], k: str = kind, keep=keep) -> None:
+                    d.add(vs, k)
+                    if keep is not None:
+                        keep([v for v in vs if len(v) >= LEAK_MIN_LENGTH])
+                        recorder.maybe_flush()
+
+                distinct = "" if c.type.unique else "DISTINCT "
+                cur.copy_expert(f"COPY (SELECT {distinct}{col}::text FROM ONLY {tp.table.ident} WHERE {col} IS NOT NULL"
+                                f"{where}) TO STDOUT", _Lines(add), size=1 << 20)
+            cur.execute("RESET work_mem")
+    finally:
+        if recorder is not None:
+            recorder.close()
     d.build()
     return d if d else None
 
@@ -427,44 +499,75 @@ def _worker_signals() -> None:
 
 
 def _run_workers(plan: Plan, conn_info: SourceConnection, snapshot_id: str, tmp: Path, anonymizer: Anonymizer | None,
-                 *, jobs: int, progress: bool) -> tuple[dict[str, dict[str, Any]], dict[int, int]]:
+                 *, jobs: int, progress: bool, waiting: set[int] = frozenset(),
+                 before_waiting: Callable[[], None] | None = None, recorded: frozenset[int] = frozenset()
+                 ) -> tuple[dict[str, dict[str, Any]], dict[int, int]]:
     """Copy every table; (per data file: rows, checksum, size), and per kept column id the name
-    pairs its written text still holds."""
+    pairs its written text still holds.
+
+    The tables in ``waiting`` (by index) need what ``before_waiting`` makes (the value
+    dictionary): it runs here, in the parent, while the workers copy the other tables, and the
+    workers for the waiting tables are forked once it is done, so they share what it built.
+    """
     tasks = _tasks(plan, jobs)
+    first = [t for t in tasks if t[0] not in waiting]
+    later = [t for t in tasks if t[0] in waiting]
     ctx = mp.get_context("fork")
     q = ctx.Queue() if progress else None
     _STATE.clear()
     _STATE.update(plan=plan, conn=conn_info, dir=str(tmp), snapshot_id=snapshot_id, anonymizer=anonymizer,
                   leak_dir=str(tmp / ".leak"), leak_key=b"hash" if anonymizer else None,
-                  queue=q)
+                  queue=q, recorded=recorded)
     parts: dict[int, list[dict[str, Any]]] = {}
     bar = _Progress(plan, sorted({t[0] for t in tasks})) if progress else None
+    pools: list = []
+
+    def start(batch: list) -> list:
+        if not batch:
+            return []
+        pool = ctx.Pool(processes=min(jobs, len(batch)), initializer=_worker_signals)
+        pools.append(pool)
+        return [pool.apply_async(_copy_part, (task,)) for task in batch]
+
+    def collect(pending: list, block: bool) -> None:
+        while pending:
+            for p in list(pending):
+                if p.ready():
+                    r = p.get()  # re-raises a worker's error here
+                    parts.setdefault(r["index"], []).append(r)
+                    pending.remove(p)
+            if bar:
+                bar.drain(q)
+            if not block:
+                return
+            if pending:
+                pending[0].wait(0.1)
+
     try:
         if jobs <= 1 or len(tasks) <= 1:
-            for task in tasks:
+            if before_waiting is not None:
+                before_waiting()
+            for task in first + later:
                 r = _copy_part(task)
                 parts.setdefault(r["index"], []).append(r)
                 if bar:
                     bar.drain(q)
         else:
-            pool = ctx.Pool(processes=min(jobs, len(tasks)), initializer=_worker_signals)
             try:
-                pending = [pool.apply_async(_copy_part, (task,)) for task in tasks]
-                while pending:
-                    for p in list(pending):
-                        if p.ready():
-                            r = p.get()  # re-raises a worker's error here
-                            parts.setdefault(r["index"], []).append(r)
-                            pending.remove(p)
-                    if bar:
-                        bar.drain(q)
-                    if pending:
-                        pending[0].wait(0.1)
+                pending = start(first)
+                if before_waiting is not None:
+                    before_waiting()  # beside the first workers
+                collect(pending, block=False)  # results so far (and a worker's error, early)
+                pending += start(later)
+                collect(pending, block=True)
                 # idle workers exit on close(); terminate() can deadlock on the task queue's lock
-                pool.close()
-                pool.join()
+                for pool in pools:
+                    pool.close()
+                for pool in pools:
+                    pool.join()
             except BaseException:
-                pool.terminate()
+                for pool in pools:
+                    pool.terminate()
                 raise
         if bar:
             bar.drain(q)

@@ -53,7 +53,7 @@ def test_scrub_replaces_names_with_the_name_fake(tmp_path, monkeypatch):
 
 
 def test_value_dictionary_replaces_whole_words_only_in_one_pass_per_column():
-    d = ValueDictionary(lambda v, k: f"<{k}>")
+    d = ValueDictionary(lambda vs, k: [f"<{k}>"] * len(vs))
     d.add(["Anna Schmidt", "anna@corp.example", "Li"], "email")
     d.build()
     assert d.values == 2  # "Li" is too short to be evidence
@@ -64,7 +64,7 @@ def test_value_dictionary_replaces_whole_words_only_in_one_pass_per_column():
 
 
 def test_value_dictionary_past_its_cap_keeps_hashes_and_still_finds_values():
-    d = ValueDictionary(lambda v, k: "<x>", cap=1)
+    d = ValueDictionary(lambda vs, k: ["<x>"] * len(vs), cap=1)
     d.add(["Anna Schmidt", "Maria Garcia", "maria.garcia@corp.example"], "name")
     d.build()
     assert d.overflow == 2
