@@ -318,15 +318,28 @@ def pull_snapshot(source_url: str, out_dir: Path, *, policy_path: Path | None = 
 
 
 class _Lines:
-    """A COPY target that feeds each decoded line (one value) to ``add`` (no table held in memory)."""
+    """A COPY target that feeds decoded lines (one value each) to ``add``, a few thousand at a time
+    (psycopg2 writes one row per call; no table is held in memory). Call ``close`` at the end."""
+
+    BATCH_BYTES = 1 << 18
 
     def __init__(self, add: Callable[[list[str]], None]) -> None:
-        self.add, self.rest = add, b""
+        self.add = add
+        self.buf: list[bytes] = []
+        self.size = 0
 
     def write(self, data: bytes) -> int:
-        data = self.rest + data
+        self.buf.append(data)
+        self.size += len(data)
+        if self.size >= self.BATCH_BYTES:
+            self._flush()
+        return len(data)
+
+    def _flush(self) -> None:
+        data = b"".join(self.buf)
         cut = data.rfind(b"\n") + 1
-        self.rest = data[cut:]
+        rest = data[cut:]
+        self.buf, self.size = ([rest], len(rest)) if rest else ([], 0)
         if cut:
             text = data[:cut].decode("utf-8", "surrogateescape")
             values = text.split("\n")
@@ -334,7 +347,10 @@ class _Lines:
             if "\\" in text:  # escapes (and NULL markers) are rare: decode only then
                 values = [copy_decode(v) for v in values if v != "\\N"]
             self.add(values)
-        return len(data)
+
+    def close(self) -> None:
+        if self.buf:
+            self._flush()
 
 
 def _dictionary_columns(plan: Plan) -> list[tuple[TablePlan, ColumnPlan, str]]:
@@ -420,8 +436,10 @@ def _value_dictionary(conn, personal: list[tuple[TablePlan, ColumnPlan, str]], a
                         recorder.maybe_flush()
 
                 distinct = "" if c.type.unique else "DISTINCT "
+                lines = _Lines(add)
                 cur.copy_expert(f"COPY (SELECT {distinct}{col}::text FROM ONLY {tp.table.ident} WHERE {col} IS NOT NULL"
-                                f"{where}) TO STDOUT", _Lines(add), size=1 << 20)
+                                f"{where}) TO STDOUT", lines, size=1 << 20)
+                lines.close()
             cur.execute("RESET work_mem")
     finally:
         if recorder is not None:
