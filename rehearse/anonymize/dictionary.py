@@ -119,10 +119,20 @@ class ValueDictionary:
         if len(self._automaton):
             self._automaton.make_automaton()
         self._hashes = {}
+        # repeats of values the automaton holds (the pull reads columns without DISTINCT) are
+        # dropped from the hashes: counted once, found once
+        held = None
+        if self._overflow and len(self._automaton):
+            held = np.fromiter(map(hash, self._automaton.keys()), dtype=np.int64, count=len(self._automaton))
+            held.sort()
         for kind in list(self._overflow):
             digests = np.frombuffer(self._overflow[kind], dtype=np.int64)
             digests.sort()  # in place, in the array's own memory: no second copy
-            distinct = digests[np.concatenate(([True], digests[1:] != digests[:-1]))]
+            first = np.concatenate(([True], digests[1:] != digests[:-1]))
+            if held is not None:
+                at = np.minimum(np.searchsorted(held, digests), len(held) - 1)
+                first &= held[at] != digests
+            distinct = digests[first]
             self.values -= len(digests) - len(distinct)
             del digests
             del self._overflow[kind]

@@ -317,14 +317,14 @@ def pull_snapshot(source_url: str, out_dir: Path, *, policy_path: Path | None = 
     return read_snapshot(out_dir, verify=False)
 
 
-class _Lines:
-    """A COPY target that feeds decoded lines (one value each) to ``add``, a few thousand at a time
+class _Rows:
+    """A COPY target that feeds the decoded columns of a few thousand rows at a time to ``add``
     (psycopg2 writes one row per call; no table is held in memory). Call ``close`` at the end."""
 
     BATCH_BYTES = 1 << 18
 
-    def __init__(self, add: Callable[[list[str]], None]) -> None:
-        self.add = add
+    def __init__(self, ncols: int, add: Callable[[list[list[str]]], None]) -> None:
+        self.ncols, self.add = ncols, add
         self.buf: list[bytes] = []
         self.size = 0
 
@@ -340,13 +340,18 @@ class _Lines:
         cut = data.rfind(b"\n") + 1
         rest = data[cut:]
         self.buf, self.size = ([rest], len(rest)) if rest else ([], 0)
-        if cut:
-            text = data[:cut].decode("utf-8", "surrogateescape")
-            values = text.split("\n")
-            values.pop()
-            if "\\" in text:  # escapes (and NULL markers) are rare: decode only then
-                values = [copy_decode(v) for v in values if v != "\\N"]
-            self.add(values)
+        if not cut:
+            return
+        text = data[:cut].decode("utf-8", "surrogateescape")
+        fields = text.replace("\n", "\t").split("\t")  # COPY text never holds a raw tab or newline
+        fields.pop()
+        n = self.ncols
+        escaped = text.count("\\") != text.count("\\N")  # any backslash that is not a NULL marker
+        columns = []
+        for i in range(n):
+            values = [v for v in fields[i::n] if v != "\\N"]
+            columns.append([copy_decode(v) for v in values] if escaped else values)
+        self.add(columns)
 
     def close(self) -> None:
         if self.buf:
@@ -405,8 +410,7 @@ def _value_dictionary(conn, personal: list[tuple[TablePlan, ColumnPlan, str]], a
                       leak_dir: Path) -> ValueDictionary | None:
     """The original values of every personal text column, read in the pull's own snapshot.
 
-    Read column by column (distinct values; a unique column is distinct already), while the
-    workers copy the tables that do not need it. The same values are the leak scan's originals of
+    Read in one scan per table, while the workers copy the tables that do not need it. The same values are the leak scan's originals of
     the columns whose every value is replaced (see _recorded_by_dictionary).
     """
     fakes: dict[str, Callable[[list[str]], list[str]]] = {}
@@ -420,27 +424,35 @@ def _value_dictionary(conn, personal: list[tuple[TablePlan, ColumnPlan, str]], a
     d = ValueDictionary(replace)
     recorded = _recorded_by_dictionary(personal)
     recorder = LeakRecorder(leak_dir, f"dictionary-{os.getpid()}", b"hash") if recorded else None
+    by_table: dict[int, tuple[TablePlan, list[tuple[ColumnPlan, str]]]] = {}
+    for tp, c, kind in personal:
+        by_table.setdefault(id(tp), (tp, []))[1].append((c, kind))
     try:
         with conn.cursor() as cur:
-            # a hash aggregate instead of an on-disk sort for the DISTINCT (this session only)
-            cur.execute("SET LOCAL work_mem = '64MB'")
-            for tp, c, kind in personal:
-                col = quote_ident(c.name)
-                where = f" AND ({tp.where})" if tp.where else ""
-                keep = recorder.originals_list(c.column_id).extend if c.column_id in recorded else None
+            # one scan per table for all its personal columns, no DISTINCT: the server does what a
+            # COPY does (no sort or hash of millions of values), and repeats cost little here (the
+            # automaton keeps one entry per value, the hashes are deduplicated when sorted)
+            for tp, cols in by_table.values():
+                names = [quote_ident(c.name) for c, _ in cols]
+                where = " OR ".join(f"{n} IS NOT NULL" for n in names)
+                if tp.where:
+                    where = f"({where}) AND ({tp.where})"
+                keeps = [recorder.originals_list(c.column_id).extend if c.column_id in recorded else None
+                         for c, _ in cols]
+                kinds = [k for _, k in cols]
 
-                def add(vs: list[str], k: str = kind, keep=keep) -> None:
-                    d.add(vs, k)
-                    if keep is not None:
-                        keep([v for v in vs if len(v) >= LEAK_MIN_LENGTH])
+                def add(columns: list[list[str]], kinds=kinds, keeps=keeps) -> None:
+                    for values, kind, keep in zip(columns, kinds, keeps):
+                        d.add(values, kind)
+                        if keep is not None:
+                            keep([v for v in values if len(v) >= LEAK_MIN_LENGTH])
+                    if recorder is not None:
                         recorder.maybe_flush()
 
-                distinct = "" if c.type.unique else "DISTINCT "
-                lines = _Lines(add)
-                cur.copy_expert(f"COPY (SELECT {distinct}{col}::text FROM ONLY {tp.table.ident} WHERE {col} IS NOT NULL"
-                                f"{where}) TO STDOUT", lines, size=1 << 20)
-                lines.close()
-            cur.execute("RESET work_mem")
+                rows = _Rows(len(cols), add)
+                cur.copy_expert(f"COPY (SELECT {', '.join(f'{n}::text' for n in names)} FROM ONLY {tp.table.ident} "
+                                f"WHERE {where}) TO STDOUT", rows, size=1 << 20)
+                rows.close()
     finally:
         if recorder is not None:
             recorder.close()
