@@ -136,7 +136,8 @@ class ValueDictionary:
             self.values -= len(digests) - len(distinct)
             del digests
             del self._overflow[kind]
-            self._hashes[kind] = distinct
+            if len(distinct):
+                self._hashes[kind] = distinct
         self._built = True
 
     def __bool__(self) -> bool:

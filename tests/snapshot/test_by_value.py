@@ -71,6 +71,21 @@ def test_value_dictionary_past_its_cap_keeps_hashes_and_still_finds_values():
     assert d.clean("Called Maria Garcia at maria.garcia@corp.example re Anna Schmidt") == "Called <x> at <x> re <x>"
 
 
+def test_value_dictionary_counts_a_repeated_value_once_across_its_cap():
+    # the pull reads columns without DISTINCT: repeats of automaton values past the cap are no new values
+    d = ValueDictionary(lambda vs, k: ["<x>"] * len(vs), cap=2)
+    d.add(["Anna Schmidt", "Maria Garcia", "Anna Schmidt"], "name")
+    d.add(["maria garcia", "Pierre Dubois", "Pierre Dubois"], "name")
+    d.build()
+    assert (d.values, d.overflow) == (3, 1)
+    assert d.clean("Anna Schmidt, Maria Garcia and Pierre Dubois") == "<x>, <x> and <x>"
+    only_repeats = ValueDictionary(lambda vs, k: ["<x>"] * len(vs), cap=1)
+    only_repeats.add(["Anna Schmidt", "anna schmidt"], "name")
+    only_repeats.build()
+    assert (only_repeats.values, only_repeats.overflow) == (1, 0)
+    assert only_repeats.clean("Called ANNA SCHMIDT") == "Called <x>"
+
+
 def test_name_evidence_for_single_names():
     assert name_evidence(["Anna", "Pierre", "Maria", "Giulia"]).kind == "first_name"
     assert name_evidence(["summer", "may", "bill"]).kind is None  # ordinary words are no evidence
