@@ -371,8 +371,10 @@ def split_converter(anonymizer: Anonymizer, col: ColumnPlan,
     else:
         cid = col.column_id
         keep, written = rec.originals_list(cid).append, rec.written
+        extend = rec.originals_list(cid).extend
         fn = anonymizer.compile_json_split(col.rule, on_original=lambda v: len(v) >= LEAK_MIN_LENGTH and keep(v),
-                                           on_kept=lambda text: written(text, cid))
+                                           on_kept=lambda text: written(text, cid),
+                                           on_originals=lambda vs: extend([v for v in vs if len(v) >= LEAK_MIN_LENGTH]))
 
     def conv(rests: Column, values: list[Column], escaped: bool) -> Column:
         if escaped:
