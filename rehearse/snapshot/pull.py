@@ -89,7 +89,7 @@ def _copy_part(task: tuple[int, int, int | None, int | None]) -> dict[str, Any]:
     recorder = LeakRecorder(Path(st["leak_dir"]), f"{os.getpid()}-{index}-{part}", st["leak_key"]) \
         if st["leak_key"] else None
     q = st.get("queue")
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.process_time()
     report = (lambda rows: q.put((index, part, rows))) if q is not None else (lambda rows: None)
     report(0)
     where = ""
@@ -117,7 +117,8 @@ def _copy_part(task: tuple[int, int, int | None, int | None]) -> dict[str, Any]:
             recorder.close()
     report(sink.rows)
     return {"index": index, "part": part, "file": str(out_path), "rows": sink.rows, "name_pairs": sink.name_pairs,
-            "sha256": hashed.sha.hexdigest(), "bytes": hashed.bytes, "seconds": time.monotonic() - started}
+            "sha256": hashed.sha.hexdigest(), "bytes": hashed.bytes, "seconds": time.monotonic() - started,
+            "cpu_s": time.process_time() - cpu}
 
 
 def _join_parts(parts: list[dict[str, Any]], target: Path) -> dict[str, Any]:
@@ -134,7 +135,7 @@ def _join_parts(parts: list[dict[str, Any]], target: Path) -> dict[str, Any]:
                     out.write(block)
             os.unlink(r["file"])
     return {"index": parts[0]["index"], "rows": sum(r["rows"] for r in parts), "sha256": sha.hexdigest(),
-            "bytes": size, "seconds": max(r["seconds"] for r in parts)}
+            "bytes": size, "seconds": max(r["seconds"] for r in parts), "cpu_s": sum(r["cpu_s"] for r in parts)}
 
 
 SPLIT_PAGES = 1024  # tables above 8 MB of heap are copied by all workers at once, in block ranges
@@ -226,9 +227,10 @@ def pull_snapshot(source_url: str, out_dir: Path, *, policy_path: Path | None = 
             recorded = _recorded_by_dictionary(personal)
 
             def build_dictionary() -> None:
-                built = time.monotonic()
+                built, cpu = time.monotonic(), time.process_time()
                 anonymizer.dictionary = _value_dictionary(conn, personal, anonymizer, tmp / ".leak")
                 timings["dictionary_s"] = time.monotonic() - built
+                timings["dictionary_cpu_s"] = time.process_time() - cpu
                 if anonymizer.dictionary is not None:
                     d = anonymizer.dictionary
                     timings["dictionary_values"] = d.values
@@ -241,6 +243,9 @@ def pull_snapshot(source_url: str, out_dir: Path, *, policy_path: Path | None = 
                                           before_waiting=build_dictionary if personal else None,
                                           recorded=recorded)
             timings["data_s"] = time.monotonic() - mark
+            # the workers' own CPU time per table (not the server's): where a slow pull spends it
+            timings["workers_cpu_s"] = {plan.tables[r["index"]].table.qualified: round(r["cpu_s"], 3)
+                                        for r in results.values()}
         finally:
             _finish_schema_dump(dump)
         mark = time.monotonic()
@@ -298,7 +303,7 @@ def pull_snapshot(source_url: str, out_dir: Path, *, policy_path: Path | None = 
             "rules": plan.rules,
             "warnings": plan.warnings,
             "duration_s": round(time.monotonic() - started, 3),
-            "timings": {k: round(v, 3) for k, v in timings.items()},
+            "timings": {k: round(v, 3) if isinstance(v, float) else v for k, v in timings.items()},
         }
         write_manifest(tmp, manifest)
         _private_files(tmp)
@@ -552,10 +557,10 @@ def _run_workers(plan: Plan, conn_info: SourceConnection, snapshot_id: str, tmp:
     bar = _Progress(plan, sorted({t[0] for t in tasks})) if progress else None
     pools: list = []
 
-    def start(batch: list) -> list:
+    def start(batch: list, workers: int) -> list:
         if not batch:
             return []
-        pool = ctx.Pool(processes=min(jobs, len(batch)), initializer=_worker_signals)
+        pool = ctx.Pool(processes=min(workers, len(batch)), initializer=_worker_signals)
         pools.append(pool)
         return [pool.apply_async(_copy_part, (task,)) for task in batch]
 
@@ -584,11 +589,21 @@ def _run_workers(plan: Plan, conn_info: SourceConnection, snapshot_id: str, tmp:
                     bar.drain(q)
         else:
             try:
-                pending = start(first)
-                if before_waiting is not None:
-                    before_waiting()  # beside the first workers
+                if before_waiting is not None and later:
+                    # the parent building the dictionary is one of the ``jobs`` busy processes:
+                    # jobs - 1 workers copy beside it, given about half of what needs no
+                    # dictionary; the rest joins the waiting tables, biggest first, once it is built
+                    now = first[:max(1, len(first) // 2)]
+                    pending = start(now, jobs - 1)
+                    before_waiting()
+                    taken = set(now)
+                    later = [t for t in tasks if t not in taken]
+                else:
+                    pending = start(first, jobs)
+                    if before_waiting is not None:
+                        before_waiting()
                 collect(pending, block=False)  # results so far (and a worker's error, early)
-                pending += start(later)
+                pending += start(later, jobs)
                 collect(pending, block=True)
                 # idle workers exit on close(); terminate() can deadlock on the task queue's lock
                 for pool in pools:
