@@ -32,6 +32,7 @@ AUTOMATON_CAP = 250_000
 # the kinds whose originals identify a person wherever they are copied (a city or a country does not)
 DICTIONARY_KINDS = frozenset({"name", "first_name", "last_name", "email", "phone", "username", "ssn", "iban",
                               "credit_card", "street", "address", "url", "hash"})
+COMPACT_AT = 1 << 20  # hashes of one kind (8 MB) before repeats are first dropped
 MIN_LENGTH = 4  # shorter values ("Li", "NY") would match inside ordinary words and text
 _ASCII_LOWER = str.maketrans({chr(c): chr(c + 32) for c in range(65, 91)})
 # spans of free text an overflow value (one not in the automaton) could be: hashed and looked up
@@ -61,6 +62,18 @@ def _bounded(text: str, start: int, end: int) -> bool:
     return end >= len(text) or not text[end].isalnum()
 
 
+def _sort_unique_in_place(hashes: array) -> None:
+    """Sort a C array of 64-bit hashes and drop repeats, in its own memory (one temporary of the
+    distinct values)."""
+    view = np.frombuffer(hashes, dtype=np.int64)
+    view.sort()
+    keep = np.concatenate(([True], view[1:] != view[:-1])) if len(view) else np.zeros(0, dtype=bool)
+    n = int(np.count_nonzero(keep))
+    view[:n] = view[keep]
+    del view, keep
+    del hashes[n:]
+
+
 class ValueDictionary:
     """Original personal values -> the fake their column gives them, found in any text."""
 
@@ -73,6 +86,7 @@ class ValueDictionary:
         # past the cap: per kind, 64-bit hashes only (8 bytes a value, in a C array, then sorted)
         self._overflow: dict[str, array] = {}
         self._hashes: dict[str, np.ndarray] = {}
+        self._compact_at: dict[str, int] = {}
         self.values = 0
         self._built = False
 
@@ -112,8 +126,16 @@ class ValueDictionary:
             digits = np.fromiter(map(str.isdigit, rest), dtype=bool, count=n)
             ok = (lengths >= MIN_LENGTH) & ~(digits & (lengths < 7))
             digests = np.fromiter(map(hash, rest), dtype=np.int64, count=n)[ok]
-            self._overflow.setdefault(kind, array("q")).frombytes(digests.tobytes())
+            hashes = self._overflow.setdefault(kind, array("q"))
+            hashes.frombytes(digests.tobytes())
             self.values += len(digests)
+            if len(hashes) >= self._compact_at.get(kind, COMPACT_AT):
+                # the pull reads without DISTINCT: drop repeats now and then, so memory follows
+                # the distinct values, not the rows
+                before = len(hashes)
+                _sort_unique_in_place(hashes)
+                self.values -= before - len(hashes)
+                self._compact_at[kind] = max(COMPACT_AT, 2 * len(hashes))
 
     def build(self) -> None:
         if len(self._automaton):

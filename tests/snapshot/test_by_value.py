@@ -89,3 +89,18 @@ def test_value_dictionary_counts_a_repeated_value_once_across_its_cap():
 def test_name_evidence_for_single_names():
     assert name_evidence(["Anna", "Pierre", "Maria", "Giulia"]).kind == "first_name"
     assert name_evidence(["summer", "may", "bill"]).kind is None  # ordinary words are no evidence
+
+
+def test_value_dictionary_drops_repeated_hashes_as_it_reads(monkeypatch):
+    # without DISTINCT a column's values repeat: memory must follow the distinct values
+    from rehearse.anonymize import dictionary
+
+    monkeypatch.setattr(dictionary, "COMPACT_AT", 8)
+    d = ValueDictionary(lambda vs, k: ["<x>"] * len(vs), cap=1)
+    d.add(["Anna Schmidt"], "name")
+    for _ in range(50):
+        d.add(["Maria Garcia", "Pierre Dubois", "maria garcia"], "name")
+    assert len(d._overflow["name"]) <= 8
+    d.build()
+    assert (d.values, d.overflow) == (3, 2)
+    assert d.clean("Maria Garcia met Pierre Dubois and Anna Schmidt") == "<x> met <x> and <x>"
