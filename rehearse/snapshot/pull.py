@@ -371,9 +371,7 @@ def _dictionary_columns(plan: Plan) -> list[tuple[TablePlan, ColumnPlan, str]]:
     """
     personal: list[tuple[TablePlan, ColumnPlan, str]] = []
     carriers = False
-    for tp in plan.tables:
-        if tp.skip_data:
-            continue
+    for tp in plan.tables:  # a table whose rows are skipped still has values copied elsewhere
         for c in tp.columns:
             r = c.rule
             if r is None:
@@ -407,8 +405,8 @@ def _needs_dictionary(tp: TablePlan) -> bool:
 def _recorded_by_dictionary(personal: list[tuple[TablePlan, ColumnPlan, str]]) -> frozenset[int]:
     """Columns whose originals the dictionary's read records for the leak scan, so the workers
     need not: whole-value rules (fake, hash), whose every non-NULL value is replaced."""
-    return frozenset(c.column_id for _, c, _ in personal
-                     if c.rule.strategy in ("fake", "hash") and c.rule.leak_checked)
+    return frozenset(c.column_id for tp, c, _ in personal
+                     if c.rule.strategy in ("fake", "hash") and c.rule.leak_checked and not tp.skip_data)
 
 
 def _value_dictionary(conn, personal: list[tuple[TablePlan, ColumnPlan, str]], anonymizer: Anonymizer,
