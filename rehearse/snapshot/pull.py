@@ -32,7 +32,7 @@ from .. import pgbin, urls
 from ..anonymize.compile import Anonymizer
 from ..anonymize.dictionary import DICTIONARY_KINDS, ValueDictionary
 from ..anonymize.keyed import FAKES_VERSION
-from ..anonymize.leak import MIN_LENGTH as LEAK_MIN_LENGTH, LeakRecorder, find_leaks
+from ..anonymize.leak import LeakRecorder, find_leaks
 from ..anonymize.policy import load_policy
 from ..catalog import TableInfo, quote_ident, read_sequences, read_source_info, read_tables
 from ..copytext import copy_decode
@@ -101,7 +101,7 @@ def _copy_part(task: tuple[int, int, int | None, int | None]) -> dict[str, Any]:
     try:
         with open(out_path, "wb") as raw:
             hashed = _HashingFile(raw)
-            sink = Sink(hashed, tp, st.get("anonymizer"), recorder, report, recorded=st.get("recorded", frozenset()))
+            sink = Sink(hashed, tp, st.get("anonymizer"), recorder, report)
             sql = f"COPY (SELECT {', '.join(sink.select)} FROM ONLY {tp.table.ident}{where}) TO STDOUT"
             with conn.cursor() as cur:
                 if sink.raw:  # no Python per row: the compressor's C write is COPY's target
@@ -224,11 +224,10 @@ def pull_snapshot(source_url: str, out_dir: Path, *, policy_path: Path | None = 
             # the dictionary is read and built in this process while the workers already copy the
             # tables that cannot hold a copy of a personal value; the others wait for it
             waiting = {i for i, tp in enumerate(plan.tables) if _needs_dictionary(tp)} if personal else set()
-            recorded = _recorded_by_dictionary(personal)
 
             def build_dictionary() -> None:
                 built, cpu = time.monotonic(), time.process_time()
-                anonymizer.dictionary = _value_dictionary(conn, personal, anonymizer, tmp / ".leak")
+                anonymizer.dictionary = _value_dictionary(conn, personal, anonymizer)
                 timings["dictionary_s"] = time.monotonic() - built
                 timings["dictionary_cpu_s"] = time.process_time() - cpu
                 if anonymizer.dictionary is not None:
@@ -240,8 +239,7 @@ def pull_snapshot(source_url: str, out_dir: Path, *, policy_path: Path | None = 
             mark = time.monotonic()
             results, names = _run_workers(plan, conn_info, snapshot_id, tmp, anonymizer, jobs=jobs,
                                           progress=progress, waiting=waiting,
-                                          before_waiting=build_dictionary if personal else None,
-                                          recorded=recorded)
+                                          before_waiting=build_dictionary if personal else None)
             timings["data_s"] = time.monotonic() - mark
             # the workers' own CPU time per table (not the server's): where a slow pull spends it
             timings["workers_cpu_s"] = {plan.tables[r["index"]].table.qualified: round(r["cpu_s"], 3)
@@ -402,19 +400,13 @@ def _needs_dictionary(tp: TablePlan) -> bool:
                for c in tp.columns)
 
 
-def _recorded_by_dictionary(personal: list[tuple[TablePlan, ColumnPlan, str]]) -> frozenset[int]:
-    """Columns whose originals the dictionary's read records for the leak scan, so the workers
-    need not: whole-value rules (fake, hash), whose every non-NULL value is replaced."""
-    return frozenset(c.column_id for tp, c, _ in personal
-                     if c.rule.strategy in ("fake", "hash") and c.rule.leak_checked and not tp.skip_data)
-
-
-def _value_dictionary(conn, personal: list[tuple[TablePlan, ColumnPlan, str]], anonymizer: Anonymizer,
-                      leak_dir: Path) -> ValueDictionary | None:
+def _value_dictionary(conn, personal: list[tuple[TablePlan, ColumnPlan, str]],
+                      anonymizer: Anonymizer) -> ValueDictionary | None:
     """The original values of every personal text column, read in the pull's own snapshot.
 
-    Read in one scan per table, while the workers copy the tables that do not need it. The same values are the leak scan's originals of
-    the columns whose every value is replaced (see _recorded_by_dictionary).
+    Read in one scan per table, while the workers copy the tables that do not need it. (The
+    leak scan's originals are still recorded by the workers, off this path: the waiting tables
+    wait for this function alone.)
     """
     fakes: dict[str, Callable[[list[str]], list[str]]] = {}
 
@@ -425,40 +417,28 @@ def _value_dictionary(conn, personal: list[tuple[TablePlan, ColumnPlan, str]], a
         return fn(values)
 
     d = ValueDictionary(replace)
-    recorded = _recorded_by_dictionary(personal)
-    recorder = LeakRecorder(leak_dir, f"dictionary-{os.getpid()}", b"hash") if recorded else None
     by_table: dict[int, tuple[TablePlan, list[tuple[ColumnPlan, str]]]] = {}
     for tp, c, kind in personal:
         by_table.setdefault(id(tp), (tp, []))[1].append((c, kind))
-    try:
-        with conn.cursor() as cur:
-            # one scan per table for all its personal columns, no DISTINCT: the server does what a
-            # COPY does (no sort or hash of millions of values), and repeats cost little here (the
-            # automaton keeps one entry per value, the hashes are deduplicated when sorted)
-            for tp, cols in by_table.values():
-                names = [quote_ident(c.name) for c, _ in cols]
-                where = " OR ".join(f"{n} IS NOT NULL" for n in names)
-                if tp.where:
-                    where = f"({where}) AND ({tp.where})"
-                keeps = [recorder.originals_list(c.column_id).extend if c.column_id in recorded else None
-                         for c, _ in cols]
-                kinds = [k for _, k in cols]
+    with conn.cursor() as cur:
+        # one scan per table for all its personal columns, no DISTINCT: the server does what a
+        # COPY does (no sort or hash of millions of values), and repeats cost little here (the
+        # automaton keeps one entry per value, the hashes drop repeats as they grow)
+        for tp, cols in by_table.values():
+            names = [quote_ident(c.name) for c, _ in cols]
+            where = " OR ".join(f"{n} IS NOT NULL" for n in names)
+            if tp.where:
+                where = f"({where}) AND ({tp.where})"
+            kinds = [k for _, k in cols]
 
-                def add(columns: list[list[str]], kinds=kinds, keeps=keeps) -> None:
-                    for values, kind, keep in zip(columns, kinds, keeps):
-                        d.add(values, kind)
-                        if keep is not None:
-                            keep([v for v in values if len(v) >= LEAK_MIN_LENGTH])
-                    if recorder is not None:
-                        recorder.maybe_flush()
+            def add(columns: list[list[str]], kinds=kinds) -> None:
+                for values, kind in zip(columns, kinds):
+                    d.add(values, kind)
 
-                rows = _Rows(len(cols), add)
-                cur.copy_expert(f"COPY (SELECT {', '.join(f'{n}::text' for n in names)} FROM ONLY {tp.table.ident} "
-                                f"WHERE {where}) TO STDOUT", rows, size=1 << 20)
-                rows.close()
-    finally:
-        if recorder is not None:
-            recorder.close()
+            rows = _Rows(len(cols), add)
+            cur.copy_expert(f"COPY (SELECT {', '.join(f'{n}::text' for n in names)} FROM ONLY {tp.table.ident} "
+                            f"WHERE {where}) TO STDOUT", rows, size=1 << 20)
+            rows.close()
     d.build()
     return d if d else None
 
@@ -533,7 +513,7 @@ def _worker_signals() -> None:
 
 def _run_workers(plan: Plan, conn_info: SourceConnection, snapshot_id: str, tmp: Path, anonymizer: Anonymizer | None,
                  *, jobs: int, progress: bool, waiting: set[int] = frozenset(),
-                 before_waiting: Callable[[], None] | None = None, recorded: frozenset[int] = frozenset()
+                 before_waiting: Callable[[], None] | None = None
                  ) -> tuple[dict[str, dict[str, Any]], dict[int, int]]:
     """Copy every table; (per data file: rows, checksum, size), and per kept column id the name
     pairs its written text still holds.
@@ -550,7 +530,7 @@ def _run_workers(plan: Plan, conn_info: SourceConnection, snapshot_id: str, tmp:
     _STATE.clear()
     _STATE.update(plan=plan, conn=conn_info, dir=str(tmp), snapshot_id=snapshot_id, anonymizer=anonymizer,
                   leak_dir=str(tmp / ".leak"), leak_key=b"hash" if anonymizer else None,
-                  queue=q, recorded=recorded)
+                  queue=q)
     parts: dict[int, list[dict[str, Any]]] = {}
     bar = _Progress(plan, sorted({t[0] for t in tasks})) if progress else None
     pools: list = []

@@ -55,10 +55,7 @@ class Sink:
     """Where one COPY's output goes: transformed, leak-recorded and compressed, batch by batch."""
 
     def __init__(self, out, table_plan: TablePlan, anonymizer: Anonymizer | None,
-                 recorder: LeakRecorder | None, report: Callable[[int], None],
-                 recorded: frozenset[int] = frozenset()) -> None:
-        """``recorded``: column ids whose originals the pull recorded for the leak scan already
-        (read for the value dictionary): their values are not recorded again, row by row."""
+                 recorder: LeakRecorder | None, report: Callable[[int], None]) -> None:
         self.writer = zstandard.ZstdCompressor(level=ZSTD_LEVEL).stream_writer(out, closefd=False)
         self.buf: list = []
         self.rows = 0
@@ -85,7 +82,7 @@ class Sink:
                 self.splits.append((i, len(self.select), len(keys), split_converter(anonymizer, c, recorder)))
                 self.select.extend(f"{col} -> {sql_literal(k)}" for k in keys)
             elif c.rule is not None and anonymizer is not None:
-                self.ops.append((i, column_converter(anonymizer, c, recorder, c.column_id not in recorded)))
+                self.ops.append((i, column_converter(anonymizer, c, recorder)))
             elif c.type.category in _TEXTLIKE or c.type.is_json or c.type.is_array:
                 if dictionary is not None:  # kept text may hold a copy of a personal value
                     self.clean.append((i, c.column_id, c.type.max_length))
@@ -229,16 +226,14 @@ def _encoded(values: list[str | None]) -> Column:
     return [NULL if v is None else v for v in values]
 
 
-def column_converter(anonymizer: Anonymizer, col: ColumnPlan, rec: LeakRecorder | None,
-                     record: bool = True) -> ColumnConverter:
-    """One anonymized column of a batch -> its output fields, recording originals for the leak scan
-    (unless ``record`` is false: the pull recorded them when it read them for the value dictionary)."""
+def column_converter(anonymizer: Anonymizer, col: ColumnPlan, rec: LeakRecorder | None) -> ColumnConverter:
+    """One anonymized column of a batch -> its output fields, recording originals for the leak scan."""
     rule = col.rule
     whole_value = rule.strategy not in PARTIAL and not col.type.is_array
     if not whole_value:
         return _per_field(_field_converter(anonymizer, col, rec), col)
     many = anonymizer.compile_many(rule, col.type)  # values -> replacements (None: NULL)
-    keep = rec.originals_list(col.column_id).extend if rec is not None and rule.leak_checked and record else None
+    keep = rec.originals_list(col.column_id).extend if rec is not None and rule.leak_checked else None
     min_len = LEAK_MIN_LENGTH
     null_out = rule.strategy == "null"
     safe = rule.copy_safe and not null_out
