@@ -62,12 +62,16 @@ def _bounded(text: str, start: int, end: int) -> bool:
     return end >= len(text) or not text[end].isalnum()
 
 
-def _sort_unique_in_place(hashes: array) -> None:
-    """Sort a C array of 64-bit hashes and drop repeats, in its own memory (one temporary of the
-    distinct values)."""
+def _sort_unique_in_place(hashes: array, drop: np.ndarray | None = None) -> None:
+    """Sort a C array of 64-bit hashes and drop repeats (and the hashes in the sorted ``drop``),
+    in its own memory (one temporary of the values kept)."""
     view = np.frombuffer(hashes, dtype=np.int64)
     view.sort()
     keep = np.concatenate(([True], view[1:] != view[:-1])) if len(view) else np.zeros(0, dtype=bool)
+    if drop is not None and len(view):
+        at = np.minimum(np.searchsorted(drop, view), len(drop) - 1)
+        keep &= drop[at] != view
+        del at
     n = int(np.count_nonzero(keep))
     view[:n] = view[keep]
     del view, keep
@@ -135,7 +139,7 @@ class ValueDictionary:
                 before = len(hashes)
                 _sort_unique_in_place(hashes)
                 self.values -= before - len(hashes)
-                self._compact_at[kind] = max(COMPACT_AT, 2 * len(hashes))
+                self._compact_at[kind] = max(COMPACT_AT, len(hashes) * 3 // 2)
 
     def build(self) -> None:
         if len(self._automaton):
@@ -148,18 +152,12 @@ class ValueDictionary:
             held = np.fromiter(map(hash, self._automaton.keys()), dtype=np.int64, count=len(self._automaton))
             held.sort()
         for kind in list(self._overflow):
-            digests = np.frombuffer(self._overflow[kind], dtype=np.int64)
-            digests.sort()  # in place, in the array's own memory: no second copy
-            first = np.concatenate(([True], digests[1:] != digests[:-1]))
-            if held is not None:
-                at = np.minimum(np.searchsorted(held, digests), len(held) - 1)
-                first &= held[at] != digests
-            distinct = digests[first]
-            self.values -= len(digests) - len(distinct)
-            del digests
-            del self._overflow[kind]
-            if len(distinct):
-                self._hashes[kind] = distinct
+            hashes = self._overflow.pop(kind)
+            before = len(hashes)
+            _sort_unique_in_place(hashes, drop=held)  # in the array's own memory
+            self.values -= before - len(hashes)
+            if len(hashes):
+                self._hashes[kind] = np.frombuffer(hashes, dtype=np.int64)  # a view: no second copy
         self._built = True
 
     def __bool__(self) -> bool:
