@@ -17,7 +17,9 @@ of REPEAT (default 2) each:
 Targets (issue #12): snapshot alone <= 1.5x pg_dump alone; snapshot + restore <= 1.3x pg_dump +
 pg_restore; (3) >= 30x (4); peak memory of (2) < 300 MB and flat from 1M to 4M.
 Every phase that matters for memory runs in its own process, so its peak RSS is its own.
-Everything it creates is dropped at the end. PGANON_ROWS bounds pganonymize (default 5000).
+Everything it creates is dropped at the end, except a source named by SOURCE_DB: built on the
+first run under that name and kept, reused as is by the next runs (the 1M build takes minutes).
+PGANON_ROWS bounds pganonymize (default 5000). SKIP_ANON=1 leaves out (3) and (4).
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ SIZE = int(os.environ.get("SIZE", "50000"))
 PGANON_ROWS = int(os.environ.get("PGANON_ROWS", "5000"))
 REPEAT = int(os.environ.get("REPEAT", "2"))
 ORDERS_FACTOR = int(os.environ.get("ORDERS_FACTOR", "1"))
+SOURCE_DB = os.environ.get("SOURCE_DB")  # kept between runs (built if missing)
+SKIP_ANON = os.environ.get("SKIP_ANON") == "1"
 JOBS = int(os.environ.get("JOBS", "2"))  # pull workers and restore connections (the machine has 2 cores)
 SECRET = "bench-secret-not-for-production"
 
@@ -95,6 +99,16 @@ FIRST = ["Anna", "Jonathan", "Maria", "Pierre", "Giulia", "Lars", "Emily", "Carl
          "Laura", "Peter", "Julia", "Thomas", "Elena", "Marco", "Sarah", "David", "Nina", "Paul"]
 LAST = ["Schmidt", "Walker", "Garcia", "Dubois", "Romano", "Johansson", "Clarke", "Silva", "Martin", "Kowalski",
         "Jansen", "Miller", "Fischer", "Rossi", "Lopez", "Meyer", "Taylor", "Moreau", "Novak", "Berg"]
+
+
+def db_exists(name: str) -> bool:
+    conn = admin()
+    try:
+        cur = conn.cursor()
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+        return cur.fetchone() is not None
+    finally:
+        conn.close()
 
 
 def build_source(db: str, n: int, orders_factor: int = ORDERS_FACTOR) -> None:
@@ -281,14 +295,21 @@ tables:
 
 def main() -> None:
     tag = uuid.uuid4().hex[:8]
-    src, plain, ours = f"rh_bench_src_{tag}", f"rh_bench_plain_{tag}", f"rh_bench_ours_{tag}"
+    src, plain, ours = SOURCE_DB or f"rh_bench_src_{tag}", f"rh_bench_plain_{tag}", f"rh_bench_ours_{tag}"
     work = Path(tempfile.mkdtemp(prefix=f"rh_bench_{tag}_"))
     print(f"SIZE={SIZE:,} customers, {ORDERS_FACTOR * SIZE:,} orders (cpu count {os.cpu_count()}, "
           f"load {os.getloadavg()[0]:.1f})")
     try:
         t = time.perf_counter()
-        build_source(src, SIZE)
-        print(f"  built source in {time.perf_counter() - t:.1f}s")
+        if SOURCE_DB and db_exists(src):
+            print(f"  reusing source {src} (SOURCE_DB; built by an earlier run, SIZE must match)")
+        else:
+            try:
+                build_source(src, SIZE)
+            except BaseException:
+                drop_db(src)  # never keep a half-built source for the next run to trust
+                raise
+            print(f"  built source in {time.perf_counter() - t:.1f}s")
         # 1. plain pg_dump alone, and + pg_restore (best of REPEAT each)
         dumps, restores = [], []
         for i in range(REPEAT):
@@ -328,6 +349,11 @@ def main() -> None:
         peak = max(max(r["peak_rss_mb_self"], r["peak_rss_mb_children"]) for r in runs)
         print(f"  peak RSS: pull/restore process {res['peak_rss_mb_self']} MB, its largest child "
               f"{res['peak_rss_mb_children']} MB")
+        if SKIP_ANON:
+            print(f"SUMMARY-SNAPSHOT " + json.dumps({"size": SIZE, "snapshot_ratio": round(pull_s / d, 3),
+                                                     "ratio": round(ours_s / plain_s, 3)}))
+            print(f"  snapshot alone {pull_s / d:.2f}x, snapshot+restore {ours_s / plain_s:.2f}x")
+            return
         # 3. transform alone
         trj = run_phase("--phase-transform", src, "yes")
         tr = run_phase("--phase-transform", src, "no")
@@ -356,7 +382,7 @@ def main() -> None:
         print(f"  peak RSS at SIZE={SIZE:,}: {peak} MB   (target < 300 MB, flat across sizes: compare runs)")
         print("SUMMARY " + json.dumps(summary))
     finally:
-        for db in (src, *(f"{x}_{i}" for x in (plain, ours) for i in range(REPEAT))):
+        for db in ((() if SOURCE_DB else (src,)) + tuple(f"{x}_{i}" for x in (plain, ours) for i in range(REPEAT))):
             drop_db(db)
         shutil.rmtree(work, ignore_errors=True)
 

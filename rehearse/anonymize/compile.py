@@ -185,7 +185,8 @@ class Anonymizer(Fakes):
         return transform
 
     def compile_json_split(self, rule: Rule, on_original: Callable[[str], None] | None = None,
-                           on_kept: Callable[[str], None] | None = None
+                           on_kept: Callable[[str], None] | None = None,
+                           on_originals: Callable[[list[str]], None] | None = None
                            ) -> Callable[[list[str | None], list[list[str | None]]], list[str | None]]:
         """The json transform for a batch of documents PostgreSQL already split (see json_top_keys).
 
@@ -211,14 +212,14 @@ class Anonymizer(Fakes):
             # a string value in, a string out: the scalar rule, with no JSON round trip
             many = None if sub.strategy in ("keep", "null", "json") else self.compile_many(sub)
             prefixes.append(dumps(key) + ": ")
-            value_columns.append(_value_column(leaf, many, record, loads, dumps))
+            value_columns.append(_value_column(leaf, many, record, loads, dumps, prefix=dumps(key) + ": ",
+                                               record_many=on_originals if sub.leak_checked else None))
             made_up.append(sub.strategy in ("fake", "hash", "constant", "null"))
         all_made_up = all(made_up)
 
         def transform(rests: list[str | None], values: list[list[str | None]]) -> list[str | None]:
             # each key's values, column by column; then "key": value pairs row by row
-            pairs = [[None if r is None else prefix + r for r in column(texts)]
-                     for prefix, column, texts in zip(prefixes, value_columns, values)]
+            pairs = [column(texts) for column, texts in zip(value_columns, values)]
             out: list[str | None] = []
             append = out.append
             if all_made_up:  # what may still hold source values is the rest alone
@@ -305,48 +306,81 @@ def _splice(rest: str, pairs: list[str]) -> str:
 
 def _value_column(leaf: Callable[[Any], Any], many: Callable[[list[str]], list[str | None]] | None,
                   on_original: Callable[[str], None] | None, loads: Callable[[str], Any],
-                  dumps: Callable[[Any], str], size: int = 16_384) -> Callable[[list[str | None]], list[str | None]]:
-    """A column of extracted values as JSON text (None: key absent) -> their replacements' JSON text.
+                  dumps: Callable[[Any], str], size: int = 16_384, *, prefix: str = "",
+                  record_many: Callable[[list[str]], None] | None = None
+                  ) -> Callable[[list[str | None]], list[str | None]]:
+    """A column of extracted values as JSON text (None: key absent) -> ``prefix`` + their
+    replacements' JSON text (None: key absent).
 
     Plain string values (the common case) are replaced all at once through ``many`` (when the
-    rule has one) without a JSON round trip; anything else goes through ``leaf`` on the parsed
-    value. A bounded memo skips repeats (flat memory; a repeat adds nothing to the leak scan,
-    which compares sets)."""
+    rule has one) without a JSON round trip, and their originals go to ``record_many`` in one
+    call when given (else to ``on_original`` one by one); anything else goes through ``leaf`` on
+    the parsed value. A bounded memo skips repeats (flat memory; a repeat adds nothing to the
+    leak scan, which compares sets), and is dropped when a trial shows it rarely hits (unique
+    values such as e-mails only pay for it)."""
     memo: dict[str, str] = {}
-    get = memo.get
+    seen = [0, 0]  # values looked up, memo hits (the trial)
+    use_memo = [True]
 
     def other(text: str) -> str:
         if text[0] == '"' and "\\" not in text:
-            return dumps(leaf(text[1:-1]))
+            return prefix + dumps(leaf(text[1:-1]))
         try:
             v = loads(text)
         except ValueError:
-            return text
-        return dumps(_apply_leaves(v, leaf) if isinstance(v, (dict, list)) else leaf(v))
+            return prefix + text
+        return prefix + dumps(_apply_leaves(v, leaf) if isinstance(v, (dict, list)) else leaf(v))
 
     def column(texts: list[str | None]) -> list[str | None]:
-        out: list[str | None] = []
-        append = out.append
+        out: list[str | None] = [None] * len(texts)
         todo: list[int] = []  # positions of plain strings not seen lately
-        for text in texts:
+        memo_on = use_memo[0]
+        get = memo.get
+        hits = 0
+        for i, text in enumerate(texts):
             if text is None:
-                append(None)
                 continue
-            r = get(text)
-            if r is None:
-                if many is not None and text[0] == '"' and "\\" not in text:  # its text is its value
-                    todo.append(len(out))
-                else:
-                    r = other(text)
+            if memo_on:
+                r = get(text)
+                if r is not None:
+                    out[i] = r
+                    hits += 1
+                    continue
+            if many is not None and text[0] == '"' and "\\" not in text:  # its text is its value
+                todo.append(i)
+            else:
+                out[i] = r = other(text)
+                if memo_on:
                     memo[text] = r
-            append(r)
         if todo:
             values = [texts[i][1:-1] for i in todo]
-            for i, v, s in zip(todo, values, many(values)):
-                if on_original is not None and s != v:
-                    on_original(v)
-                r = "null" if s is None else f'"{s}"' if '"' not in s and "\\" not in s and s.isprintable() else dumps(s)
-                out[i] = memo[texts[i]] = r
+            made = many(values)
+            if record_many is not None:
+                record_many([v for v, s in zip(values, made) if s != v])
+            elif on_original is not None:
+                for v, s in zip(values, made):
+                    if s != v:
+                        on_original(v)
+            if None not in made:
+                joined = "".join(made)
+                plain = '"' not in joined and "\\" not in joined and joined.isprintable()
+            else:
+                plain = False
+            if plain:  # fakes from the pools: quoting is all the JSON encoding they need
+                rs = [f'{prefix}"{s}"' for s in made]
+            else:
+                rs = [prefix + ("null" if s is None else f'"{s}"' if '"' not in s and "\\" not in s and s.isprintable()
+                                else dumps(s)) for s in made]
+            for i, r in zip(todo, rs):
+                out[i] = r
+            if memo_on:
+                memo.update(zip((texts[i] for i in todo), rs))
+        if memo_on:
+            seen[0] += len(texts)
+            seen[1] += hits
+            if seen[0] >= 8_192 and seen[1] < 0.2 * seen[0]:
+                use_memo[0] = False
+                memo.clear()
         if len(memo) >= size:
             memo.clear()
         return out

@@ -21,11 +21,13 @@ import importlib
 import json
 import re
 import uuid as _uuid
+
+import numpy as np
 from typing import Callable
 
 from ..copytext import _COPY_UNSAFE
 from ..policytypes import ColumnType, Rule
-from .keyed import _sip_key, derive_key, keyed_hashes
+from .keyed import _sip_key, dec20, derive_key, hex16, keyed_arrays, keyed_hashes, picks
 from .names import find_name_pairs
 
 POOL_SIZE = 5_000
@@ -253,57 +255,67 @@ class Fakes:
                 return [str(_uuid.UUID(int=(a << 64) | b, version=4))
                         for a, b in zip(keyed_hashes(values, key1), keyed_hashes(values, key2))]
         elif kind in _COMPOSED:
+            # the same picks as indexing with Python integers, made with array operations: the
+            # pools as object arrays, indexed by uint64 hashes in one call each
             pools = [self.pool(k) for k in _COMPOSED[kind]]
             if kind in ("email", "username", "url"):
                 pools = [[_ascii(v) for v in p] for p in pools]
-            (p0, p1, *rest) = pools
+            p0, p1, *rest = (np.array(p, dtype=object) for p in pools)
             n0, n1 = len(p0), len(p1)
             p2 = rest[0] if rest else None
 
             if kind == "name":
                 def many(values: list[str]) -> list[str]:
-                    return [f"{p0[a % n0]} {p1[(a >> 21) % n1]}" for a in keyed_hashes(values, key1)]
+                    (a,) = keyed_arrays(values, key1)
+                    return [f"{x} {y}" for x, y in zip(p0[picks(a, n0)].tolist(), p1[picks(a, n1, 21)].tolist())]
             elif kind == "address":
                 n2 = len(p2)
 
                 def many(values: list[str]) -> list[str]:
-                    return [f"{p0[a % n0]}, {p1[(a >> 21) % n1]}, {p2[(a >> 42) % n2]}"
-                            for a in keyed_hashes(values, key1)]
+                    (a,) = keyed_arrays(values, key1)
+                    return [f"{x}, {y}, {z}" for x, y, z in zip(p0[picks(a, n0)].tolist(), p1[picks(a, n1, 21)].tolist(),
+                                                               p2[picks(a, n2, 42)].tolist())]
             elif kind == "email":
-                tlds = ("com", "net", "org")
+                tlds = np.array(["com", "net", "org"], dtype=object)
 
                 def many(values: list[str]) -> list[str]:
                     # 64 bits of tag on top of the picks: collision-free on unique columns
-                    return [f"{p0[a % n0]}.{p1[(a >> 21) % n1]}.{b:016x}@example.{tlds[a % 3]}"
-                            for a, b in zip(keyed_hashes(values, key1), keyed_hashes(values, key2))]
+                    a, b = keyed_arrays(values, key1, key2)
+                    return [f"{x}.{y}.{h}@example.{t}" for x, y, h, t in
+                            zip(p0[picks(a, n0)].tolist(), p1[picks(a, n1, 21)].tolist(), hex16(b),
+                                tlds[picks(a, 3)].tolist())]
             elif kind == "username":
+                p0 = np.array([v[:1] for v in p0.tolist()], dtype=object)
+
                 def many(values: list[str]) -> list[str]:
-                    return [f"{p0[a % n0][:1]}{p1[(a >> 21) % n1]}_{b:016x}"
-                            for a, b in zip(keyed_hashes(values, key1), keyed_hashes(values, key2))]
+                    a, b = keyed_arrays(values, key1, key2)
+                    return [f"{x}{y}_{h}" for x, y, h in zip(p0[picks(a, n0)].tolist(), p1[picks(a, n1, 21)].tolist(),
+                                                            hex16(b))]
             else:  # url
                 def many(values: list[str]) -> list[str]:
-                    return [f"https://{p0[a % n0]}-{p1[(a >> 21) % n1]}.example.com/{b:016x}"
-                            for a, b in zip(keyed_hashes(values, key1), keyed_hashes(values, key2))]
+                    a, b = keyed_arrays(values, key1, key2)
+                    return [f"https://{x}-{y}.example.com/{h}" for x, y, h in
+                            zip(p0[picks(a, n0)].tolist(), p1[picks(a, n1, 21)].tolist(), hex16(b))]
         elif kind in _DIGITS_FROM_HASH:
             shapes: dict[str, tuple[Callable[[str], str], int]] = {}  # a locale has a few dozen shapes
             compiled = [shapes.get(k) or shapes.setdefault(k, _digit_filler(v))
                         for v, k in ((v, _shape_key(v)) for v in self.pool(kind))]
-            fillers = [fill for fill, _ in compiled]
-            wide = [count > 20 for _, count in compiled]  # shapes that need more than 20 digits
+            # wide shapes (more than 20 digits) take the 20 digits twice
+            fillers = np.array([(lambda d, f=fill: f(d + d)) if count > 20 else fill for fill, count in compiled],
+                               dtype=object)
             nt = len(fillers)
-
-            def one(shape: int, digits: str) -> str:
-                return fillers[shape](digits + digits if wide[shape] else digits)
 
             def many(values: list[str]) -> list[str]:
                 # the first hash picks the locale's shape, the second gives the digits
-                return [one(a % nt, f"{b:020d}") for a, b in zip(keyed_hashes(values, key1), keyed_hashes(values, key2))]
+                a, b = keyed_arrays(values, key1, key2)
+                return [fill(d) for fill, d in zip(fillers[picks(a, nt)].tolist(), dec20(b))]
         else:
-            pool = self.pool(kind)
+            pool = np.array(self.pool(kind), dtype=object)
             npool = len(pool)
 
             def many(values: list[str]) -> list[str]:
-                return [pool[a % npool] for a in keyed_hashes(values, key1)]
+                (a,) = keyed_arrays(values, key1)
+                return pool[picks(a, npool)].tolist()
 
         return many
 
@@ -316,8 +328,14 @@ class Fakes:
             return lambda values: [str(a % top + 1) for a in keyed_hashes(values, key1)]
         key2 = _sip_key(self._secret, "hash:2")
         n = max(8, min(length, 32))
-        return lambda values: [f"{a:016x}{b:016x}"[:n]
-                               for a, b in zip(keyed_hashes(values, key1), keyed_hashes(values, key2))]
+
+        def many(values: list[str]) -> list[str]:
+            a, b = keyed_arrays(values, key1, key2)
+            if n <= 16:
+                return [h[:n] for h in hex16(a)]
+            return [(x + y)[:n] for x, y in zip(hex16(a), hex16(b))]
+
+        return many
 
     def shift_date(self, value: str, days: int) -> str:
         if len(value) < 10 or not value[:4].isdigit():

@@ -57,6 +57,49 @@ def keyed_hashes(values: list[str], key: str) -> list[int]:
     return [_mix64(siphash24(v.encode("utf-8", "surrogatepass"), key=k).intdigest() & _MASK64) for v in values]
 
 
+def keyed_arrays(values: list[str], *keys: str) -> list:
+    """keyed_hashes for each key, as numpy uint64 arrays (the same numbers): the fakes index
+    pools and format tags with array operations instead of Python integers."""
+    np = _np()
+    if len(values) >= HASH_ARRAY_MIN:
+        from pandas.util import hash_array
+
+        objects = np.array(values, dtype=object)
+        try:
+            return [hash_array(objects, hash_key=k, categorize=False) for k in keys]
+        except UnicodeEncodeError:
+            pass
+    return [np.array(keyed_hashes(values, k), dtype=np.uint64) for k in keys]
+
+
+def hex16(a) -> list[str]:
+    """Each uint64 of an array as 16 lowercase hex digits (what f"{x:016x}" gives), in one C call."""
+    text = a.astype(">u8").tobytes().hex()
+    return [text[i:i + 16] for i in range(0, len(text), 16)]
+
+
+def dec20(a) -> list[str]:
+    """Each uint64 of an array as 20 decimal digits, zero-padded (what f"{x:020d}" gives)."""
+    np = _np()
+    digits = np.empty((len(a), 20), dtype=np.uint8)
+    rest = a.copy()
+    ten = np.uint64(10)
+    for i in range(19, -1, -1):
+        digits[:, i] = rest % ten
+        rest //= ten
+    digits += 48
+    text = digits.tobytes().decode("ascii")
+    return [text[i:i + 20] for i in range(0, len(text), 20)]
+
+
+def picks(a, n: int, shift: int = 0):
+    """(a >> shift) % n of a uint64 array, as indexes."""
+    np = _np()
+    if shift:
+        a = a >> np.uint64(shift)
+    return (a % np.uint64(n)).astype(np.intp)
+
+
 def _np():
     import numpy
 

@@ -39,7 +39,7 @@ from ..copytext import copy_decode
 from ..errors import BadInput, InfrastructureError, LeakDetected, SnapshotError
 from ..model import Snapshot, SourceInfo, TableData
 from ..pgconn import SourceConnection, source_connection
-from ..policytypes import ColumnType
+from ..policytypes import ColumnType, Rule
 from ..secret import load_secret
 from .format import FORMAT, FORMAT_VERSION, SCHEMA_FILE, read_snapshot, sha256_file, write_manifest
 from .plan import SAMPLE_ROWS, ColumnPlan, Plan, TablePlan, build_plan
@@ -89,7 +89,7 @@ def _copy_part(task: tuple[int, int, int | None, int | None]) -> dict[str, Any]:
     recorder = LeakRecorder(Path(st["leak_dir"]), f"{os.getpid()}-{index}-{part}", st["leak_key"]) \
         if st["leak_key"] else None
     q = st.get("queue")
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.process_time()
     report = (lambda rows: q.put((index, part, rows))) if q is not None else (lambda rows: None)
     report(0)
     where = ""
@@ -117,7 +117,8 @@ def _copy_part(task: tuple[int, int, int | None, int | None]) -> dict[str, Any]:
             recorder.close()
     report(sink.rows)
     return {"index": index, "part": part, "file": str(out_path), "rows": sink.rows, "name_pairs": sink.name_pairs,
-            "sha256": hashed.sha.hexdigest(), "bytes": hashed.bytes, "seconds": time.monotonic() - started}
+            "sha256": hashed.sha.hexdigest(), "bytes": hashed.bytes, "seconds": time.monotonic() - started,
+            "cpu_s": time.process_time() - cpu}
 
 
 def _join_parts(parts: list[dict[str, Any]], target: Path) -> dict[str, Any]:
@@ -134,7 +135,7 @@ def _join_parts(parts: list[dict[str, Any]], target: Path) -> dict[str, Any]:
                     out.write(block)
             os.unlink(r["file"])
     return {"index": parts[0]["index"], "rows": sum(r["rows"] for r in parts), "sha256": sha.hexdigest(),
-            "bytes": size, "seconds": max(r["seconds"] for r in parts)}
+            "bytes": size, "seconds": max(r["seconds"] for r in parts), "cpu_s": sum(r["cpu_s"] for r in parts)}
 
 
 SPLIT_PAGES = 1024  # tables above 8 MB of heap are copied by all workers at once, in block ranges
@@ -216,21 +217,36 @@ def pull_snapshot(source_url: str, out_dir: Path, *, policy_path: Path | None = 
         try:
             mark = time.monotonic()
             anonymizer = None
+            personal: list[tuple[TablePlan, ColumnPlan, str]] = []
             if anonymize:
                 anonymizer = Anonymizer(key.key, policy.locale if policy else "en_US")
                 rules = [c.rule for t in plan.tables for c in t.columns if c.rule is not None]
                 anonymizer.prepare(rules)
-                anonymizer.dictionary = _value_dictionary(conn, plan, anonymizer)
+                personal = _dictionary_columns(plan)
+            timings["pools_s"] = time.monotonic() - mark
+            # the dictionary is read and built in this process while the workers already copy the
+            # tables that cannot hold a copy of a personal value; the others wait for it
+            waiting = {i for i, tp in enumerate(plan.tables) if _needs_dictionary(tp)} if personal else set()
+
+            def build_dictionary() -> None:
+                built, cpu = time.monotonic(), time.process_time()
+                anonymizer.dictionary = _value_dictionary(conn, personal, anonymizer)
+                timings["dictionary_s"] = time.monotonic() - built
+                timings["dictionary_cpu_s"] = time.process_time() - cpu
                 if anonymizer.dictionary is not None:
                     d = anonymizer.dictionary
                     timings["dictionary_values"] = d.values
                     say(f"value dictionary: {d.values:,} original personal values will be removed from "
                         f"kept text, JSON and arrays" + (f" ({d.overflow:,} of them as hashes)" if d.overflow else ""))
-            timings["pools_s"] = time.monotonic() - mark
+
             mark = time.monotonic()
             results, names = _run_workers(plan, conn_info, snapshot_id, tmp, anonymizer, jobs=jobs,
-                                          progress=progress)
+                                          progress=progress, waiting=waiting,
+                                          before_waiting=build_dictionary if personal else None)
             timings["data_s"] = time.monotonic() - mark
+            # the workers' own CPU time per table (not the server's): where a slow pull spends it
+            timings["workers_cpu_s"] = {plan.tables[r["index"]].table.qualified: round(r["cpu_s"], 3)
+                                        for r in results.values()}
         finally:
             _finish_schema_dump(dump)
         mark = time.monotonic()
@@ -295,7 +311,7 @@ def pull_snapshot(source_url: str, out_dir: Path, *, policy_path: Path | None = 
             "rules": plan.rules,
             "warnings": plan.warnings,
             "duration_s": round(time.monotonic() - started, 3),
-            "timings": {k: round(v, 3) for k, v in timings.items()},
+            "timings": {k: round(v, 3) if isinstance(v, float) else v for k, v in timings.items()},
         }
         if extras:
             manifest["extras"] = extras
@@ -316,56 +332,125 @@ def pull_snapshot(source_url: str, out_dir: Path, *, policy_path: Path | None = 
     return read_snapshot(out_dir, verify=False)
 
 
-class _Lines:
-    """A COPY target that feeds each decoded line (one value) to ``add`` (no table held in memory)."""
+class _Rows:
+    """A COPY target that feeds the decoded columns of a few thousand rows at a time to ``add``
+    (psycopg2 writes one row per call; no table is held in memory). Call ``close`` at the end."""
 
-    def __init__(self, add: Callable[[list[str]], None]) -> None:
-        self.add, self.rest = add, b""
+    BATCH_BYTES = 1 << 18
+
+    def __init__(self, ncols: int, add: Callable[[list[list[str]]], None]) -> None:
+        self.ncols, self.add = ncols, add
+        self.buf: list[bytes] = []
+        self.size = 0
 
     def write(self, data: bytes) -> int:
-        lines = (self.rest + data).split(b"\n")
-        self.rest = lines.pop()
-        self.add([copy_decode(v.decode("utf-8", "surrogateescape")) for v in lines if v != b"\\N"])
+        self.buf.append(data)
+        self.size += len(data)
+        if self.size >= self.BATCH_BYTES:
+            self._flush()
         return len(data)
 
+    def _flush(self) -> None:
+        data = b"".join(self.buf)
+        cut = data.rfind(b"\n") + 1
+        rest = data[cut:]
+        self.buf, self.size = ([rest], len(rest)) if rest else ([], 0)
+        if not cut:
+            return
+        text = data[:cut].decode("utf-8", "surrogateescape")
+        fields = text.replace("\n", "\t").split("\t")  # COPY text never holds a raw tab or newline
+        fields.pop()
+        n = self.ncols
+        escaped = text.count("\\") != text.count("\\N")  # any backslash that is not a NULL marker
+        columns = []
+        for i in range(n):
+            values = [v for v in fields[i::n] if v != "\\N"]
+            columns.append([copy_decode(v) for v in values] if escaped else values)
+        self.add(columns)
 
-def _value_dictionary(conn, plan: Plan, anonymizer: Anonymizer) -> ValueDictionary | None:
-    """The original values of every personal text column, read in the pull's own snapshot.
+    def close(self) -> None:
+        if self.buf:
+            self._flush()
 
-    Built only when something can carry a copy of them: a kept text-like, JSON or array column,
-    or free text that is scrubbed. Read column by column (distinct values), before any worker starts.
+
+def _dictionary_columns(plan: Plan) -> list[tuple[TablePlan, ColumnPlan, str]]:
+    """The personal text columns whose original values the value dictionary removes from kept text.
+
+    Only when something can carry a copy of them: a kept text-like, JSON or array column, or
+    free text that is scrubbed. Empty: no dictionary.
     """
     personal: list[tuple[TablePlan, ColumnPlan, str]] = []
     carriers = False
-    for tp in plan.tables:
+    for tp in plan.tables:  # a table whose rows are skipped still has values copied elsewhere
         for c in tp.columns:
             r = c.rule
             if r is None:
-                carriers = carriers or c.type.category in ("S", "U", "I", "X") or c.type.is_json or c.type.is_array
-            elif r.strategy == "scrub":
+                carriers = carriers or _carrier(c)
+            elif _uses_scrub(r):
                 carriers = True
             elif c.type.category == "S" and not c.type.is_array and not c.type.is_json:
                 kind = r.kind if r.strategy == "fake" else "hash" if r.strategy in ("hash", "mask") \
                     else None
                 if kind in DICTIONARY_KINDS:
                     personal.append((tp, c, kind))
-    if not personal or not carriers:
-        return None
+    return personal if carriers else []
+
+
+def _carrier(c: ColumnPlan) -> bool:
+    return c.type.category in ("S", "U", "I", "X") or c.type.is_json or c.type.is_array
+
+
+def _uses_scrub(rule: Rule) -> bool:
+    default = rule.options.get("default")
+    return rule.strategy == "scrub" or any(_uses_scrub(r) for r in rule.paths.values()) or \
+        (isinstance(default, Rule) and _uses_scrub(default))
+
+
+def _needs_dictionary(tp: TablePlan) -> bool:
+    """Whether a table's copy uses the value dictionary (kept text to clean, or scrubbed text)."""
+    return any((c.rule is None and _carrier(c)) or (c.rule is not None and _uses_scrub(c.rule))
+               for c in tp.columns)
+
+
+def _value_dictionary(conn, personal: list[tuple[TablePlan, ColumnPlan, str]],
+                      anonymizer: Anonymizer) -> ValueDictionary | None:
+    """The original values of every personal text column, read in the pull's own snapshot.
+
+    Read in one scan per table, while the workers copy the tables that do not need it. (The
+    leak scan's originals are still recorded by the workers, off this path: the waiting tables
+    wait for this function alone.)
+    """
     fakes: dict[str, Callable[[list[str]], list[str]]] = {}
 
-    def replace(value: str, kind: str) -> str:
+    def replace(values: list[str], kind: str) -> list[str]:
         fn = fakes.get(kind)
         if fn is None:
             fn = fakes[kind] = anonymizer.hashes(ColumnType(), 16) if kind == "hash" else anonymizer.fakes(kind)
-        return fn([value])[0]
+        return fn(values)
 
     d = ValueDictionary(replace)
+    by_table: dict[int, tuple[TablePlan, list[tuple[ColumnPlan, str]]]] = {}
+    for tp, c, kind in personal:
+        by_table.setdefault(id(tp), (tp, []))[1].append((c, kind))
     with conn.cursor() as cur:
-        for tp, c, kind in personal:
-            col = quote_ident(c.name)
-            where = f" AND ({tp.where})" if tp.where else ""
-            cur.copy_expert(f"COPY (SELECT DISTINCT {col}::text FROM ONLY {tp.table.ident} WHERE {col} IS NOT NULL"
-                            f"{where}) TO STDOUT", _Lines(lambda vs, k=kind: d.add(vs, k)), size=1 << 20)
+        # one scan per table for all its personal columns, no DISTINCT: the server does what a
+        # COPY does (no sort or hash of millions of values), and repeats cost little here (the
+        # automaton keeps one entry per value, the hashes drop repeats as they grow)
+        for tp, cols in by_table.values():
+            names = [quote_ident(c.name) for c, _ in cols]
+            where = " OR ".join(f"{n} IS NOT NULL" for n in names)
+            if tp.where:
+                where = f"({where}) AND ({tp.where})"
+            kinds = [k for _, k in cols]
+
+            def add(columns: list[list[str]], kinds=kinds) -> None:
+                for values, kind in zip(columns, kinds):
+                    d.add(values, kind)
+
+            rows = _Rows(len(cols), add)
+            cur.copy_expert(f"COPY (SELECT {', '.join(f'{n}::text' for n in names)} FROM ONLY {tp.table.ident} "
+                            f"WHERE {where}) TO STDOUT", rows, size=1 << 20)
+            rows.close()
     d.build()
     return d if d else None
 
@@ -439,10 +524,19 @@ def _worker_signals() -> None:
 
 
 def _run_workers(plan: Plan, conn_info: SourceConnection, snapshot_id: str, tmp: Path, anonymizer: Anonymizer | None,
-                 *, jobs: int, progress: bool) -> tuple[dict[str, dict[str, Any]], dict[int, int]]:
+                 *, jobs: int, progress: bool, waiting: set[int] = frozenset(),
+                 before_waiting: Callable[[], None] | None = None
+                 ) -> tuple[dict[str, dict[str, Any]], dict[int, int]]:
     """Copy every table; (per data file: rows, checksum, size), and per kept column id the name
-    pairs its written text still holds."""
+    pairs its written text still holds.
+
+    The tables in ``waiting`` (by index) need what ``before_waiting`` makes (the value
+    dictionary): it runs here, in the parent, while the workers copy the other tables, and the
+    workers for the waiting tables are forked once it is done, so they share what it built.
+    """
     tasks = _tasks(plan, jobs)
+    first = [t for t in tasks if t[0] not in waiting]
+    later = [t for t in tasks if t[0] in waiting]
     ctx = mp.get_context("fork")
     q = ctx.Queue() if progress else None
     _STATE.clear()
@@ -451,32 +545,64 @@ def _run_workers(plan: Plan, conn_info: SourceConnection, snapshot_id: str, tmp:
                   queue=q)
     parts: dict[int, list[dict[str, Any]]] = {}
     bar = _Progress(plan, sorted({t[0] for t in tasks})) if progress else None
+    pools: list = []
+
+    def start(batch: list, workers: int) -> list:
+        if not batch:
+            return []
+        pool = ctx.Pool(processes=min(workers, len(batch)), initializer=_worker_signals)
+        pools.append(pool)
+        return [pool.apply_async(_copy_part, (task,)) for task in batch]
+
+    def collect(pending: list, block: bool) -> None:
+        while pending:
+            for p in list(pending):
+                if p.ready():
+                    r = p.get()  # re-raises a worker's error here
+                    parts.setdefault(r["index"], []).append(r)
+                    pending.remove(p)
+            if bar:
+                bar.drain(q)
+            if not block:
+                return
+            if pending:
+                pending[0].wait(0.1)
+
     try:
         if jobs <= 1 or len(tasks) <= 1:
-            for task in tasks:
+            if before_waiting is not None:
+                before_waiting()
+            for task in first + later:
                 r = _copy_part(task)
                 parts.setdefault(r["index"], []).append(r)
                 if bar:
                     bar.drain(q)
         else:
-            pool = ctx.Pool(processes=min(jobs, len(tasks)), initializer=_worker_signals)
             try:
-                pending = [pool.apply_async(_copy_part, (task,)) for task in tasks]
-                while pending:
-                    for p in list(pending):
-                        if p.ready():
-                            r = p.get()  # re-raises a worker's error here
-                            parts.setdefault(r["index"], []).append(r)
-                            pending.remove(p)
-                    if bar:
-                        bar.drain(q)
-                    if pending:
-                        pending[0].wait(0.1)
+                if before_waiting is not None and later:
+                    # the parent building the dictionary is one of the ``jobs`` busy processes:
+                    # jobs - 1 workers copy beside it, given about half of what needs no
+                    # dictionary; the rest joins the waiting tables, biggest first, once it is built
+                    now = first[:max(1, len(first) // 2)]
+                    pending = start(now, jobs - 1)
+                    before_waiting()
+                    taken = set(now)
+                    later = [t for t in tasks if t not in taken]
+                else:
+                    pending = start(first, jobs)
+                    if before_waiting is not None:
+                        before_waiting()
+                collect(pending, block=False)  # results so far (and a worker's error, early)
+                pending += start(later, jobs)
+                collect(pending, block=True)
                 # idle workers exit on close(); terminate() can deadlock on the task queue's lock
-                pool.close()
-                pool.join()
+                for pool in pools:
+                    pool.close()
+                for pool in pools:
+                    pool.join()
             except BaseException:
-                pool.terminate()
+                for pool in pools:
+                    pool.terminate()
                 raise
         if bar:
             bar.drain(q)

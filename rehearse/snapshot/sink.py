@@ -33,7 +33,7 @@ from ..catalog import quote_ident
 if TYPE_CHECKING:
     from .plan import ColumnPlan, TablePlan
 
-ZSTD_LEVEL = 2  # level 3's ratio at level 1's speed, near enough
+ZSTD_LEVEL = 1  # the fastest level: the snapshot is read once, by a restore that does not care
 BATCH_ROWS = 4096
 NULL = "\\N"
 _TEXTLIKE = ("S", "U", "I", "X")  # categories whose values could carry a copied personal value
@@ -366,8 +366,10 @@ def split_converter(anonymizer: Anonymizer, col: ColumnPlan,
     else:
         cid = col.column_id
         keep, written = rec.originals_list(cid).append, rec.written
+        extend = rec.originals_list(cid).extend
         fn = anonymizer.compile_json_split(col.rule, on_original=lambda v: len(v) >= LEAK_MIN_LENGTH and keep(v),
-                                           on_kept=lambda text: written(text, cid))
+                                           on_kept=lambda text: written(text, cid),
+                                           on_originals=lambda vs: extend([v for v in vs if len(v) >= LEAK_MIN_LENGTH]))
 
     def conv(rests: Column, values: list[Column], escaped: bool) -> Column:
         if escaped:

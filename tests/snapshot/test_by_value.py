@@ -53,7 +53,7 @@ def test_scrub_replaces_names_with_the_name_fake(tmp_path, monkeypatch):
 
 
 def test_value_dictionary_replaces_whole_words_only_in_one_pass_per_column():
-    d = ValueDictionary(lambda v, k: f"<{k}>")
+    d = ValueDictionary(lambda vs, k: [f"<{k}>"] * len(vs))
     d.add(["Anna Schmidt", "anna@corp.example", "Li"], "email")
     d.build()
     assert d.values == 2  # "Li" is too short to be evidence
@@ -64,13 +64,43 @@ def test_value_dictionary_replaces_whole_words_only_in_one_pass_per_column():
 
 
 def test_value_dictionary_past_its_cap_keeps_hashes_and_still_finds_values():
-    d = ValueDictionary(lambda v, k: "<x>", cap=1)
+    d = ValueDictionary(lambda vs, k: ["<x>"] * len(vs), cap=1)
     d.add(["Anna Schmidt", "Maria Garcia", "maria.garcia@corp.example"], "name")
     d.build()
     assert d.overflow == 2
     assert d.clean("Called Maria Garcia at maria.garcia@corp.example re Anna Schmidt") == "Called <x> at <x> re <x>"
 
 
+def test_value_dictionary_counts_a_repeated_value_once_across_its_cap():
+    # the pull reads columns without DISTINCT: repeats of automaton values past the cap are no new values
+    d = ValueDictionary(lambda vs, k: ["<x>"] * len(vs), cap=2)
+    d.add(["Anna Schmidt", "Maria Garcia", "Anna Schmidt"], "name")
+    d.add(["maria garcia", "Pierre Dubois", "Pierre Dubois"], "name")
+    d.build()
+    assert (d.values, d.overflow) == (3, 1)
+    assert d.clean("Anna Schmidt, Maria Garcia and Pierre Dubois") == "<x>, <x> and <x>"
+    only_repeats = ValueDictionary(lambda vs, k: ["<x>"] * len(vs), cap=1)
+    only_repeats.add(["Anna Schmidt", "anna schmidt"], "name")
+    only_repeats.build()
+    assert (only_repeats.values, only_repeats.overflow) == (1, 0)
+    assert only_repeats.clean("Called ANNA SCHMIDT") == "Called <x>"
+
+
 def test_name_evidence_for_single_names():
     assert name_evidence(["Anna", "Pierre", "Maria", "Giulia"]).kind == "first_name"
     assert name_evidence(["summer", "may", "bill"]).kind is None  # ordinary words are no evidence
+
+
+def test_value_dictionary_drops_repeated_hashes_as_it_reads(monkeypatch):
+    # without DISTINCT a column's values repeat: memory must follow the distinct values
+    from rehearse.anonymize import dictionary
+
+    monkeypatch.setattr(dictionary, "COMPACT_AT", 8)
+    d = ValueDictionary(lambda vs, k: ["<x>"] * len(vs), cap=1)
+    d.add(["Anna Schmidt"], "name")
+    for _ in range(50):
+        d.add(["Maria Garcia", "Pierre Dubois", "maria garcia"], "name")
+    assert len(d._overflow["name"]) <= 8
+    d.build()
+    assert (d.values, d.overflow) == (3, 2)
+    assert d.clean("Maria Garcia met Pierre Dubois and Anna Schmidt") == "<x> met <x> and <x>"
