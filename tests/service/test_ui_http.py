@@ -31,6 +31,8 @@ ROUTES = {
     ("GET", "/"): "viewer", ("GET", "/partials/active"): "viewer", ("GET", "/targets/{name}"): "viewer",
     ("GET", "/rehearsals/{rid}"): "viewer", ("GET", "/compare"): "viewer", ("GET", "/rules"): "viewer",
     ("POST", "/logout"): "viewer",
+    ("GET", "/api/targets/{name}/snapshots"): "viewer", ("GET", "/api/targets/{name}/snapshots/{sid}"): "viewer",
+    ("POST", "/api/targets/{name}/snapshots"): "admin", ("POST", "/api/targets/{name}/snapshots/{sid}/cancel"): "admin",
     ("POST", "/rehearsals"): "requester", ("POST", "/rehearsals/{rid}/cancel"): "requester",
     ("POST", "/rehearsals/{rid}/approve"): "approver", ("GET", "/audit"): "approver",
     ("GET", "/admin"): "admin", ("POST", "/admin/users"): "admin", ("POST", "/admin/tokens"): "admin",
