@@ -14,9 +14,14 @@ catalog        constant (the mean)    everything else: catalog-only DDL does not
 =============  =====================  ==============================================
 
 The fit is ordinary least squares on (g(n), seconds), so the largest subsets weigh most, which is
-what an extrapolation needs. The 95% prediction interval is the textbook one,
-``t(0.975, m-2) * s * sqrt(1 + 1/m + (g0 - mean g)^2 / Sxx)``: wide with few points and far
-extrapolations, as it should be. A prediction beyond 10x the largest measured size, from fewer
+what an extrapolation needs (the smallest ones are dominated by constant overhead). The noise is
+relative, not absolute: a shared machine slows a statement by a factor, and two runs of the same
+full-size statement under load differed by 25-60% (docs/risk.md). So the 95% prediction interval
+is ``t(0.975, m-2) * r * sqrt(y0^2 + sum(c_i^2 * f_i^2))``: ``r`` the residual standard error
+relative to the fitted values ``f_i``, ``y0`` the prediction and ``c_i`` the least-squares weights
+of the prediction (``1/m + (g0 - mean g) * (g_i - mean g) / Sxx``). It grows with the prediction,
+with few points and with far extrapolations. (The absolute residual error ``s`` of
+the textbook interval is set by the small subsets' milliseconds and gave intervals that missed.) A prediction beyond 10x the largest measured size, from fewer
 than three points, or from a fit whose slope came out negative (noise over a flat cost), is
 flagged low-confidence with the reason.
 """
@@ -91,6 +96,16 @@ def fit_line(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float, fl
     return a, b, math.sqrt(ssr / (m - 2)), mx, sxx
 
 
+def relative_error(xs: Sequence[float], ys: Sequence[float], a: float, b: float) -> float:
+    """Residual standard error of a fitted line, relative to the fitted values (m - 2 degrees of freedom)."""
+    m = len(xs)
+    if m <= 2:
+        return 0.0
+    # a fitted value near zero (a negative intercept at the smallest subset) would blow a residual up
+    res = [(y - (a + b * x)) / max(a + b * x, 0.5 * y, 1e-6) for x, y in zip(xs, ys)]
+    return math.sqrt(sum(r * r for r in res) / (m - 2))
+
+
 def _predict(operation: str, rows: Sequence[int], ys: Sequence[float], target: int):
     """(value, low, high, note) at ``target`` rows; note is a reason for low confidence or None."""
     if operation == "catalog" or max(rows) == 0:
@@ -109,7 +124,14 @@ def _predict(operation: str, rows: Sequence[int], ys: Sequence[float], target: i
         return value, None, None, note
     m = len(xs)
     t = _T95[m - 3] if m - 2 <= len(_T95) else 1.96
-    half = t * s * math.sqrt(1 + 1 / m + ((x0 - mx) ** 2 / sxx if sxx else 0.0))
+    # the noise is relative (a busy machine slows a statement by a factor, whatever its size): each
+    # point's noise is r times its fitted value, and the prediction a + b*x0 = sum(c_i * y_i) with
+    # the least-squares weights c_i carries sum(c_i^2 * (r * fit_i)^2); the new run at the full size
+    # adds its own (r * value)^2
+    rel = relative_error(xs, ys, a, b)
+    weights = [1 / m + (x0 - mx) * (x - mx) / sxx for x in xs]
+    carried = sum((c * max(a + b * x, 0.0)) ** 2 for c, x in zip(weights, xs))
+    half = t * rel * math.sqrt(value ** 2 + carried)
     return value, max(value - half, 0.0), value + half, note
 
 

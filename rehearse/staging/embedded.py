@@ -57,7 +57,8 @@ class EmbeddedBackend(ClusterBackend):
 
 
 def _create(request: BackendRequest) -> EmbeddedBackend:
-    return EmbeddedBackend(request.run, request.source, expected_bytes=request.expected_bytes)
+    return EmbeddedBackend(request.run, request.source, expected_bytes=request.expected_bytes,
+                        extra_settings=dict(request.server_settings))
 
 
 # the fallback for ``--staging local``: chosen only where no PostgreSQL is installed, and it

@@ -49,6 +49,8 @@ class BackendRequest:
     source: model.SourceInfo | None
     image: str | None = None
     expected_bytes: int | None = None
+    # server settings for a throwaway cluster (local, embedded) started for this run; others ignore them
+    server_settings: tuple[tuple[str, str], ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)

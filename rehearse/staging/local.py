@@ -30,7 +30,8 @@ class LocalBackend(ClusterBackend):
 
 
 def _create(request: BackendRequest) -> LocalBackend:
-    return LocalBackend(request.run, request.source, expected_bytes=request.expected_bytes)
+    return LocalBackend(request.run, request.source, expected_bytes=request.expected_bytes,
+                        extra_settings=dict(request.server_settings))
 
 
 register_backend("local", accepts=lambda spec: spec == "local", create=_create, available=has_server_binaries)
