@@ -65,6 +65,7 @@ def read_memory(cur) -> dict[str, int]:
 
 def upgrade_statements(cfg: RunConfig, db: StagingDatabase, say: Say) -> tuple[dict[str, tuple[StatementTrace, ...]], list[str]]:
     """Upgrade the planned revisions one at a time, traced; stops at the first failure."""
+    from ..checks.probes import preflight
     from ..migrate.recreated import with_recreated_rewrites
     from ..migrate.runner import AlembicProject
 
@@ -74,7 +75,9 @@ def upgrade_statements(cfg: RunConfig, db: StagingDatabase, say: Say) -> tuple[d
                              flask_app=cfg.flask_app, statement_timeout_s=cfg.statement_timeout_s)
     try:
         for rev in project.plan(cfg.target).revisions:
-            result, _ = project.step(rev.id, upgrade=True)
+            # with the main rehearsal's probes: they read the table just before a constraint or cast
+            # (and so warm it), and the full size measured there must be compared like for like
+            result, _ = project.step(rev.id, upgrade=True, preflight=preflight)
             out[rev.id] = with_recreated_rewrites(result).statements
             if not result.ok:
                 problems.append(f"upgrade of {rev.id} failed on a subset: {result.error}")

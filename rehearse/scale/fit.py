@@ -23,7 +23,8 @@ of the prediction (``1/m + (g0 - mean g) * (g_i - mean g) / Sxx``). It grows wit
 with few points and with far extrapolations. (The absolute residual error ``s`` of
 the textbook interval is set by the small subsets' milliseconds and gave intervals that missed.) A prediction beyond 10x the largest measured size, from fewer
 than three points, or from a fit whose slope came out negative (noise over a flat cost), is
-flagged low-confidence with the reason.
+flagged low-confidence with the reason, and so is one whose 95% interval reaches more than 25%
+above it (the subsets' timings scattered too much: the issue's goal is 25%).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from ..model import ScalePoint, ScalePrediction, StatementTrace
 # two-sided 95% quantiles of Student's t by degrees of freedom (1..10); 1.96 beyond
 _T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228)
 LOW_CONFIDENCE_EXTRAPOLATION = 10.0
+# a prediction whose 95% interval reaches further than this above it is flagged low-confidence
+TIGHT = 0.25
 
 _INDEX = re.compile(r"^\s*create\s+(unique\s+)?index\b|\badd\s+(constraint\s+\S+\s+)?(primary\s+key|unique)\b", re.I)
 _VALIDATE = re.compile(r"\bvalidate\s+constraint\b|\bset\s+not\s+null\b|"
@@ -183,6 +186,10 @@ def predict(runs: Sequence[tuple[float, Mapping[str, int], Mapping[str, Sequence
             reasons.append(f"only {len(pts)} subset(s) ran this statement")
         if dur[3] and operation != "catalog":
             reasons.append(dur[3])
+        elif operation != "catalog" and dur[2] is not None and dur[0] > 0 and \
+                (dur[2] - dur[0]) > TIGHT * dur[0]:
+            reasons.append(f"the subsets' timings scatter too much for a prediction within "
+                           f"{TIGHT * 100:.0f}% (95% interval {_r(dur[1]):g}-{_r(dur[2]):g} s)")
         full = measured_by_key.get(key)
         out.append(ScalePrediction(
             revision=rev, index=index, sql=sql, operation=operation, model=_MODELS[operation]

@@ -136,3 +136,12 @@ def test_the_95_interval_covers_the_truth_under_relative_noise():
         measured = truth(target) * rng.lognormvariate(0, 0.2)  # the full size is one noisy run too
         covered += p.duration_low_s <= measured <= p.duration_high_s
     assert covered / trials >= 0.9
+
+
+def test_timings_that_scatter_are_flagged_rather_than_given_a_tight_interval():
+    # one subset ran 40% slow (a busy machine): the interval is wide, and the prediction says so
+    runs = _runs(lambda n: 1e-5 * n, noise=(0.0, 0.0, 0.04, 0.0))
+    [p] = predict(runs, {"public.t": 100000})
+    assert p.low_confidence and "scatter too much" in p.reasons[0]
+    [quiet] = predict(_runs(lambda n: 1e-5 * n, noise=(1e-5, -1e-5, 1e-5, -1e-5)), {"public.t": 100000})
+    assert not quiet.low_confidence and quiet.duration_high_s < 1.25 * quiet.duration_s
