@@ -100,6 +100,7 @@ def rehearse_scale(cfg: RunConfig, snapshot: Snapshot, *, say: Say, run_id: str)
     target, target_rows = full_size(snapshot)
     warnings: list[str] = []
     runs = []
+    parallel_full = False
     rows_by_table: dict[str, dict[str, int]] = {q: {"full": n} for q, n in target_rows.items()}
     work = Path(tempfile.mkdtemp(prefix="rehearse-scale-"))
     try:
@@ -113,6 +114,9 @@ def rehearse_scale(cfg: RunConfig, snapshot: Snapshot, *, say: Say, run_id: str)
                 with conn.cursor() as cur:
                     tables = read_tables(cur)
                     memory = read_memory(cur)  # the sampler is the same kind of server as the full size's
+                    cur.execute("SHOW max_parallel_maintenance_workers")
+                    # a parallel index build needs 32 MB of maintenance_work_mem per participant
+                    parallel_full = int(cur.fetchone()[0]) > 0 and memory["maintenance_work_mem"] >= 65536
                     # the subsets' nested semi-joins must run as hashed subplans; with the default
                     # 4 MB a million keys do not fit and every row re-scans the child table
                     cur.execute(f"ALTER DATABASE {quote_ident(sampler.database)} SET work_mem = '512MB'")
@@ -143,7 +147,7 @@ def rehearse_scale(cfg: RunConfig, snapshot: Snapshot, *, say: Say, run_id: str)
                 shutil.rmtree(work / f"snap-{label}", ignore_errors=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return ScaleResult(fractions=tuple(cfg.scale), target=target, predictions=tuple(predict(runs, target_rows)),
+    return ScaleResult(fractions=tuple(cfg.scale), target=target, predictions=tuple(predict(runs, target_rows, parallel_full=parallel_full)),
                        rows=rows_by_table, duration_s=round(time.perf_counter() - started, 3),
                        warnings=tuple(warnings))
 

@@ -38,8 +38,12 @@ from ..model import ScalePoint, ScalePrediction, StatementTrace
 # two-sided 95% quantiles of Student's t by degrees of freedom (1..10); 1.96 beyond
 _T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228)
 LOW_CONFIDENCE_EXTRAPOLATION = 10.0
-# a prediction whose 95% interval reaches further than this above it is flagged low-confidence
-TIGHT = 0.25
+# a prediction is low-confidence when the curve through the smaller subsets misses the largest by more
+BACKTEST = 0.25
+# in the relative residuals, fitted values count as at least this share of the largest measured cost
+NOISE_FLOOR = 0.25
+# PostgreSQL plans no parallel index build for a table under min_parallel_table_scan_size (default)
+PARALLEL_SCAN_BYTES = 8 << 20
 
 _INDEX = re.compile(r"^\s*create\s+(unique\s+)?index\b|\badd\s+(constraint\s+\S+\s+)?(primary\s+key|unique)\b", re.I)
 _VALIDATE = re.compile(r"\bvalidate\s+constraint\b|\bset\s+not\s+null\b|"
@@ -99,14 +103,26 @@ def fit_line(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float, fl
     return a, b, math.sqrt(ssr / (m - 2)), mx, sxx
 
 
-def relative_error(xs: Sequence[float], ys: Sequence[float], a: float, b: float) -> float:
-    """Residual standard error of a fitted line, relative to the fitted values (m - 2 degrees of freedom)."""
+def relative_error(xs: Sequence[float], ys: Sequence[float], a: float, b: float, floor: float = 0.0) -> float:
+    """Residual standard error of a fitted line, relative to the fitted values (m - 2 degrees of
+    freedom); a fitted value below ``floor`` counts as ``floor`` (a few milliseconds off on the
+    smallest subset are overhead and timer noise, not a 100% error that scales with the size)."""
     m = len(xs)
     if m <= 2:
         return 0.0
-    # a fitted value near zero (a negative intercept at the smallest subset) would blow a residual up
-    res = [(y - (a + b * x)) / max(a + b * x, 0.5 * y, 1e-6) for x, y in zip(xs, ys)]
+    res = [(y - (a + b * x)) / max(a + b * x, floor, 1e-6) for x, y in zip(xs, ys)]
     return math.sqrt(sum(r * r for r in res) / (m - 2))
+
+
+def backtest(operation: str, rows: Sequence[int], ys: Sequence[float]) -> float | None:
+    """(predicted - measured) / measured for the largest subset, predicted from the smaller ones:
+    the same kind of extrapolation (about 3x) as to the full size, checked where it can be."""
+    pts = sorted(zip(rows, ys))
+    rest, (n_last, y_last) = pts[:-1], pts[-1]
+    if len(rest) < 2 or y_last <= 0 or len({n for n, _ in rest}) < 2:
+        return None
+    a, b, _, _, _ = fit_line([_g(operation, n) for n, _ in rest], [y for _, y in rest])
+    return (a + b * _g(operation, n_last) - y_last) / y_last
 
 
 def _predict(operation: str, rows: Sequence[int], ys: Sequence[float], target: int):
@@ -131,21 +147,25 @@ def _predict(operation: str, rows: Sequence[int], ys: Sequence[float], target: i
     # point's noise is r times its fitted value, and the prediction a + b*x0 = sum(c_i * y_i) with
     # the least-squares weights c_i carries sum(c_i^2 * (r * fit_i)^2); the new run at the full size
     # adds its own (r * value)^2
-    rel = relative_error(xs, ys, a, b)
+    floor = NOISE_FLOOR * max(ys)
+    rel = relative_error(xs, ys, a, b, floor)
     weights = [1 / m + (x0 - mx) * (x - mx) / sxx for x in xs]
-    carried = sum((c * max(a + b * x, 0.0)) ** 2 for c, x in zip(weights, xs))
+    carried = sum((c * max(a + b * x, floor)) ** 2 for c, x in zip(weights, xs))
     half = t * rel * math.sqrt(value ** 2 + carried)
     return value, max(value - half, 0.0), value + half, note
 
 
 def predict(runs: Sequence[tuple[float, Mapping[str, int], Mapping[str, Sequence[StatementTrace]]]],
             target_rows: Mapping[str, int],
-            measured: Mapping[str, Sequence[StatementTrace]] | None = None) -> list[ScalePrediction]:
+            measured: Mapping[str, Sequence[StatementTrace]] | None = None,
+            parallel_full: bool = False) -> list[ScalePrediction]:
     """Fit every upgrade statement seen in ``runs`` and predict it at ``target_rows``.
 
     ``runs``: per subset, (fraction, rows per table, upgrade statements per revision). Statements
     are matched across subsets by revision, position and text; ``measured`` (the full size's own
     upgrade statements, when this run rehearsed it) fills ``measured_s`` for comparison only.
+    ``parallel_full``: the full size's server can build an index with parallel workers and the
+    subsets' cannot (their maintenance_work_mem is scaled down): big index builds say so.
     """
     if not runs:
         return []
@@ -186,10 +206,15 @@ def predict(runs: Sequence[tuple[float, Mapping[str, int], Mapping[str, Sequence
             reasons.append(f"only {len(pts)} subset(s) ran this statement")
         if dur[3] and operation != "catalog":
             reasons.append(dur[3])
-        elif operation != "catalog" and dur[2] is not None and dur[0] > 0 and \
-                (dur[2] - dur[0]) > TIGHT * dur[0]:
-            reasons.append(f"the subsets' timings scatter too much for a prediction within "
-                           f"{TIGHT * 100:.0f}% (95% interval {_r(dur[1]):g}-{_r(dur[2]):g} s)")
+        elif operation != "catalog" and len(pts) >= 3:
+            missed = backtest(operation, ns, [p.duration_s for p in pts])
+            if missed is not None and abs(missed) > BACKTEST:
+                reasons.append(f"the curve through the smaller subsets missed the largest by {missed * 100:+.0f}% "
+                               f"(noisy timings: a busy machine)")
+        if operation == "index build" and parallel_full and _full_bytes(first, relation, target, largest) \
+                >= PARALLEL_SCAN_BYTES:
+            reasons.append("the full size may build it with parallel workers, the subsets build it alone "
+                           "(their maintenance_work_mem is scaled below the 64 MB a parallel build needs)")
         full = measured_by_key.get(key)
         out.append(ScalePrediction(
             revision=rev, index=index, sql=sql, operation=operation, model=_MODELS[operation]
@@ -200,6 +225,12 @@ def predict(runs: Sequence[tuple[float, Mapping[str, int], Mapping[str, Sequence
             measured_s=round(full.duration_s, 6) if full is not None and full.ok else None,
             measured_lock_s=round(lock_held(full), 6) if full is not None and full.ok else None))
     return out
+
+
+def _full_bytes(trace: StatementTrace, relation: str | None, target: int, rows: int) -> float:
+    """The relation's size at the full size, from its size on the largest subset."""
+    size = next((lock.bytes or 0 for lock in trace.locks if lock.relation == relation), 0)
+    return size * target / rows if rows else 0.0
 
 
 def _lock_rows(trace: StatementTrace, relation: str | None) -> int:

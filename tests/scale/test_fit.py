@@ -138,10 +138,27 @@ def test_the_95_interval_covers_the_truth_under_relative_noise():
     assert covered / trials >= 0.9
 
 
-def test_timings_that_scatter_are_flagged_rather_than_given_a_tight_interval():
-    # one subset ran 40% slow (a busy machine): the interval is wide, and the prediction says so
+def test_a_largest_subset_the_smaller_ones_do_not_predict_is_flagged():
+    # the 10% subset ran 40% slow (a busy machine): the line through 1% and 3% misses it
     runs = _runs(lambda n: 1e-5 * n, noise=(0.0, 0.0, 0.04, 0.0))
     [p] = predict(runs, {"public.t": 100000})
-    assert p.low_confidence and "scatter too much" in p.reasons[0]
+    assert p.low_confidence and "missed the largest by" in p.reasons[0]
     [quiet] = predict(_runs(lambda n: 1e-5 * n, noise=(1e-5, -1e-5, 1e-5, -1e-5)), {"public.t": 100000})
     assert not quiet.low_confidence and quiet.duration_high_s < 1.25 * quiet.duration_s
+
+
+def test_backtest_predicts_the_largest_subset_from_the_others():
+    from rehearse.scale.fit import backtest
+    assert backtest("backfill", [1000, 3000, 10000], [0.01, 0.03, 0.1]) == pytest.approx(0.0, abs=1e-9)
+    assert backtest("backfill", [1000, 3000, 10000], [0.01, 0.03, 0.2]) == pytest.approx(-0.5)
+    assert backtest("backfill", [1000, 3000], [0.01, 0.03]) is None  # one point left to fit: no line
+
+
+def test_big_index_builds_say_the_full_size_may_build_in_parallel():
+    runs = _runs(lambda n: 1e-6 * n * math.log2(n), sql="CREATE INDEX ix ON t (a)", mode="ShareLock")
+    [serial] = predict(runs, {"public.t": 100000})
+    [parallel] = predict(runs, {"public.t": 100000}, parallel_full=True)  # 100000 rows x 100 bytes: 10 MB
+    assert not serial.low_confidence
+    assert parallel.low_confidence and "parallel workers" in parallel.reasons[0]
+    [small] = predict(runs, {"public.t": 50000}, parallel_full=True)  # 5 MB: PostgreSQL builds it alone
+    assert not small.low_confidence
