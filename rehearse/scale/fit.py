@@ -19,8 +19,9 @@ relative, not absolute: a shared machine slows a statement by a factor, and two 
 full-size statement under load differed by 25-60% (docs/risk.md). So the 95% prediction interval
 is ``t(0.975, m-2) * r * sqrt(y0^2 + sum(c_i^2 * f_i^2))``: ``r`` the residual standard error
 relative to the fitted values ``f_i``, ``y0`` the prediction and ``c_i`` the least-squares weights
-of the prediction (``1/m + (g0 - mean g) * (g_i - mean g) / Sxx``). It grows with the prediction,
-with few points and with far extrapolations. (The absolute residual error ``s`` of
+of the prediction (``1/m + (g0 - mean g) * (g_i - mean g) / Sxx``); the full-size run's own noise
+is added as ``1.96 * max(r, 0.2) * y0`` (one timed run varies that much from run to run on a
+shared machine). It grows with the prediction, with few points and with far extrapolations. (The absolute residual error ``s`` of
 the textbook interval is set by the small subsets' milliseconds and gave intervals that missed.) A prediction beyond 10x the largest measured size, from fewer
 than three points, or from a fit whose slope came out negative (noise over a flat cost), is
 flagged low-confidence with the reason, and so is one whose 95% interval reaches more than 25%
@@ -42,6 +43,8 @@ LOW_CONFIDENCE_EXTRAPOLATION = 10.0
 BACKTEST = 0.25
 # in the relative residuals, fitted values count as at least this share of the largest measured cost
 NOISE_FLOOR = 0.25
+# the relative noise of one timed run of a statement, at least (run to run on a shared machine)
+OBSERVATION_NOISE = 0.2
 # PostgreSQL plans no parallel index build for a table under min_parallel_table_scan_size (default)
 PARALLEL_SCAN_BYTES = 8 << 20
 
@@ -151,7 +154,9 @@ def _predict(operation: str, rows: Sequence[int], ys: Sequence[float], target: i
     rel = relative_error(xs, ys, a, b, floor)
     weights = [1 / m + (x0 - mx) * (x - mx) / sxx for x in xs]
     carried = sum((c * max(a + b * x, floor)) ** 2 for c, x in zip(weights, xs))
-    half = t * rel * math.sqrt(value ** 2 + carried)
+    # the full-size run is one run too: its own noise is at least OBSERVATION_NOISE (measured: the
+    # same full-size statement over four runs on the shared machine, log standard deviation 0.15-0.3)
+    half = math.sqrt((t * rel) ** 2 * (value ** 2 + carried) + (1.96 * max(rel, OBSERVATION_NOISE) * value) ** 2)
     return value, max(value - half, 0.0), value + half, note
 
 

@@ -144,7 +144,9 @@ def test_a_largest_subset_the_smaller_ones_do_not_predict_is_flagged():
     [p] = predict(runs, {"public.t": 100000})
     assert p.low_confidence and "missed the largest by" in p.reasons[0]
     [quiet] = predict(_runs(lambda n: 1e-5 * n, noise=(1e-5, -1e-5, 1e-5, -1e-5)), {"public.t": 100000})
-    assert not quiet.low_confidence and quiet.duration_high_s < 1.25 * quiet.duration_s
+    assert not quiet.low_confidence
+    # one timed run at the full size varies by 20% (a shared machine): the interval never promises less
+    assert 1.39 * quiet.duration_s <= quiet.duration_high_s < 1.45 * quiet.duration_s
 
 
 def test_backtest_predicts_the_largest_subset_from_the_others():
