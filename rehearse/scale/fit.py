@@ -15,17 +15,23 @@ catalog        constant (the mean)    everything else: catalog-only DDL does not
 
 The fit is ordinary least squares on (g(n), seconds), so the largest subsets weigh most, which is
 what an extrapolation needs (the smallest ones are dominated by constant overhead). The noise is
-relative, not absolute: a shared machine slows a statement by a factor, and two runs of the same
-full-size statement under load differed by 25-60% (docs/risk.md). So the 95% prediction interval
-is ``t(0.975, m-2) * r * sqrt(y0^2 + sum(c_i^2 * f_i^2))``: ``r`` the residual standard error
-relative to the fitted values ``f_i``, ``y0`` the prediction and ``c_i`` the least-squares weights
-of the prediction (``1/m + (g0 - mean g) * (g_i - mean g) / Sxx``); the full-size run's own noise
-is added as ``1.96 * max(r, 0.2) * y0`` (one timed run varies that much from run to run on a
-shared machine). It grows with the prediction, with few points and with far extrapolations. (The absolute residual error ``s`` of
-the textbook interval is set by the small subsets' milliseconds and gave intervals that missed.) A prediction beyond 10x the largest measured size, from fewer
-than three points, or from a fit whose slope came out negative (noise over a flat cost), is
-flagged low-confidence with the reason, and so is one whose 95% interval reaches more than 25%
-above it (the subsets' timings scattered too much: the issue's goal is 25%).
+relative, not absolute: a shared machine slows a statement by a factor, and the same full-size
+statement timed in four runs spread with a log standard deviation of 0.15-0.3 (docs/risk.md). So
+the 95% prediction interval is
+``sqrt((t(0.975, m-2) * r)^2 * (y0^2 + sum(c_i^2 * f_i^2)) + (1.96 * max(r, 0.2) * y0)^2)``:
+``r`` the residual standard error relative to the fitted values ``f_i`` (each counted as at least
+a quarter of the largest measured cost), ``y0`` the prediction, ``c_i`` the least-squares weights
+of the prediction (``1/m + (g0 - mean g) * (g_i - mean g) / Sxx``), and the last term the noise
+of the one full-size run it is compared with. It grows with the prediction, with few points and
+with far extrapolations. (The textbook interval's absolute ``s`` is set by the small subsets'
+milliseconds: on simulated 20% relative noise it held the full-size value in 55% of runs.)
+
+A prediction is flagged low-confidence, with the reason, beyond 10x the largest measured size,
+from fewer than three points, from a fit whose slope came out negative (noise over a flat cost),
+when the line through the smaller subsets misses the largest subset by more than 25% (a backtest
+of the same ~3x extrapolation, where the answer is known), and for an index build on 8 MB or more
+when the full size can build it in parallel and the subsets (their maintenance_work_mem scaled
+down) cannot.
 """
 
 from __future__ import annotations
@@ -148,8 +154,7 @@ def _predict(operation: str, rows: Sequence[int], ys: Sequence[float], target: i
     t = _T95[m - 3] if m - 2 <= len(_T95) else 1.96
     # the noise is relative (a busy machine slows a statement by a factor, whatever its size): each
     # point's noise is r times its fitted value, and the prediction a + b*x0 = sum(c_i * y_i) with
-    # the least-squares weights c_i carries sum(c_i^2 * (r * fit_i)^2); the new run at the full size
-    # adds its own (r * value)^2
+    # the least-squares weights c_i carries sum(c_i^2 * (r * fit_i)^2)
     floor = NOISE_FLOOR * max(ys)
     rel = relative_error(xs, ys, a, b, floor)
     weights = [1 / m + (x0 - mx) * (x - mx) / sxx for x in xs]
