@@ -47,9 +47,9 @@ def make_snapshot(work: Path) -> Path:
 
 
 def table(scale: dict) -> tuple[list[str], list[float]]:
-    lines = ["| revision | statement | class | rows (full) | predicted s (95% interval) | measured s | error % |",
-             "|---|---|---|---:|---:|---:|---:|"]
-    errors = []
+    lines = ["| revision | statement | class | rows (full) | predicted s (95% interval) | measured s | error % | confidence |",
+             "|---|---|---|---:|---:|---:|---:|---|"]
+    errors, covered = [], []
     for p in scale["predictions"]:
         measured = p["measured_s"]
         if measured is None:
@@ -58,13 +58,15 @@ def table(scale: dict) -> tuple[list[str], list[float]]:
         big = measured > THRESHOLD_S
         if big and err is not None:
             errors.append(err)
+            if p["duration_low_s"] is not None:
+                covered.append(p["duration_low_s"] <= measured <= p["duration_high_s"])
         interval = (f" ({p['duration_low_s']:.3f}-{p['duration_high_s']:.3f})"
                     if p["duration_low_s"] is not None else "")
         sql = " ".join(p["sql"].split())[:60].replace("|", "\\|")
         lines.append(f"| {p['revision']} | `{sql}` | {p['operation']} | {p['target_rows']:,} | "
                      f"{p['duration_s']:.3f}{interval} | {measured:.3f}{' **' if big else ''} | "
-                     f"{'' if err is None else f'{err:+.1f}'} |")
-    return lines, errors
+                     f"{'' if err is None else f'{err:+.1f}'} | {'low' if p['low_confidence'] else ''} |")
+    return lines, errors, covered
 
 
 def main() -> int:
@@ -74,6 +76,7 @@ def main() -> int:
         snapshot = Path(os.environ["SNAPSHOT"]) if os.environ.get("SNAPSHOT") else make_snapshot(work)
         print(f"snapshot {snapshot} ready in {time.perf_counter() - started:.0f} s", flush=True)
         out = work / "report"
+        load_before = os.getloadavg()
         started = time.perf_counter()
         proc = subprocess.run([REHEARSE, "run", "--snapshot", str(snapshot), "--alembic-ini",
                                str(REPO / "migrations" / "alembic.ini"), "--report-dir", str(out), "-q",
@@ -83,17 +86,22 @@ def main() -> int:
             return 1
         report = json.loads((out / "report.json").read_text())
         scale = report["scale"]
+        if os.environ.get("SCALE_JSON"):  # the points behind the table, for a closer look
+            Path(os.environ["SCALE_JSON"]).write_text(json.dumps(scale, indent=1))
+        load = ", ".join(f"{a:.1f}/{b:.1f}" for a, b in zip(load_before, os.getloadavg()))
+        print(f"load average (1, 5, 15 min) before/after: {load}")
         print(f"rehearse run --scale {FRACTIONS}: {time.perf_counter() - started:.0f} s "
               f"(subsets {scale['duration_s']:.0f} s; full-size rehearsal measured in the same run)")
         for name, rows in sorted(scale["rows"].items()):
             print(f"  {name}: " + ", ".join(f"{k} {v:,}" for k, v in rows.items()))
-        lines, errors = table(scale)
+        lines, errors, covered = table(scale)
         print("\n".join(lines))
         worst = max((abs(e) for e in errors), default=None)
         within = sum(abs(e) <= GOAL_PCT for e in errors)
         print(f"\nstatements over {THRESHOLD_S * 1000:.0f} ms at full size (**): {len(errors)}; "
               f"within {GOAL_PCT:.0f}%: {within}; worst error: "
-              f"{'n/a' if worst is None else f'{worst:.1f}%'}")
+              f"{'n/a' if worst is None else f'{worst:.1f}%'}; measured inside the 95% interval: "
+              f"{sum(covered)} of {len(covered)}")
         return 0
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -8,6 +8,15 @@ staging database and upgraded revision by revision. The sampler is only read. Th
 the source's (``source_sizes`` in the manifest, pg_class estimates) when the snapshot is itself a
 subset, else the snapshot's own rows, which the main rehearsal measures too: then every
 prediction stands next to the measured value.
+
+Each subset's server gets its memory scaled with it (``subset_memory``): ``shared_buffers`` and
+``maintenance_work_mem`` times the fraction. With the full size's memory, a 10% subset of a
+table that does not fit in shared buffers fits (its scans hit the buffer cache instead of going
+through a small ring), and an index build that sorts on disk at the full size sorts in memory:
+the subsets then measure a cheaper regime than the full size, and the line through them
+predicts too little (measured at 1M customers: the 10% subset cost 1.2-2x less per row than the
+30% and full-size ones, for every statement over 100 ms; docs/risk.md). ``work_mem`` is not scaled: the hash tables of a foreign-key
+check are built over the referenced table, which is often copied whole.
 """
 
 from __future__ import annotations
@@ -38,8 +47,25 @@ def full_size(snapshot: Snapshot) -> tuple[str, dict[str, int]]:
     return "snapshot", own
 
 
+# floors: the server's own minimums (and room for the catalogs a migration reads)
+_MEMORY_FLOOR_KB = {"shared_buffers": 2048, "maintenance_work_mem": 1024}
+
+
+def subset_memory(full_kb: dict[str, int], fraction: float) -> dict[str, str]:
+    """The memory settings of a subset's server: the full size's, times the fraction."""
+    return {name: f"{max(_MEMORY_FLOOR_KB.get(name, 64), int(kb * fraction))}kB" for name, kb in full_kb.items()}
+
+
+def read_memory(cur) -> dict[str, int]:
+    """shared_buffers and maintenance_work_mem of the server ``cur`` is on, in kB."""
+    cur.execute("SELECT name, setting::bigint * CASE unit WHEN '8kB' THEN 8 WHEN 'kB' THEN 1 WHEN 'MB' THEN 1024 "
+                "ELSE 1 END FROM pg_settings WHERE name IN ('shared_buffers', 'maintenance_work_mem')")
+    return {name: int(kb) for name, kb in cur.fetchall()}
+
+
 def upgrade_statements(cfg: RunConfig, db: StagingDatabase, say: Say) -> tuple[dict[str, tuple[StatementTrace, ...]], list[str]]:
     """Upgrade the planned revisions one at a time, traced; stops at the first failure."""
+    from ..checks.probes import preflight
     from ..migrate.recreated import with_recreated_rewrites
     from ..migrate.runner import AlembicProject
 
@@ -49,7 +75,9 @@ def upgrade_statements(cfg: RunConfig, db: StagingDatabase, say: Say) -> tuple[d
                              flask_app=cfg.flask_app, statement_timeout_s=cfg.statement_timeout_s)
     try:
         for rev in project.plan(cfg.target).revisions:
-            result, _ = project.step(rev.id, upgrade=True)
+            # with the main rehearsal's probes: they read the table just before a constraint or cast
+            # (and so warm it), and the full size measured there must be compared like for like
+            result, _ = project.step(rev.id, upgrade=True, preflight=preflight)
             out[rev.id] = with_recreated_rewrites(result).statements
             if not result.ok:
                 problems.append(f"upgrade of {rev.id} failed on a subset: {result.error}")
@@ -72,6 +100,7 @@ def rehearse_scale(cfg: RunConfig, snapshot: Snapshot, *, say: Say, run_id: str)
     target, target_rows = full_size(snapshot)
     warnings: list[str] = []
     runs = []
+    parallel_full = False
     rows_by_table: dict[str, dict[str, int]] = {q: {"full": n} for q, n in target_rows.items()}
     work = Path(tempfile.mkdtemp(prefix="rehearse-scale-"))
     try:
@@ -84,6 +113,10 @@ def rehearse_scale(cfg: RunConfig, snapshot: Snapshot, *, say: Say, run_id: str)
             try:
                 with conn.cursor() as cur:
                     tables = read_tables(cur)
+                    memory = read_memory(cur)  # the sampler is the same kind of server as the full size's
+                    cur.execute("SHOW max_parallel_maintenance_workers")
+                    # a parallel index build needs 32 MB of maintenance_work_mem per participant
+                    parallel_full = int(cur.fetchone()[0]) > 0 and memory["maintenance_work_mem"] >= 65536
                     # the subsets' nested semi-joins must run as hashed subplans; with the default
                     # 4 MB a million keys do not fit and every row re-scans the child table
                     cur.execute(f"ALTER DATABASE {quote_ident(sampler.database)} SET work_mem = '512MB'")
@@ -99,19 +132,46 @@ def rehearse_scale(cfg: RunConfig, snapshot: Snapshot, *, say: Say, run_id: str)
                 rows = {t.qualified: t.rows for t in sub.tables}
                 for q, n in rows.items():
                     rows_by_table.setdefault(q, {})[label] = n
-                say(f"--scale {label}: {sub.total_rows:,} rows; upgrading")
+                scaled = subset_memory(memory, fraction)
+                say(f"--scale {label}: {sub.total_rows:,} rows; upgrading with "
+                    + ", ".join(f"{k}={v}" for k, v in scaled.items()))
+                # the place (memory or disk) is the full size's, so both measure the same storage
                 with open_staging(cfg.staging, run_id=f"{run_id}-scale{len(runs)}", source=sub.source,
                                   image=cfg.image, populate=lambda db, s=sub: restore_snapshot(s, db),
-                                  expected_bytes=6 * sum(t.bytes for t in sub.tables)) as db:
+                                  expected_bytes=6 * sum(t.bytes for t in snapshot.tables),
+                                  server_settings={"shared_buffers": scaled["shared_buffers"]}) as db:
+                    warnings.extend(_scale_memory(db, scaled, label))
                     statements, problems = upgrade_statements(cfg, db, say)
                 warnings.extend(f"--scale {label}: {p}" for p in problems)
                 runs.append((fraction, rows, statements))
                 shutil.rmtree(work / f"snap-{label}", ignore_errors=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return ScaleResult(fractions=tuple(cfg.scale), target=target, predictions=tuple(predict(runs, target_rows)),
+    return ScaleResult(fractions=tuple(cfg.scale), target=target, predictions=tuple(predict(runs, target_rows, parallel_full=parallel_full)),
                        rows=rows_by_table, duration_s=round(time.perf_counter() - started, 3),
                        warnings=tuple(warnings))
+
+
+def _scale_memory(db: StagingDatabase, scaled: dict[str, str], label: str) -> list[str]:
+    """maintenance_work_mem for the subset's database; a warning where shared_buffers could not be scaled."""
+    import psycopg2
+    from ..catalog import quote_ident
+
+    conn = psycopg2.connect(db.dsn)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"ALTER DATABASE {quote_ident(db.database)} SET maintenance_work_mem = %s",
+                        (scaled["maintenance_work_mem"],))
+            have = read_memory(cur)["shared_buffers"]
+    finally:
+        conn.close()
+    want = int(scaled["shared_buffers"].removesuffix("kB"))
+    if abs(have - want) > max(want // 10, 128):
+        return [f"--scale {label}: shared_buffers stays {have // 1024} MB on {db.kind} staging (not scaled to "
+                f"{want // 1024} MB): tables that do not fit at the full size may fit on this subset, and its "
+                f"statements then look cheaper than they will be"]
+    return []
 
 
 def with_measured(scale: ScaleResult, report: Report) -> ScaleResult:

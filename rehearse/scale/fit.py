@@ -14,11 +14,24 @@ catalog        constant (the mean)    everything else: catalog-only DDL does not
 =============  =====================  ==============================================
 
 The fit is ordinary least squares on (g(n), seconds), so the largest subsets weigh most, which is
-what an extrapolation needs. The 95% prediction interval is the textbook one,
-``t(0.975, m-2) * s * sqrt(1 + 1/m + (g0 - mean g)^2 / Sxx)``: wide with few points and far
-extrapolations, as it should be. A prediction beyond 10x the largest measured size, from fewer
-than three points, or from a fit whose slope came out negative (noise over a flat cost), is
-flagged low-confidence with the reason.
+what an extrapolation needs (the smallest ones are dominated by constant overhead). The noise is
+relative, not absolute: a shared machine slows a statement by a factor, and the same full-size
+statement timed in four runs spread with a log standard deviation of 0.15-0.3 (docs/risk.md). So
+the 95% prediction interval is
+``sqrt((t(0.975, m-2) * r)^2 * (y0^2 + sum(c_i^2 * f_i^2)) + (1.96 * max(r, 0.2) * y0)^2)``:
+``r`` the residual standard error relative to the fitted values ``f_i`` (each counted as at least
+a quarter of the largest measured cost), ``y0`` the prediction, ``c_i`` the least-squares weights
+of the prediction (``1/m + (g0 - mean g) * (g_i - mean g) / Sxx``), and the last term the noise
+of the one full-size run it is compared with. It grows with the prediction, with few points and
+with far extrapolations. (The textbook interval's absolute ``s`` is set by the small subsets'
+milliseconds: on simulated 20% relative noise it held the full-size value in 55% of runs.)
+
+A prediction is flagged low-confidence, with the reason, beyond 10x the largest measured size,
+from fewer than three points, from a fit whose slope came out negative (noise over a flat cost),
+when the line through the smaller subsets misses the largest subset by more than 25% (a backtest
+of the same ~3x extrapolation, where the answer is known), and for an index build on 8 MB or more
+when the full size can build it in parallel and the subsets (their maintenance_work_mem scaled
+down) cannot.
 """
 
 from __future__ import annotations
@@ -32,6 +45,14 @@ from ..model import ScalePoint, ScalePrediction, StatementTrace
 # two-sided 95% quantiles of Student's t by degrees of freedom (1..10); 1.96 beyond
 _T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228)
 LOW_CONFIDENCE_EXTRAPOLATION = 10.0
+# a prediction is low-confidence when the curve through the smaller subsets misses the largest by more
+BACKTEST = 0.25
+# in the relative residuals, fitted values count as at least this share of the largest measured cost
+NOISE_FLOOR = 0.25
+# the relative noise of one timed run of a statement, at least (run to run on a shared machine)
+OBSERVATION_NOISE = 0.2
+# PostgreSQL plans no parallel index build for a table under min_parallel_table_scan_size (default)
+PARALLEL_SCAN_BYTES = 8 << 20
 
 _INDEX = re.compile(r"^\s*create\s+(unique\s+)?index\b|\badd\s+(constraint\s+\S+\s+)?(primary\s+key|unique)\b", re.I)
 _VALIDATE = re.compile(r"\bvalidate\s+constraint\b|\bset\s+not\s+null\b|"
@@ -91,6 +112,28 @@ def fit_line(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float, fl
     return a, b, math.sqrt(ssr / (m - 2)), mx, sxx
 
 
+def relative_error(xs: Sequence[float], ys: Sequence[float], a: float, b: float, floor: float = 0.0) -> float:
+    """Residual standard error of a fitted line, relative to the fitted values (m - 2 degrees of
+    freedom); a fitted value below ``floor`` counts as ``floor`` (a few milliseconds off on the
+    smallest subset are overhead and timer noise, not a 100% error that scales with the size)."""
+    m = len(xs)
+    if m <= 2:
+        return 0.0
+    res = [(y - (a + b * x)) / max(a + b * x, floor, 1e-6) for x, y in zip(xs, ys)]
+    return math.sqrt(sum(r * r for r in res) / (m - 2))
+
+
+def backtest(operation: str, rows: Sequence[int], ys: Sequence[float]) -> float | None:
+    """(predicted - measured) / measured for the largest subset, predicted from the smaller ones:
+    the same kind of extrapolation (about 3x) as to the full size, checked where it can be."""
+    pts = sorted(zip(rows, ys))
+    rest, (n_last, y_last) = pts[:-1], pts[-1]
+    if len(rest) < 2 or y_last <= 0 or len({n for n, _ in rest}) < 2:
+        return None
+    a, b, _, _, _ = fit_line([_g(operation, n) for n, _ in rest], [y for _, y in rest])
+    return (a + b * _g(operation, n_last) - y_last) / y_last
+
+
 def _predict(operation: str, rows: Sequence[int], ys: Sequence[float], target: int):
     """(value, low, high, note) at ``target`` rows; note is a reason for low confidence or None."""
     if operation == "catalog" or max(rows) == 0:
@@ -109,18 +152,30 @@ def _predict(operation: str, rows: Sequence[int], ys: Sequence[float], target: i
         return value, None, None, note
     m = len(xs)
     t = _T95[m - 3] if m - 2 <= len(_T95) else 1.96
-    half = t * s * math.sqrt(1 + 1 / m + ((x0 - mx) ** 2 / sxx if sxx else 0.0))
+    # the noise is relative (a busy machine slows a statement by a factor, whatever its size): each
+    # point's noise is r times its fitted value, and the prediction a + b*x0 = sum(c_i * y_i) with
+    # the least-squares weights c_i carries sum(c_i^2 * (r * fit_i)^2)
+    floor = NOISE_FLOOR * max(ys)
+    rel = relative_error(xs, ys, a, b, floor)
+    weights = [1 / m + (x0 - mx) * (x - mx) / sxx for x in xs]
+    carried = sum((c * max(a + b * x, floor)) ** 2 for c, x in zip(weights, xs))
+    # the full-size run is one run too: its own noise is at least OBSERVATION_NOISE (measured: the
+    # same full-size statement over four runs on the shared machine, log standard deviation 0.15-0.3)
+    half = math.sqrt((t * rel) ** 2 * (value ** 2 + carried) + (1.96 * max(rel, OBSERVATION_NOISE) * value) ** 2)
     return value, max(value - half, 0.0), value + half, note
 
 
 def predict(runs: Sequence[tuple[float, Mapping[str, int], Mapping[str, Sequence[StatementTrace]]]],
             target_rows: Mapping[str, int],
-            measured: Mapping[str, Sequence[StatementTrace]] | None = None) -> list[ScalePrediction]:
+            measured: Mapping[str, Sequence[StatementTrace]] | None = None,
+            parallel_full: bool = False) -> list[ScalePrediction]:
     """Fit every upgrade statement seen in ``runs`` and predict it at ``target_rows``.
 
     ``runs``: per subset, (fraction, rows per table, upgrade statements per revision). Statements
     are matched across subsets by revision, position and text; ``measured`` (the full size's own
     upgrade statements, when this run rehearsed it) fills ``measured_s`` for comparison only.
+    ``parallel_full``: the full size's server can build an index with parallel workers and the
+    subsets' cannot (their maintenance_work_mem is scaled down): big index builds say so.
     """
     if not runs:
         return []
@@ -161,6 +216,15 @@ def predict(runs: Sequence[tuple[float, Mapping[str, int], Mapping[str, Sequence
             reasons.append(f"only {len(pts)} subset(s) ran this statement")
         if dur[3] and operation != "catalog":
             reasons.append(dur[3])
+        elif operation != "catalog" and len(pts) >= 3:
+            missed = backtest(operation, ns, [p.duration_s for p in pts])
+            if missed is not None and abs(missed) > BACKTEST:
+                reasons.append(f"the curve through the smaller subsets missed the largest by {missed * 100:+.0f}% "
+                               f"(noisy timings: a busy machine)")
+        if operation == "index build" and parallel_full and _full_bytes(first, relation, target, largest) \
+                >= PARALLEL_SCAN_BYTES:
+            reasons.append("the full size may build it with parallel workers, the subsets build it alone "
+                           "(their maintenance_work_mem is scaled below the 64 MB a parallel build needs)")
         full = measured_by_key.get(key)
         out.append(ScalePrediction(
             revision=rev, index=index, sql=sql, operation=operation, model=_MODELS[operation]
@@ -171,6 +235,12 @@ def predict(runs: Sequence[tuple[float, Mapping[str, int], Mapping[str, Sequence
             measured_s=round(full.duration_s, 6) if full is not None and full.ok else None,
             measured_lock_s=round(lock_held(full), 6) if full is not None and full.ok else None))
     return out
+
+
+def _full_bytes(trace: StatementTrace, relation: str | None, target: int, rows: int) -> float:
+    """The relation's size at the full size, from its size on the largest subset."""
+    size = next((lock.bytes or 0 for lock in trace.locks if lock.relation == relation), 0)
+    return size * target / rows if rows else 0.0
 
 
 def _lock_rows(trace: StatementTrace, relation: str | None) -> int:

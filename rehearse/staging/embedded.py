@@ -56,7 +56,8 @@ class EmbeddedBackend(ClusterBackend):
 
 def _create(request: BackendRequest) -> EmbeddedBackend:
     return EmbeddedBackend(request.run, request.source, expected_bytes=request.expected_bytes,
-                           bindir=Path(request.bindir) if request.bindir else None)
+                           bindir=Path(request.bindir) if request.bindir else None,
+                           extra_settings=dict(request.server_settings))
 
 
 # the fallback for ``--staging local``: chosen only where no PostgreSQL is installed, and it

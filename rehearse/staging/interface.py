@@ -50,6 +50,8 @@ class BackendRequest:
     image: str | None = None
     expected_bytes: int | None = None
     bindir: str | None = None  # a cluster backend runs this server (--target-version) instead of its own choice
+    # server settings for a throwaway cluster (local, embedded) started for this run; others ignore them
+    server_settings: tuple[tuple[str, str], ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -31,7 +31,8 @@ class LocalBackend(ClusterBackend):
 
 def _create(request: BackendRequest) -> LocalBackend:
     return LocalBackend(request.run, request.source, expected_bytes=request.expected_bytes,
-                        bindir=Path(request.bindir) if request.bindir else None)
+                        bindir=Path(request.bindir) if request.bindir else None,
+                        extra_settings=dict(request.server_settings))
 
 
 register_backend("local", accepts=lambda spec: spec == "local", create=_create, available=has_server_binaries)

@@ -13,7 +13,7 @@ import logging
 import re
 import sys
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Mapping
 
 import psycopg2
 from psycopg2 import sql
@@ -36,6 +36,7 @@ def open_staging(spec: str = "local", *, run_id: str, source: model.SourceInfo |
                  keep: bool = False, image: str | None = None, reuse_key: str | None = None,
                  populate: Callable[[model.StagingDatabase], None] | None = None,
                  expected_bytes: int | None = None, bindir: str | None = None,
+                 server_settings: Mapping[str, str] | None = None,
                  ) -> Iterator[model.StagingDatabase]:
     """Yield a ready staging database; remove it afterwards unless ``keep``.
 
@@ -46,6 +47,8 @@ def open_staging(spec: str = "local", *, run_id: str, source: model.SourceInfo |
     record that ``rehearse gc`` (and the next run) removes. ``expected_bytes`` (the size the
     restore will occupy, roughly) lets the local backend run in memory when that is safe.
     ``bindir`` makes a local cluster run that server (``--target-version``) instead of the source's.
+    ``server_settings`` start a throwaway cluster (local, embedded) with those settings on top of
+    its own (``--scale`` scales the memory of a subset's cluster); other backends ignore them.
     """
     try:
         gc.collect(quiet=True, docker=False)
@@ -57,7 +60,8 @@ def open_staging(spec: str = "local", *, run_id: str, source: model.SourceInfo |
         backend: Backend | None = None
         kept = False
         try:
-            backend = backend_for(BackendRequest(spec, run, source, image, expected_bytes, bindir))
+            backend = backend_for(BackendRequest(spec, run, source, image, expected_bytes, bindir,
+                                                     tuple((server_settings or {}).items())))
             key = template_key(reuse_key) if reuse_key else None
             db = backend.start(key)
             db = prepare(db, backend, source)

@@ -100,3 +100,67 @@ def test_parse_scale(text, expected):
 def test_parse_scale_refuses(text, why):
     with pytest.raises(BadInput, match=why):
         parse_scale(text)
+
+
+def test_the_interval_is_relative_to_the_prediction():
+    # each point 10% off, alternately: the interval at the full size is about +-(t * 10% * extrapolation)
+    runs = _runs(lambda n: 1e-5 * n, noise=(1e-3, -3e-3, 1e-2, -3e-2))
+    [p] = predict(runs, {"public.t": 100000})
+    assert p.duration_low_s < 1.0 < p.duration_high_s
+    half = (p.duration_high_s - p.duration_low_s) / 2
+    assert 0.2 * p.duration_s < half < 1.5 * p.duration_s
+
+
+def test_relative_error_of_a_line_with_proportional_noise():
+    from rehearse.scale.fit import relative_error
+    xs = [1.0, 3.0, 10.0, 30.0]
+    ys = [x * (1.1 if i % 2 else 0.9) for i, x in enumerate(xs)]
+    assert relative_error(xs, ys, 0.0, 1.0) == pytest.approx(0.1 * math.sqrt(4 / 2))
+    assert relative_error(xs[:2], ys[:2], 0.0, 1.0) == 0.0  # no degree of freedom left
+
+
+def test_the_95_interval_covers_the_truth_under_relative_noise():
+    # a busy machine slows each run by a random factor: the interval must still hold the full-size
+    # value in about 95% of such runs (the textbook absolute interval held it in far fewer)
+    import random
+    rng = random.Random(15)
+    sizes, target = (10000, 30000, 100000, 300000), 1_000_000
+    truth = lambda n: 0.005 + 2e-6 * n  # noqa: E731
+    covered = 0
+    trials = 400
+    for _ in range(trials):
+        runs = [(n / target, {"public.t": n},
+                 {"r1": (_trace("UPDATE t SET a = 1", truth(n) * rng.lognormvariate(0, 0.2), rows=n),)})
+                for n in sizes]
+        [p] = predict(runs, {"public.t": target})
+        measured = truth(target) * rng.lognormvariate(0, 0.2)  # the full size is one noisy run too
+        covered += p.duration_low_s <= measured <= p.duration_high_s
+    assert covered / trials >= 0.9
+
+
+def test_a_largest_subset_the_smaller_ones_do_not_predict_is_flagged():
+    # the 10% subset ran 40% slow (a busy machine): the line through 1% and 3% misses it
+    runs = _runs(lambda n: 1e-5 * n, noise=(0.0, 0.0, 0.04, 0.0))
+    [p] = predict(runs, {"public.t": 100000})
+    assert p.low_confidence and "missed the largest by" in p.reasons[0]
+    [quiet] = predict(_runs(lambda n: 1e-5 * n, noise=(1e-5, -1e-5, 1e-5, -1e-5)), {"public.t": 100000})
+    assert not quiet.low_confidence
+    # one timed run at the full size varies by 20% (a shared machine): the interval never promises less
+    assert 1.39 * quiet.duration_s <= quiet.duration_high_s < 1.45 * quiet.duration_s
+
+
+def test_backtest_predicts_the_largest_subset_from_the_others():
+    from rehearse.scale.fit import backtest
+    assert backtest("backfill", [1000, 3000, 10000], [0.01, 0.03, 0.1]) == pytest.approx(0.0, abs=1e-9)
+    assert backtest("backfill", [1000, 3000, 10000], [0.01, 0.03, 0.2]) == pytest.approx(-0.5)
+    assert backtest("backfill", [1000, 3000], [0.01, 0.03]) is None  # one point left to fit: no line
+
+
+def test_big_index_builds_say_the_full_size_may_build_in_parallel():
+    runs = _runs(lambda n: 1e-6 * n * math.log2(n), sql="CREATE INDEX ix ON t (a)", mode="ShareLock")
+    [serial] = predict(runs, {"public.t": 100000})
+    [parallel] = predict(runs, {"public.t": 100000}, parallel_full=True)  # 100000 rows x 100 bytes: 10 MB
+    assert not serial.low_confidence
+    assert parallel.low_confidence and "parallel workers" in parallel.reasons[0]
+    [small] = predict(runs, {"public.t": 50000}, parallel_full=True)  # 5 MB: PostgreSQL builds it alone
+    assert not small.low_confidence
