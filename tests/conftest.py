@@ -7,11 +7,20 @@ Nothing here mocks PostgreSQL, Alembic or a container engine.
 from __future__ import annotations
 
 import os
+import signal
 import uuid
 from pathlib import Path
 
 import psycopg2
 import pytest
+
+# Started in the background by a non-interactive shell (`cmd &`), pytest inherits SIGINT ignored,
+# and so would every rehearse it starts (Python keeps an inherited SIG_IGN): the tests that press
+# Ctrl-C would then wait for nothing. A handler here is reset to the default in every child, as in a
+# terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 REPO = Path(__file__).resolve().parent.parent
 SERVER_DSN = os.environ.get("REHEARSE_TEST_SERVER", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")

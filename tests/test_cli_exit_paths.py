@@ -182,8 +182,7 @@ def test_sigterm_during_a_slow_revision_exits_143_and_leaves_nothing(source_db, 
             assert _marked_databases(child.pid), "no scratch database of this run exists on the server"
 
         child.send_signal(signal.SIGTERM)
-        rest = child.stderr.read()
-        child.wait(timeout=120)
+        _, rest = child.communicate(timeout=120)  # bounded, as above
     finally:
         if child.poll() is None:
             child.kill()
