@@ -32,15 +32,21 @@ def prepare(cur, shape: QueryShape, name: str = STATEMENT) -> str | None:
     return None
 
 
+def connect(dsn: str, application_name: str, purpose: str):
+    """An autocommit connection to staging for ``purpose``; a failure is rehearse's, not the migration's."""
+    try:
+        conn = psycopg2.connect(dsn, application_name=application_name)
+    except psycopg2.Error as exc:
+        raise InfrastructureError(f"cannot connect to staging to {purpose}: {first_line(exc)}",
+                                  hint="check that the staging database is still running") from None
+    conn.autocommit = True
+    return conn
+
+
 def prepare_all(dsn: str, shapes: Iterable[QueryShape], *, timeout_s: float = 5.0) -> dict[str, ShapeRun]:
     """Each shape prepared (then deallocated) on the database at ``dsn``, by fingerprint."""
     results: dict[str, ShapeRun] = {}
-    try:
-        conn = psycopg2.connect(dsn, application_name="rehearse-shapes")
-    except psycopg2.Error as exc:
-        raise InfrastructureError(f"cannot connect to staging to prepare the query shapes: {first_line(exc)}",
-                                  hint="check that the staging database is still running") from None
-    conn.autocommit = True
+    conn = connect(dsn, "rehearse-shapes", "prepare the query shapes")
     try:
         with conn.cursor() as cur:
             # parse analysis waits for locks like any query; never hang the rehearsal on one

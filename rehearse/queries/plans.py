@@ -28,9 +28,8 @@ from typing import Iterable
 import psycopg2
 from pglast import ast, parse_sql
 
-from ..errors import InfrastructureError
 from ..model import QueryShape, ShapeRun
-from .compat import STATEMENT, first_line, prepare
+from .compat import STATEMENT, connect, first_line, prepare
 from .shapes import walk
 
 _DEFAULTS = {
@@ -170,12 +169,7 @@ def measure(dsn: str, shapes: Iterable[QueryShape], *, params: dict[str, tuple] 
     """Plan and latency of each shape on the database at ``dsn``, by fingerprint. With ``params``
     (fingerprint -> values from an earlier measure), the same values are used again."""
     results: dict[str, ShapeRun] = {}
-    try:
-        conn = psycopg2.connect(dsn, application_name="rehearse-plans")
-    except psycopg2.Error as exc:
-        raise InfrastructureError(f"cannot connect to staging to measure query plans: {first_line(exc)}",
-                                  hint="check that the staging database is still running") from None
-    conn.autocommit = True
+    conn = connect(dsn, "rehearse-plans", "measure query plans")
     try:
         with conn.cursor() as cur:
             cur.execute("SET statement_timeout = %s", (f"{max(int(budget_s * 1000), 1)}ms",))
