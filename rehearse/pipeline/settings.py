@@ -17,7 +17,7 @@ corroborates it (the plan's shape changed or its estimated cost rose by more tha
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterator
 
 from ..catalog import quote_ident
 from ..config import RunConfig
@@ -105,24 +105,35 @@ def rehearse_with_settings(cfg: RunConfig, snapshot: Snapshot, shapes: QueryShap
     return statements, plans, problems
 
 
+def paired_statements(report: Report, other: dict) -> Iterator[tuple[tuple, object, object]]:
+    """Each upgrade statement of the main rehearsal beside the same one of a second run (``other``:
+    revision -> its traced statements), keyed by (revision, position, SQL), in the main run's order
+    and then the second run's; a side that did not run it gives None."""
+    base = {(r.id, i, s.sql): s for r in report.revisions for i, s in enumerate(r.upgrade.statements)}
+    theirs = {(rev, i, s.sql): s for rev, ts in other.items() for i, s in enumerate(ts)}
+    for key in list(base) + [k for k in theirs if k not in base]:
+        yield key, base.get(key), theirs.get(key)
+
+
+def duration_change(before_s: float, after_s: float) -> float | None:
+    """The change in seconds when it is beyond the noise margin (NOISE of the duration, at least
+    NOISE_FLOOR_S), else None."""
+    delta = after_s - before_s
+    return delta if abs(delta) > max(NOISE * before_s, NOISE_FLOOR_S) else None
+
+
 def compare(cfg: RunConfig, report: Report, changed: dict, plans: tuple[PlanComparison, ...],
             warnings: list[str]) -> SettingsComparison:
-    base = {(r.id, i, s.sql): s for r in report.revisions for i, s in enumerate(r.upgrade.statements)}
-    other = {(rev, i, s.sql): s for rev, ts in changed.items() for i, s in enumerate(ts)}
-    order = list(base) + [k for k in other if k not in base]
     out = []
-    for key in order:
-        b, c = base.get(key), other.get(key)
+    for key, b, c in paired_statements(report, changed):
         differs, note = False, ""
         if b is None or c is None:
             differs, note = True, "ran on one side only"
         elif b.ok != c.ok:
             differs = True
             note = f"fails with the settings: {c.error}" if not c.ok else f"fails without them: {b.error}"
-        else:
-            delta = c.duration_s - b.duration_s
-            if abs(delta) > max(NOISE * b.duration_s, NOISE_FLOOR_S):
-                differs, note = True, f"{'slower' if delta > 0 else 'faster'} by {abs(delta):.3f} s"
+        elif (delta := duration_change(b.duration_s, c.duration_s)) is not None:
+            differs, note = True, f"{'slower' if delta > 0 else 'faster'} by {abs(delta):.3f} s"
         out.append(SettingsStatement(
             revision=key[0], index=key[1], sql=key[2], baseline_s=round(b.duration_s, 6) if b else None,
             changed_s=round(c.duration_s, 6) if c else None, baseline_ok=b.ok if b else False,

@@ -25,7 +25,7 @@ from typing import Callable
 from ..config import RunConfig
 from ..model import (PlanComparison, QueryShapes, Report, Snapshot, StatementTrace, VersionComparison,
                      VersionStatement)
-from .settings import NOISE, NOISE_FLOOR_S
+from .settings import NOISE, duration_change, paired_statements
 
 Say = Callable[[str], None]
 
@@ -46,11 +46,8 @@ def lock_names(trace: StatementTrace) -> set[str]:
 
 def compare_statements(report: Report, target: dict[str, tuple[StatementTrace, ...]]) -> tuple[VersionStatement, ...]:
     """Every upgrade statement of either side, in the main rehearsal's order, with what differs."""
-    base = {(r.id, i, s.sql): s for r in report.revisions for i, s in enumerate(r.upgrade.statements)}
-    other = {(rev, i, s.sql): s for rev, ts in target.items() for i, s in enumerate(ts)}
     out = []
-    for key in list(base) + [k for k in other if k not in base]:
-        b, t = base.get(key), other.get(key)
+    for key, b, t in paired_statements(report, target):
         notes: list[str] = []
         only_b: tuple[str, ...] = ()
         only_t: tuple[str, ...] = ()
@@ -60,8 +57,7 @@ def compare_statements(report: Report, target: dict[str, tuple[StatementTrace, .
             notes.append(f"fails on the target version only: {t.error}" if not t.ok
                          else f"fails on the source's version only: {b.error}")
         else:
-            delta = t.duration_s - b.duration_s
-            if abs(delta) > max(NOISE * b.duration_s, NOISE_FLOOR_S):
+            if (delta := duration_change(b.duration_s, t.duration_s)) is not None:
                 notes.append(f"{'slower' if delta > 0 else 'faster'} on the target by {abs(delta):.3f} s")
             if b.ok:
                 only_b = tuple(sorted(lock_names(b) - lock_names(t)))
