@@ -346,6 +346,9 @@ class ShapeRun:
     latency_ms: float | None = None  # minimum of the timed runs (the least noisy under contention)
     runs: int = 0
     cost: float | None = None  # the planner's estimated total cost: moves with the schema and statistics, not load
+    # how the plan was made: "generic" (EXPLAIN (GENERIC_PLAN), PostgreSQL 16+: no parameter values) or
+    # "sampled" (EXPLAIN EXECUTE with the sampled values); two plans are compared only when made the same way
+    plan_method: str = "sampled"
 
 
 @dataclass(frozen=True)

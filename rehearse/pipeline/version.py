@@ -101,12 +101,16 @@ def rehearse_on_version(cfg: RunConfig, snapshot: Snapshot, report: Report, shap
     with open_staging("local", run_id=f"{run_id}-pg{major}", source=snapshot.source, bindir=str(bindir),
                       populate=lambda db: restore_snapshot(snapshot, db),
                       expected_bytes=6 * sum(t.bytes for t in snapshot.tables)) as db:
-        before = plans.measure(db.dsn, measured, params=params, budget_s=cfg.plan_budget_s) if measured else {}
+        # planned the way the main rehearsal planned them: generically only if both servers can
+        generic = (bool(main_before) and all(r.plan_method == "generic" for r in main_before.values())
+                   and db.server_version_num >= plans.GENERIC_PLAN_FROM)
+        before = (plans.measure(db.dsn, measured, params=params, budget_s=cfg.plan_budget_s, generic=generic)
+                  if measured else {})
         statements, problems = upgrade_statements(cfg, db, say)
         warnings.extend(p.replace("on a subset", f"on PostgreSQL {major}") for p in problems)
         after = {}
         if measured and not problems:
-            after = plans.measure(db.dsn, measured, params=params, budget_s=cfg.plan_budget_s)
+            after = plans.measure(db.dsn, measured, params=params, budget_s=cfg.plan_budget_s, generic=generic)
         elif measured:
             warnings.append(f"the upgrade did not complete on PostgreSQL {major}: the query plans on the migrated "
                             f"schema are not compared")

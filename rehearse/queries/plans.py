@@ -1,11 +1,20 @@
 """Plans and latency of the busiest shapes on staging, before and after the upgrade.
 
-PostgreSQL 15 has no ``EXPLAIN (GENERIC_PLAN)`` (it came in 16), so every shape is planned the
-same way on every version: ``PREPARE`` it, then ``EXPLAIN (FORMAT JSON) EXECUTE`` it with
-parameter values sampled from the restored copy: for ``$n`` compared to (or assigned to) a
-column, a value of that column (``SELECT col FROM table WHERE col IS NOT NULL LIMIT 1``); for
-any other ``$n``, a plain value of its inferred type (1, 'x', now()...). The values are sampled
-once, before the upgrade, and reused after it, so both plans answer the same question.
+Two ways to plan a shape, and two plans are only ever compared when made the same way:
+
+- *generic* (PostgreSQL 16+): ``EXPLAIN (GENERIC_PLAN, FORMAT JSON)`` of the shape's text, ``$n``
+  and all: the plan the server would cache for the prepared statement, for no value in particular,
+  so it cannot be skewed by the one value that was sampled;
+- *sampled* (every version; PostgreSQL 15 has no GENERIC_PLAN): ``PREPARE`` it, then
+  ``EXPLAIN (FORMAT JSON) EXECUTE`` it with parameter values sampled from the restored copy: for
+  ``$n`` compared to (or assigned to) a column, a value of that column (``SELECT col FROM table
+  WHERE col IS NOT NULL LIMIT 1``); for any other ``$n``, a plain value of its inferred type (1,
+  'x', now()...).
+
+``measure(generic=None)`` plans generically where the server can; a caller that compares with
+plans made elsewhere (``--target-version`` against a PostgreSQL 15 baseline) says which way. The
+parameter values are sampled in both cases (latency needs them), once, before the upgrade, and
+reused after it, so both runs answer the same question.
 
 Latency is the minimum of a few ``EXECUTE`` runs (after one untimed warm-up run), each in a
 transaction that is rolled back (so writes leave nothing behind), bounded by ``budget_s`` per
@@ -164,24 +173,32 @@ def _describe(node: dict) -> str:
     return text
 
 
+GENERIC_PLAN_FROM = 160000  # server_version_num of the first release with EXPLAIN (GENERIC_PLAN)
+
+
 def measure(dsn: str, shapes: Iterable[QueryShape], *, params: dict[str, tuple] | None = None,
-            runs: int = 5, budget_s: float = 2.0) -> dict[str, ShapeRun]:
+            runs: int = 5, budget_s: float = 2.0, generic: bool | None = None) -> dict[str, ShapeRun]:
     """Plan and latency of each shape on the database at ``dsn``, by fingerprint. With ``params``
-    (fingerprint -> values from an earlier measure), the same values are used again."""
+    (fingerprint -> values from an earlier measure), the same values are used again. ``generic``:
+    plan with EXPLAIN (GENERIC_PLAN) (True; the server must be 16+), with the sampled values
+    (False), or generically where the server can (None)."""
     results: dict[str, ShapeRun] = {}
     conn = connect(dsn, "rehearse-plans", "measure query plans")
     try:
+        if generic is None:
+            generic = conn.server_version >= GENERIC_PLAN_FROM
         with conn.cursor() as cur:
             cur.execute("SET statement_timeout = %s", (f"{max(int(budget_s * 1000), 1)}ms",))
             for shape in shapes:
                 results[shape.fingerprint] = _measure_one(cur, shape, (params or {}).get(shape.fingerprint),
-                                                          runs, budget_s)
+                                                          runs, budget_s, generic)
     finally:
         conn.close()
     return results
 
 
-def _measure_one(cur, shape: QueryShape, params: tuple | None, runs: int, budget_s: float) -> ShapeRun:
+def _measure_one(cur, shape: QueryShape, params: tuple | None, runs: int, budget_s: float,
+                 generic: bool = False) -> ShapeRun:
     error = prepare(cur, shape)
     if error is not None:
         return ShapeRun(shape.fingerprint, ok=False, error=error, params=params or ())
@@ -196,7 +213,10 @@ def _measure_one(cur, shape: QueryShape, params: tuple | None, runs: int, budget
                 cur.execute("ROLLBACK")
         execute = f"EXECUTE {STATEMENT}" + (f"({', '.join(['%s'] * len(types))})" if types else "")
         try:
-            cur.execute("EXPLAIN (FORMAT JSON) " + execute, params)
+            if generic:  # the shape's own text: no values, no %s (psycopg2 leaves a query without args alone)
+                cur.execute("EXPLAIN (GENERIC_PLAN, FORMAT JSON) " + shape.query)
+            else:
+                cur.execute("EXPLAIN (FORMAT JSON) " + execute, params)
             plan = cur.fetchone()[0]
         except psycopg2.Error as exc:
             return ShapeRun(shape.fingerprint, ok=False, error=first_line(exc), params=params)
@@ -227,6 +247,7 @@ def _measure_one(cur, shape: QueryShape, params: tuple | None, runs: int, budget
                 cur.execute("ROLLBACK")
         return ShapeRun(shape.fingerprint, ok=True, params=params, seq_scans=seq, indexes=idx, plan=text,
                         latency_ms=round(min(timings), 4) if timings else None, runs=len(timings),
-                        cost=float(cost) if cost is not None else None)
+                        cost=float(cost) if cost is not None else None,
+                        plan_method="generic" if generic else "sampled")
     finally:
         cur.execute(f"DEALLOCATE {STATEMENT}")
