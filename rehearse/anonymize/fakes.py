@@ -27,7 +27,7 @@ from typing import Callable
 
 from ..copytext import _COPY_UNSAFE
 from ..policytypes import ColumnType, Rule
-from .keyed import _sip_key, dec20, derive_key, hex16, keyed_arrays, keyed_hashes, picks
+from .keyed import _sip_key, dec20, dec20_digits, derive_key, hex16, keyed_arrays, keyed_hashes, picks
 from .names import find_name_pairs
 
 POOL_SIZE = 5_000
@@ -129,6 +129,32 @@ def _digit_filler(sample: str) -> tuple[Callable[[str], str], int]:
             i += 1
     code = "lambda d: f'" + "".join(out) + "'"
     return eval(code, {"__builtins__": {}}), count  # noqa: S307 - escaped literals and slices only
+
+
+_PROBE = "".join(chr(0xE000 + k) for k in range(20))  # 20 private-use characters: digit k is chr(0xE000 + k)
+
+
+def _digit_layouts(fills: list[Callable[[str], str]]):
+    """Each digit filler as (characters, digit slots, which digit fills each slot), read off what
+    it makes of 20 marker characters, so the array path gives exactly its strings; and, per pool
+    entry, its layout's number. None when a shape holds a marker character itself (never seen)."""
+    layouts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    known: dict[str, int] = {}
+    layout_of = []
+    for fill in fills:
+        made = fill(_PROBE)
+        t = known.get(made)
+        if t is None:
+            if any(0xE014 <= ord(ch) <= 0xF8FF for ch in made):
+                return None
+            codes = np.array([ord(ch) for ch in made], dtype=np.uint32)
+            marked = (codes >= 0xE000) & (codes < 0xE014)
+            slots = np.flatnonzero(marked)
+            t = known[made] = len(layouts)
+            layouts.append((np.where(marked, 0, codes).astype(np.uint32), slots,
+                            (codes[slots] - 0xE000).astype(np.intp)))
+        layout_of.append(t)
+    return np.array(layout_of, dtype=np.intp), layouts
 
 
 @functools.lru_cache(maxsize=65536)
@@ -301,14 +327,38 @@ class Fakes:
             compiled = [shapes.get(k) or shapes.setdefault(k, _digit_filler(v))
                         for v, k in ((v, _shape_key(v)) for v in self.pool(kind))]
             # wide shapes (more than 20 digits) take the 20 digits twice
-            fillers = np.array([(lambda d, f=fill: f(d + d)) if count > 20 else fill for fill, count in compiled],
-                               dtype=object)
+            fills = [(lambda d, f=fill: f(d + d)) if count > 20 else fill for fill, count in compiled]
+            fillers = np.array(fills, dtype=object)
             nt = len(fillers)
+            laid = _digit_layouts(fills)
 
-            def many(values: list[str]) -> list[str]:
-                # the first hash picks the locale's shape, the second gives the digits
-                a, b = keyed_arrays(values, key1, key2)
-                return [fill(d) for fill, d in zip(fillers[picks(a, nt)].tolist(), dec20(b))]
+            if laid is None:
+                def many(values: list[str]) -> list[str]:
+                    # the first hash picks the locale's shape, the second gives the digits
+                    a, b = keyed_arrays(values, key1, key2)
+                    return [fill(d) for fill, d in zip(fillers[picks(a, nt)].tolist(), dec20(b))]
+            else:
+                layout_of, layouts = laid
+
+                def many(values: list[str]) -> list[str]:
+                    # the same strings, made a shape at a time with array operations: each shape's
+                    # characters laid out once, the digits copied into their places for all its values
+                    a, b = keyed_arrays(values, key1, key2)
+                    which = layout_of[picks(a, nt)]
+                    digits = dec20_digits(b)
+                    out = np.empty(len(values), dtype=object)
+                    for t in np.unique(which).tolist():
+                        rows = np.flatnonzero(which == t)
+                        chars, slots, sources = layouts[t]
+                        if not len(chars):
+                            out[rows] = ""
+                            continue
+                        grid = np.empty((len(rows), len(chars)), dtype=np.uint32)
+                        grid[:] = chars
+                        if len(slots):
+                            grid[:, slots] = digits[rows[:, None], sources]
+                        out[rows] = grid.view(f"<U{len(chars)}").ravel()
+                    return out.tolist()
         else:
             pool = np.array(self.pool(kind), dtype=object)
             npool = len(pool)

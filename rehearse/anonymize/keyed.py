@@ -78,8 +78,8 @@ def hex16(a) -> list[str]:
     return [text[i:i + 16] for i in range(0, len(text), 16)]
 
 
-def dec20(a) -> list[str]:
-    """Each uint64 of an array as 20 decimal digits, zero-padded (what f"{x:020d}" gives)."""
+def dec20_digits(a):
+    """Each uint64 of an array as 20 decimal digits, zero-padded, one row of ASCII codes per value."""
     np = _np()
     digits = np.empty((len(a), 20), dtype=np.uint8)
     rest = a.copy()
@@ -88,7 +88,12 @@ def dec20(a) -> list[str]:
         digits[:, i] = rest % ten
         rest //= ten
     digits += 48
-    text = digits.tobytes().decode("ascii")
+    return digits
+
+
+def dec20(a) -> list[str]:
+    """Each uint64 of an array as 20 decimal digits, zero-padded (what f"{x:020d}" gives)."""
+    text = dec20_digits(a).tobytes().decode("ascii")
     return [text[i:i + 20] for i in range(0, len(text), 20)]
 
 

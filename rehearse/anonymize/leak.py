@@ -102,7 +102,7 @@ class LeakRecorder:
 
     def _write_run(self, kind: str, cid: int, values: list[str]) -> None:
         # hashed, sorted and deduplicated in C (values are already MIN_LENGTH or more)
-        digests = np.unique(np.fromiter(map(hash, values), dtype=np.int64, count=len(values)))
+        digests = sorted_unique(np.fromiter(map(hash, values), dtype=np.int64, count=len(values)))
         del values[:]  # the same list object: hot loops hold its append / extend
         if not len(digests):
             return
@@ -115,6 +115,18 @@ class LeakRecorder:
             for cid, values in lists.items():
                 if values:
                     self._write_run(kind, cid, values)
+
+
+def sorted_unique(digests: np.ndarray) -> np.ndarray:
+    """The distinct digests, sorted, in the array's own memory. What np.unique gives, 20-30x faster
+    for 64-bit integers on numpy 2.3+, whose np.unique goes through a hash table before it sorts."""
+    digests.sort()
+    if len(digests) < 2:
+        return digests
+    keep = np.empty(len(digests), dtype=bool)
+    keep[0] = True
+    np.not_equal(digests[1:], digests[:-1], out=keep[1:])
+    return digests[keep]
 
 
 class _Run:
@@ -193,7 +205,7 @@ def find_leaks(directory: Path, column_names: list[str], *, limit: int = 20) -> 
                 b = entry[2] = _upper(run, a, hi)
                 if a < b:
                     slices.setdefault(wcid, []).append(run.read(a, b))
-            written = {cid: np.unique(np.concatenate(parts)) for cid, parts in slices.items()}  # sorted
+            written = {cid: sorted_unique(np.concatenate(parts)) for cid, parts in slices.items()}
             del slices
             for entry in originals:
                 ocid, run, a = entry

@@ -220,10 +220,11 @@ def _memo_trial(fn: Callable[[str], Any]) -> Callable[[int], Callable[[str], Any
 
 def _encoded(values: list[str | None]) -> Column:
     """Decoded values (None = NULL) as COPY fields; the escaping runs only when some value needs it."""
-    blob = "".join([v for v in values if v is not None])
+    nulls = None in values
+    blob = "".join([v for v in values if v is not None] if nulls else values)
     if any(ch in blob for ch in _COPY_SPECIAL):  # a decoded value with a backslash, tab or newline
         return [NULL if v is None else copy_encode(v) for v in values]
-    return [NULL if v is None else v for v in values]
+    return [NULL if v is None else v for v in values] if nulls else values
 
 
 def column_converter(anonymizer: Anonymizer, col: ColumnPlan, rec: LeakRecorder | None) -> ColumnConverter:
@@ -353,6 +354,11 @@ def json_split_keys(col: ColumnPlan, anonymizer: Anonymizer | None) -> tuple[str
     return json_top_keys(col.rule)
 
 
+def _nulled(fields: Column) -> list[str | None]:
+    """COPY fields with NULL markers as None (the same list when it holds none: one C-level test)."""
+    return [None if f == NULL else f for f in fields] if NULL in fields else fields
+
+
 def sql_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -375,9 +381,8 @@ def split_converter(anonymizer: Anonymizer, col: ColumnPlan,
         if escaped:
             docs = fn([None if f == NULL else copy_decode(f) for f in rests],
                       [[None if v == NULL else copy_decode(v) for v in c] for c in values])
-        else:
-            docs = fn([None if f == NULL else f for f in rests],
-                      [[None if v == NULL else v for v in c] for c in values])
+        else:  # a field's text is its value; NULL markers (absent keys) become None
+            docs = fn(_nulled(rests), [_nulled(c) for c in values])
         return _encoded(docs)
 
     return conv

@@ -39,3 +39,15 @@ def test_no_leak_when_nothing_matches(tmp_path):
     rec.written("bob@example.org", 1)
     rec.close()
     assert leak.find_leaks(tmp_path, ["a", "b"])[0] == []
+
+
+def test_sorted_unique_is_what_np_unique_gives():
+    import numpy as np
+
+    from rehearse.anonymize.leak import sorted_unique
+
+    rng = np.random.default_rng(3)
+    for n in (0, 1, 2, 7, 5000):
+        digests = rng.integers(-2**63, 2**63 - 1, n, dtype=np.int64)
+        digests = np.concatenate([digests, digests[: n // 3]])  # repeats, as the lists hold them
+        assert sorted_unique(digests.copy()).tolist() == np.unique(digests).tolist()
