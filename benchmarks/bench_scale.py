@@ -10,9 +10,9 @@ within 25% for every statement that takes more than 100 ms at the full size.
 
 The subsets' statements are each the fastest of SCALE_REPEAT (default 3) upgrades on copies of
 one restore. The full size is measured twice: once by the main rehearsal (one run, as a user
-sees it: "main s"), and the same way as the subsets, the fastest of FULL_REPEAT (default 3)
-upgrades on copies of one full restore ("measured s", the reference the error is taken
-against): one timed run moves by 20-30% with the machine's load, which no prediction can follow.
+sees it: the goal's reference), and the same way as the subsets, the fastest of FULL_REPEAT
+(default 3) upgrades on copies of one full restore: one timed run moves by 20-30% with the
+machine's load; the errors against both are printed.
 
     SIZE=1000000 .venv/bin/python benchmarks/bench_scale.py
 """
@@ -73,29 +73,35 @@ def full_size_reference(snapshot: Path) -> dict[tuple[str, int, str], float]:
     return {(rev, i, t.sql): t.duration_s for rev, ts in statements.items() for i, t in enumerate(ts) if t.ok}
 
 
-def table(scale: dict, reference: dict[tuple[str, int, str], float]) -> tuple[list[str], list[float], list[bool]]:
-    lines = ["| revision | statement | class | rows (full) | predicted s (95% interval) | measured s (fastest of "
-             f"{FULL_REPEAT}) | main s (one run) | error % | confidence |",
-             "|---|---|---|---:|---:|---:|---:|---:|---|"]
-    errors, covered = [], []
+def table(scale: dict, reference: dict[tuple[str, int, str], float]) -> tuple[list[str], dict[str, list]]:
+    """The table, and per reference ("main": the main rehearsal's one run; "fastest": the fastest of
+    FULL_REPEAT upgrades on copies) the errors and interval hits of the statements over THRESHOLD_S."""
+    lines = ["| revision | statement | class | rows (full) | predicted s (95% interval) | measured s (main, one run) "
+             f"| error % | fastest of {FULL_REPEAT} s | error % | confidence |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    out: dict[str, list] = {"main": [], "main_in": [], "fastest": [], "fastest_in": []}
     for p in scale["predictions"]:
         main_run = p["measured_s"]
-        measured = reference.get((p["revision"], p["index"], p["sql"]))
-        if measured is None or main_run is None:
+        fastest = reference.get((p["revision"], p["index"], p["sql"]))
+        if main_run is None:
             continue
-        err = 100.0 * (p["duration_s"] - measured) / measured if measured > 0 else None
-        big = measured > THRESHOLD_S
-        if big and err is not None:
-            errors.append(err)
-            if p["duration_low_s"] is not None:
-                covered.append(p["duration_low_s"] <= measured <= p["duration_high_s"])
+        errs = []
+        big = main_run > THRESHOLD_S
+        for name, measured in (("main", main_run), ("fastest", fastest)):
+            err = 100.0 * (p["duration_s"] - measured) / measured if measured else None
+            errs.append("" if err is None else f"{err:+.1f}")
+            if big and err is not None:
+                out[name].append(err)
+                if p["duration_low_s"] is not None:
+                    out[name + "_in"].append(p["duration_low_s"] <= measured <= p["duration_high_s"])
         interval = (f" ({p['duration_low_s']:.3f}-{p['duration_high_s']:.3f})"
                     if p["duration_low_s"] is not None else "")
         sql = " ".join(p["sql"].split())[:60].replace("|", "\\|")
         lines.append(f"| {p['revision']} | `{sql}` | {p['operation']} | {p['target_rows']:,} | "
-                     f"{p['duration_s']:.3f}{interval} | {measured:.3f}{' **' if big else ''} | {main_run:.3f} | "
-                     f"{'' if err is None else f'{err:+.1f}'} | {'low' if p['low_confidence'] else ''} |")
-    return lines, errors, covered
+                     f"{p['duration_s']:.3f}{interval} | {main_run:.3f}{' **' if big else ''} | {errs[0]} | "
+                     f"{'' if fastest is None else f'{fastest:.3f}'} | {errs[1]} | "
+                     f"{'low' if p['low_confidence'] else ''} |")
+    return lines, out
 
 
 def main() -> int:
@@ -128,14 +134,17 @@ def main() -> int:
         reference = full_size_reference(snapshot)
         print(f"full-size reference (fastest of {FULL_REPEAT} upgrades on copies of one restore): "
               f"{time.perf_counter() - started:.0f} s")
-        lines, errors, covered = table(scale, reference)
+        lines, results = table(scale, reference)
         print("\n".join(lines))
-        worst = max((abs(e) for e in errors), default=None)
-        within = sum(abs(e) <= GOAL_PCT for e in errors)
-        print(f"\nstatements over {THRESHOLD_S * 1000:.0f} ms at full size (**): {len(errors)}; "
-              f"within {GOAL_PCT:.0f}%: {within}; worst error: "
-              f"{'n/a' if worst is None else f'{worst:.1f}%'}; measured inside the 95% interval: "
-              f"{sum(covered)} of {len(covered)}")
+        for name, label in (("main", "the main rehearsal's one run"),
+                            ("fastest", f"the fastest of {FULL_REPEAT} upgrades on copies")):
+            errors, covered = results[name], results[name + "_in"]
+            worst = max((abs(e) for e in errors), default=None)
+            within = sum(abs(e) <= GOAL_PCT for e in errors)
+            print(f"against {label}: statements over {THRESHOLD_S * 1000:.0f} ms at full size (**): {len(errors)}; "
+                  f"within {GOAL_PCT:.0f}%: {within}; worst error: "
+                  f"{'n/a' if worst is None else f'{worst:.1f}%'}; measured inside the 95% interval: "
+                  f"{sum(covered)} of {len(covered)}")
         return 0
     finally:
         shutil.rmtree(work, ignore_errors=True)
