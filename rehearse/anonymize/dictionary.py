@@ -126,10 +126,11 @@ class ValueDictionary:
         if i < len(keys):  # past the cap: 64-bit hashes only (duplicates go when the array is sorted)
             rest = keys[i:] if i else keys
             n = len(rest)
-            lengths = np.fromiter(map(len, rest), dtype=np.int64, count=n)
-            digits = np.fromiter(map(str.isdigit, rest), dtype=bool, count=n)
-            ok = (lengths >= MIN_LENGTH) & ~(digits & (lengths < 7))
-            digests = np.fromiter(map(hash, rest), dtype=np.int64, count=n)[ok]
+            digests = np.fromiter(map(hash, rest), dtype=np.int64, count=n)
+            if min(map(len, rest)) < 7:  # else no value is short, or a short number: all are kept
+                lengths = np.fromiter(map(len, rest), dtype=np.int64, count=n)
+                digits = np.fromiter(map(str.isdigit, rest), dtype=bool, count=n)
+                digests = digests[(lengths >= MIN_LENGTH) & ~(digits & (lengths < 7))]
             hashes = self._overflow.setdefault(kind, array("q"))
             hashes.frombytes(digests.tobytes())
             self.values += len(digests)

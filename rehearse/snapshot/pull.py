@@ -364,7 +364,9 @@ class _Rows:
         escaped = text.count("\\") != text.count("\\N")  # any backslash that is not a NULL marker
         columns = []
         for i in range(n):
-            values = [v for v in fields[i::n] if v != "\\N"]
+            values = fields[i::n]
+            if "\\N" in values:
+                values = [v for v in values if v != "\\N"]
             columns.append([copy_decode(v) for v in values] if escaped else values)
         self.add(columns)
 
