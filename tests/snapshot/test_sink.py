@@ -97,3 +97,17 @@ def test_mixed_batches_restore_exactly(people, tmp_path, make_staging, monkeypat
             src_doc = json.loads(s_profile)
             assert profile["k"] == src_doc["k"]
             assert profile["email"] == anon.fake("email", src_doc["email"])
+
+
+def test_name_pairs_are_counted_as_often_as_their_text_is_in_the_batch():
+    from rehearse.anonymize.names import find_name_pairs
+    from rehearse.snapshot.sink import count_name_pairs
+
+    texts = ["Met Anna Schmidt", "walk-in", "Zoë Müller rang, then Anna Schmidt", "walk-in", "Met Anna Schmidt",
+             "Grüße an Pierre Dubois"] * 7 + ["Met Anna Schmidt"]
+    one_by_one = sum(len(find_name_pairs(t)) for t in texts)
+    assert one_by_one >= 30  # the dictionaries know these people
+    assert count_name_pairs(texts) == one_by_one
+    assert count_name_pairs([t.encode() for t in texts]) == one_by_one  # bytes: offsets in characters
+    assert count_name_pairs(list(dict.fromkeys(texts))) == sum(len(find_name_pairs(t)) for t in dict.fromkeys(texts))
+    assert count_name_pairs([]) == 0 and count_name_pairs(["walk-in"] * 3) == 0
