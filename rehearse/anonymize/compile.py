@@ -335,23 +335,28 @@ def _value_column(leaf: Callable[[Any], Any], many: Callable[[list[str]], list[s
             return prefix + text
         return prefix + dumps(_apply_leaves(v, leaf) if isinstance(v, (dict, list)) else leaf(v))
 
+    def replaced(values: list[str]) -> list[str]:
+        """Plain string values -> ``prefix`` + their replacements' JSON text, originals recorded."""
+        made = many(values)
+        if record_many is not None:
+            record_many([v for v, s in zip(values, made) if s != v])
+        elif on_original is not None:
+            for v, s in zip(values, made):
+                if s != v:
+                    on_original(v)
+        if None not in made:
+            joined = "".join(made)
+            if '"' not in joined and "\\" not in joined and joined.isprintable():
+                # fakes from the pools: quoting is all the JSON encoding they need
+                return [f'{prefix}"{s}"' for s in made]
+        return [prefix + ("null" if s is None else f'"{s}"' if '"' not in s and "\\" not in s and s.isprintable()
+                          else dumps(s)) for s in made]
+
     def column(texts: list[str | None]) -> list[str | None]:
         if many is not None and not use_memo[0] and _all_plain_strings(texts):
             # the common batch once the memo is off (unique values): every value a JSON string with
             # nothing to unescape, its text its value: one list in, one list out
-            values = [t[1:-1] for t in texts]
-            made = many(values)
-            if record_many is not None:
-                record_many([v for v, s in zip(values, made) if s != v])
-            elif on_original is not None:
-                for v, s in zip(values, made):
-                    if s != v:
-                        on_original(v)
-            if None not in made:
-                joined = "".join(made)
-                if '"' not in joined and "\\" not in joined and joined.isprintable():
-                    return [f'{prefix}"{s}"' for s in made]
-            return [prefix + ("null" if s is None else dumps(s)) for s in made]
+            return replaced([t[1:-1] for t in texts])
         out: list[str | None] = [None] * len(texts)
         todo: list[int] = []  # positions of plain strings not seen lately
         memo_on = use_memo[0]
@@ -373,24 +378,7 @@ def _value_column(leaf: Callable[[Any], Any], many: Callable[[list[str]], list[s
                 if memo_on:
                     memo[text] = r
         if todo:
-            values = [texts[i][1:-1] for i in todo]
-            made = many(values)
-            if record_many is not None:
-                record_many([v for v, s in zip(values, made) if s != v])
-            elif on_original is not None:
-                for v, s in zip(values, made):
-                    if s != v:
-                        on_original(v)
-            if None not in made:
-                joined = "".join(made)
-                plain = '"' not in joined and "\\" not in joined and joined.isprintable()
-            else:
-                plain = False
-            if plain:  # fakes from the pools: quoting is all the JSON encoding they need
-                rs = [f'{prefix}"{s}"' for s in made]
-            else:
-                rs = [prefix + ("null" if s is None else f'"{s}"' if '"' not in s and "\\" not in s and s.isprintable()
-                                else dumps(s)) for s in made]
+            rs = replaced([texts[i][1:-1] for i in todo])
             for i, r in zip(todo, rs):
                 out[i] = r
             if memo_on:
