@@ -140,6 +140,28 @@ RISK_EMOJI = {"low": "🟢", "medium": "🟡", "high": "🟠", "critical": "🔴
 # --- production's query shapes (Report.queries) ---------------------------------------------------
 
 
+def calls_rate(calls_per_s: float | None) -> str:
+    return f"{calls_per_s * 60:,.0f} calls/min" if calls_per_s is not None else "rate unknown"
+
+
+def capture_summary(q: model.QueryForecast) -> str:
+    """Where the shapes came from and how many were kept: '4 shape(s) from pg_stat_statements over 3 s, ...'"""
+    where = q.origin + (f" over {q.window_s:.0f} s" if q.window_s else "")
+    return (f"{q.shapes} shape(s) from {where}"
+            + (f", {q.dropped} not kept (literals left in, or not DML on tables)" if q.dropped else ""))
+
+
+def blocks_a_request(d: model.DowntimeEstimate) -> bool:
+    """A lock span long enough to block at least one request at production's rate (the others are counted)."""
+    return d.reads_blocked + d.writes_blocked >= 1
+
+
+def lock_timeout_outcome(d: model.DowntimeEstimate) -> str:
+    if d.lock_timeout_s:
+        return f"with lock_timeout={d.lock_timeout_s:g}s, {d.would_fail:,.0f} would fail"
+    return "the source's lock_timeout is 0, so they wait rather than fail"
+
+
 def downtime_line(d: model.DowntimeEstimate) -> str:
     """'at production's rate, 0006 blocks about 4,600 writes and 21,000 reads on customers for 1.8 s; ...'"""
     parts = []
@@ -151,32 +173,41 @@ def downtime_line(d: model.DowntimeEstimate) -> str:
     text = (f"at production's rate, {who} blocks about {' and '.join(parts)} on {d.table} "
             f"for {d.window_s:.1f} s ({d.lock_mode}")
     text += f", {d.wait_s:.1f} s of it waiting for the lock)" if d.wait_s >= 0.05 else ")"
-    if d.lock_timeout_s:
-        text += f"; with lock_timeout={d.lock_timeout_s:g}s, {d.would_fail:,.0f} would fail"
-    else:
-        text += "; the source's lock_timeout is 0, so they wait rather than fail"
-    return text
+    return f"{text}; {lock_timeout_outcome(d)}"
+
+
+def plan_scans(run: model.ShapeRun) -> str:
+    """The plan's scan lines, one after the other (or why the shape failed)."""
+    if not run.ok:
+        return f"fails ({run.error})"
+    lines = [line.strip() for line in run.plan.splitlines() if "Scan" in line]
+    return ", ".join(lines) or (run.plan.splitlines()[0].strip() if run.plan else "?")
+
+
+def shape_latency(run: model.ShapeRun) -> str:
+    return f"{run.latency_ms:.2f} ms" if run.latency_ms is not None else "not timed"
+
+
+def plan_flags(p: model.PlanComparison) -> list[str]:
+    """What got worse: a lost index, a new sequential scan, a corroborated slow-down (empty: nothing)."""
+    flags = [f"loses {', '.join(p.lost_indexes)}"] if p.lost_indexes else []
+    flags += [f"new sequential scan on {', '.join(p.new_seq_scans)}"] if p.new_seq_scans else []
+    return flags + (["slower, with a changed or costlier plan"] if p.slower else [])
+
+
+def plan_differs(p: model.PlanComparison) -> bool:
+    """Worth a line when two configurations are compared: the plan changed, or got worse."""
+    return p.plan_changed or bool(plan_flags(p))
 
 
 def plan_line(p: model.PlanComparison) -> str:
     """'SELECT ... (120 calls/min): Index Scan using ix -> Seq Scan on orders; 0.05 ms -> 3.10 ms, estimated cost 8 -> 540'"""
-    def top(run: model.ShapeRun) -> str:
-        if not run.ok:
-            return f"fails ({run.error})"
-        lines = [line.strip() for line in run.plan.splitlines() if "Scan" in line]
-        return ", ".join(lines) or (run.plan.splitlines()[0].strip() if run.plan else "?")
-
-    def ms(run: model.ShapeRun) -> str:
-        return f"{run.latency_ms:.2f} ms" if run.latency_ms is not None else "not timed"
-
-    rate = f"{p.calls_per_s * 60:,.0f} calls/min" if p.calls_per_s is not None else "rate unknown"
-    flags = [f"loses {', '.join(p.lost_indexes)}" for _ in (1,) if p.lost_indexes]
-    flags += [f"new sequential scan on {', '.join(p.new_seq_scans)}" for _ in (1,) if p.new_seq_scans]
-    flags += ["slower, with a changed or costlier plan" for _ in (1,) if p.slower]
+    flags = plan_flags(p)
     cost = (f", estimated cost {p.before.cost:,.0f} -> {p.after.cost:,.0f}"
             if p.before.cost is not None and p.after.cost is not None else "")
-    return (f"{short_sql(p.query, 80)} ({rate}): {top(p.before)} -> {top(p.after)}; "
-            f"{ms(p.before)} -> {ms(p.after)}{cost}" + (f" [{'; '.join(flags)}]" if flags else ""))
+    return (f"{short_sql(p.query, 80)} ({calls_rate(p.calls_per_s)}): {plan_scans(p.before)} -> "
+            f"{plan_scans(p.after)}; {shape_latency(p.before)} -> {shape_latency(p.after)}{cost}"
+            + (f" [{'; '.join(flags)}]" if flags else ""))
 
 
 def plan_change_lines(plans: tuple[model.PlanComparison, ...], without: str, with_: str) -> list[str]:
@@ -184,7 +215,7 @@ def plan_change_lines(plans: tuple[model.PlanComparison, ...], without: str, wit
     slower), then one line of totals; ``without``/``with_`` name the two sides."""
     if not plans:
         return []
-    changed = [p for p in plans if p.plan_changed or p.lost_indexes or p.new_seq_scans or p.slower]
+    changed = [p for p in plans if plan_differs(p)]
     lines = [f"plan ({without} -> {with_}): {plan_line(p)}" for p in changed]
     return lines + [f"plans compared for {len(plans)} of the busiest shape(s); {len(plans) - len(changed)} unchanged"]
 
@@ -202,20 +233,18 @@ def query_lines(report: model.Report) -> list[str]:
         return []
     if not q.checked:
         return [f"production queries: not checked ({q.note or 'no query shapes'})"]
-    where = q.origin + (f" over {q.window_s:.0f} s" if q.window_s else "")
-    lines = [f"production queries: {q.shapes} shape(s) from {where}"
-             + (f", {q.dropped} not kept (literals left in, or not DML on tables)" if q.dropped else "")]
+    lines = [f"production queries: {capture_summary(q)}"]
     if q.note:
         lines.append(f"  {q.note}")
-    shown = [d for d in q.downtime if d.reads_blocked + d.writes_blocked >= 1]
+    shown = [d for d in q.downtime if blocks_a_request(d)]
     lines += [f"  {downtime_line(d)}" for d in shown]
     if len(shown) < len(q.downtime):
         lines.append(f"  {len(q.downtime) - len(shown)} more blocking lock(s) last too briefly to block one request "
                      "at production's rate")
     if not q.downtime and not q.note:
         lines.append("  no measured lock blocks a captured shape")
-    lines += [f"  plan: {plan_line(p)}" for p in q.plans if p.lost_indexes or p.new_seq_scans or p.slower]
-    unchanged = sum(1 for p in q.plans if not (p.lost_indexes or p.new_seq_scans or p.slower))
+    lines += [f"  plan: {plan_line(p)}" for p in q.plans if plan_flags(p)]
+    unchanged = sum(1 for p in q.plans if not plan_flags(p))
     if q.plans:
         lines.append(f"  plans compared for {len(q.plans)} of the busiest shape(s); {unchanged} unchanged")
     return lines
@@ -238,3 +267,27 @@ def scale_title(scale: model.ScaleResult) -> str:
     where = ("the source's size (pg_class)" if scale.target == "source"
              else "the snapshot's full size (also measured below)")
     return f"Predicted at {where}, from subsets of {sizes}"
+
+
+def scale_note(p: model.ScalePrediction) -> str:
+    return "low confidence: " + "; ".join(p.reasons) if p.low_confidence else ""
+
+
+# --- the application's own checks, rewrites -----------------------------------------------------
+
+
+def app_check_result(run: model.AppCheckRun) -> str:
+    """passed | timed out | exit N"""
+    return "passed" if run.ok else "timed out" if run.timed_out else f"exit {run.exit_code}"
+
+
+def rewrite_end_state(result: model.RewriteResult) -> str:
+    """same | differs | – (not rehearsed): the rewrite's end schema and data against the original's."""
+    if result.schema_equal and result.data_equal:
+        return "same"
+    return "differs" if result.schema_equal is not None else "–"
+
+
+def rewrite_shows_diff(result: model.RewriteResult) -> bool:
+    """The patch is worth showing when it is suggested, or when it could not be rehearsed at all."""
+    return bool(result.diff) and (result.suggested or result.original is None)

@@ -2,9 +2,13 @@
 
 For each revision it draws a timeline of the upgrade: statement durations, the span each
 table lock was held (coloured by the traffic it blocks) and the time reads or writes to a
-table were blocked; then the findings, the statements and the rollback diffs. The layout is
-computed here (percent offsets), so the page reads fine without JavaScript; the script only
-adds filtering, search and expand/collapse.
+table were blocked; then the findings, the query shapes it breaks and the requests its locks
+block at production's rates, the suggested rewrite, the statements and the rollback diffs.
+After the revisions come the sections of the whole run: production's queries (where the shapes
+came from, their plans), the application's checks, --scale, --setting and --target-version.
+Each appears only when the report holds its data. The layout is computed here (percent
+offsets), so the page reads fine without JavaScript; the script only adds filtering, search
+and expand/collapse.
 """
 
 from __future__ import annotations
@@ -15,14 +19,25 @@ from dataclasses import dataclass, field
 import jinja2
 
 from rehearse import model
-from rehearse.report._common import (RenderOptions, fmt_s, live_findings, max_lock, rollback_status, rule_url,
-                                     short_sql, sorted_findings, step_status)
+from rehearse.report._common import (RenderOptions, app_check_result, blocks_a_request, calls_rate, capture_summary,
+                                     fmt_interval, fmt_s, live_findings, lock_timeout_outcome, max_lock, plan_flags,
+                                     plan_scans, rewrite_end_state, rewrite_shows_diff, rollback_status, rule_url,
+                                     scale_note, scale_rows, scale_title, shape_latency, short_sql, sorted_findings,
+                                     step_status, version_title)
 
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("rehearse.report", "templates"),
                           autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
                           trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
 _ENV.filters["dur"] = fmt_s
 _ENV.filters["short_sql"] = short_sql
+_ENV.filters["count"] = lambda n: f"{n:,.0f}"
+_ENV.globals.update(plan_scans=plan_scans, shape_latency=shape_latency, plan_flags=plan_flags, calls_rate=calls_rate,
+                    lock_timeout_outcome=lock_timeout_outcome, app_check_result=app_check_result,
+                    interval=fmt_interval, scale_note=scale_note)
+
+BREAKS_SHAPES = "RH410"  # require-old-queries-to-prepare: its evidence lists every broken shape
+MOMENTS = {"after-step": "after this revision", "after-upgrade": "after the whole upgrade",
+           "after-rollback": "after the rollback"}
 
 MIN_WIDTH = 0.4  # percent: even a 1 ms lock stays visible on a 20 s axis
 
@@ -124,9 +139,34 @@ def _ticks(total: float) -> list[float]:
     return [0.0, total]
 
 
-def _revision_view(rev: model.RevisionResult, options: RenderOptions) -> dict:
+def broken_shapes(findings) -> list[dict]:
+    """The query shapes RH410 findings name, one row each: moment, query, tables, error, rate."""
+    rows = []
+    for f in findings:
+        if f.code != BREAKS_SHAPES:
+            continue
+        moment = f.evidence.get("moment", f.phase)
+        for shape in f.evidence.get("shapes", ()):
+            rows.append({"moment": MOMENTS.get(moment, moment), "query": shape.get("query", ""),
+                         "tables": shape.get("tables") or (), "error": shape.get("error") or "",
+                         "rate": calls_rate(shape.get("calls_per_s")), "accepted": f.accepted})
+    return rows
+
+
+def diff_lines(diff: str) -> list[tuple[str, str]]:
+    """A unified diff's lines with a css class each (added, removed, hunk header, context)."""
+    def kind(line: str) -> str:
+        if line.startswith(("+++", "---")):
+            return "diff-file"
+        return {"+": "diff-added", "-": "diff-removed", "@": "diff-hunk"}.get(line[:1], "")
+    return [(kind(line), line) for line in diff.rstrip().splitlines()]
+
+
+def _revision_view(rev: model.RevisionResult, options: RenderOptions, report: model.Report) -> dict:
     lock = max_lock(rev)
     live = live_findings(rev.findings)
+    downtime = [d for d in (report.queries.downtime if report.queries else ()) if d.revision == rev.id]
+    rewrite = next((r for r in report.rewrites if r.revision == rev.id), None)
     return {
         "rev": rev,
         "anchor": f"rev-{rev.id}",
@@ -140,7 +180,51 @@ def _revision_view(rev: model.RevisionResult, options: RenderOptions) -> dict:
         "findings": [(f, rule_url(f.code, options)) for f in sorted_findings(rev.findings)],
         "timeline": timeline(rev.upgrade) if rev.upgrade.statements else None,
         "down_timeline": timeline(rev.downgrade) if rev.downgrade and rev.downgrade.statements else None,
+        "broken": broken_shapes(rev.findings),
+        "downtime": [d for d in downtime if blocks_a_request(d)],
+        "brief_locks": sum(1 for d in downtime if not blocks_a_request(d)),
+        "rewrite": rewrite,
+        "rewrite_same": rewrite_end_state(rewrite) if rewrite else None,
+        "rewrite_diff": diff_lines(rewrite.diff) if rewrite and rewrite_shows_diff(rewrite) else [],
     }
+
+
+def _queries_view(report: model.Report) -> dict | None:
+    """Report.queries for the page: the capture, what breaks on the whole range, the plans."""
+    q = report.queries
+    if q is None:
+        return None
+    blocking = [d for d in q.downtime if blocks_a_request(d)]
+    return {"q": q, "summary": capture_summary(q), "broken": broken_shapes(report.findings),
+            "blocking": blocking, "brief_locks": len(q.downtime) - len(blocking),
+            "blocking_revisions": list(dict.fromkeys(d.revision for d in blocking))}
+
+
+def _scale_view(report: model.Report) -> dict | None:
+    """Every statement whose cost grows with the data (Markdown keeps the slowest dozen)."""
+    if report.scale is None:
+        return None
+    rows = scale_rows(report, limit=len(report.scale.predictions))
+    return {"title": scale_title(report.scale), "rows": rows,
+            "constant": len(report.scale.predictions) - len(rows)}
+
+
+def _settings_view(change: model.SettingsComparison | None) -> dict | None:
+    if change is None:
+        return None
+    differs = [s for s in change.statements if s.differs]
+    return {"change": change, "differs": differs,
+            "names": [f"{k}={v}" for k, v in change.settings.items()]}
+
+
+def _version_view(change: model.VersionComparison | None) -> dict | None:
+    if change is None:
+        return None
+    title = version_title(change)
+    return {"change": change, "differs": [s for s in change.statements if s.differs],
+            "title": title[:1].upper() + title[1:],
+            "plans": [(when, plans) for when, plans in (("before the upgrade", change.plans_before_upgrade),
+                                                        ("after the upgrade", change.plans_after_upgrade)) if plans]}
 
 
 def render(report: model.Report, options: RenderOptions | None = None) -> str:
@@ -151,7 +235,11 @@ def render(report: model.Report, options: RenderOptions | None = None) -> str:
     template = _ENV.get_template("report.html.j2")
     return template.render(
         report=report,
-        revisions=[_revision_view(rev, options) for rev in report.revisions],
+        revisions=[_revision_view(rev, options, report) for rev in report.revisions],
+        queries=_queries_view(report),
+        scale=_scale_view(report),
+        settings=_settings_view(report.settings_change),
+        version=_version_view(report.version_change),
         counts=counts,
         stages=stages,
         report_findings=[(f, rule_url(f.code, options)) for f in sorted_findings(report.findings)],

@@ -15,9 +15,10 @@ import html
 import re
 
 from rehearse import model
-from rehearse.report._common import (RISK_EMOJI, RenderOptions, fmt_interval, fmt_s, is_risky, live_findings,
-                                     max_lock, query_lines, rollback_status, rule_url, scale_rows, scale_title,
-                                     short_sql, sorted_findings, step_status, plan_change_lines, version_title)
+from rehearse.report._common import (RISK_EMOJI, RenderOptions, app_check_result, fmt_interval, fmt_s, is_risky,
+                                     live_findings, max_lock, plan_change_lines, query_lines, rewrite_end_state,
+                                     rewrite_shows_diff, rollback_status, rule_url, scale_note, scale_rows,
+                                     scale_title, short_sql, sorted_findings, step_status, version_title)
 from rehearse.risk import level_rank
 
 MAX_STATEMENTS = 8  # per revision section: the slowest ones; the HTML report has all of them
@@ -171,13 +172,12 @@ def _rewrite_lines(rev: model.RevisionResult, result: model.RewriteResult | None
             lock = f"{cell(s.lock_mode)} {code(s.lock_relation or '')}" if s.lock_mode else "none"
             blocked = fmt_s(s.blocked_s) if s.blocked_s is not None else "–"
             return f"{lock} | {fmt_s(s.lock_held_s)} | {blocked} | {fmt_s(s.duration_s)}"
-        same = ("same" if result.schema_equal and result.data_equal else
-                "differs" if result.schema_equal is not None else "–")
+        same = rewrite_end_state(result)
         out += ["| | longest blocking lock | held | traffic waited | duration | end schema + data |",
                 "|---|---|---:|---:|---:|---|",
                 f"| original | {side(result.original)} | |",
                 f"| rewrite | {side(result.rewritten)} | {same} |", ""]
-    if result.diff and result.suggested or result.diff and result.original is None:
+    if rewrite_shows_diff(result):
         out += ["<details><summary>diff</summary>", "", "```diff", result.diff.rstrip()[:6000], "```", "",
                 "</details>", ""]
     return out
@@ -235,7 +235,7 @@ def _scale_lines(report: model.Report) -> list[str]:
            "| revision | statement | class | rows | duration (95% interval) | lock held | measured | note |",
            "|---|---|---|---:|---:|---:|---:|---|"]
     for p in rows:
-        note = "low confidence: " + "; ".join(p.reasons) if p.low_confidence else ""
+        note = scale_note(p)
         out.append(f"| {cell(p.revision)} | {code(short_sql(p.sql, 70))} | {p.operation} | {p.target_rows:,} | "
                    f"{fmt_s(p.duration_s)}{fmt_interval(p.duration_low_s, p.duration_high_s)} | "
                    f"{fmt_s(p.lock_held_s)} | {fmt_s(p.measured_s) if p.measured_s is not None else '–'} | "
@@ -252,8 +252,9 @@ def _app_check_lines(report: model.Report) -> list[str]:
     out = ["**The application's own checks (--app-check)**", "",
            "| moment | command | result | duration |", "|---|---|---|---:|"]
     for run in report.app_checks:
-        result = ("✅ passed" if run.ok else "⏱️ timed out" if run.timed_out else f"❌ exit {run.exit_code}")
-        out.append(f"| {run.moment} | {code(run.command)} | {result} | {fmt_s(run.duration_s)} |")
+        emoji = "✅" if run.ok else "⏱️" if run.timed_out else "❌"
+        out.append(f"| {run.moment} | {code(run.command)} | {emoji} {app_check_result(run)} | "
+                   f"{fmt_s(run.duration_s)} |")
     for run in report.app_checks:
         if run.output_tail.strip():
             out += ["", f"<details><summary>{html.escape(run.moment)}: {html.escape(run.command)}</summary>", ""]

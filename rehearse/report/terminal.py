@@ -15,8 +15,8 @@ from rich.text import Text
 
 from rehearse import model
 from rehearse.report._common import (RenderOptions, fmt_interval, fmt_s, live_findings, max_lock, plan_change_lines,
-                                     query_lines, rollback_status, scale_rows, scale_title, short_sql, step_status,
-                                     version_title)
+                                     query_lines, rollback_status, scale_note, scale_rows, scale_title, short_sql,
+                                     step_status, version_title)
 
 RISK_STYLE = {"low": "green", "medium": "yellow", "high": "dark_orange", "critical": "bold red"}
 STEP_STYLE = {"ok": "green", "failed": "bold red", "skipped": "dim", "not-run": "dim"}
@@ -74,6 +74,20 @@ def _revision_lines(rev: model.RevisionResult) -> list[str]:
     ]
 
 
+def _rewrite_line(result: model.RewriteResult) -> str:
+    """'rewrite 0007 concurrent-index: suggested; lock SHARE orders 2.10 s -> SHARE UPDATE EXCLUSIVE orders 0 ms'"""
+    def lock(side: model.RewriteSide) -> str:
+        if not side.lock_mode:
+            return "no blocking lock"
+        return f"{_short_mode(side.lock_mode)} {_bare(side.lock_relation or '?')} {fmt_s(side.lock_held_s)}"
+
+    verdict = "suggested" if result.suggested else f"not suggested ({result.reason})"
+    text = f"rewrite {result.revision[:12]} {', '.join(result.patterns)}: {verdict}"
+    if result.original is not None and result.rewritten is not None:
+        text += f"; lock {lock(result.original)} -> {lock(result.rewritten)}"
+    return text + (f"; needs {result.releases} releases" if result.releases > 1 else "")
+
+
 def _list(report: model.Report, console: Console) -> None:
     console.print(f"rehearse: {len(report.revisions)} revision(s) from {report.source}",
                   markup=False, highlight=False, soft_wrap=True)
@@ -93,6 +107,8 @@ def _print(report: model.Report, console: Console, *, as_table: bool = True) -> 
                                     f"  {rev.message}"))
         for reason in rev.risk_reasons:
             console.print(f"  - {reason}", markup=False, highlight=False, soft_wrap=not as_table)
+    for rewrite in report.rewrites:
+        console.print(_rewrite_line(rewrite), markup=False, highlight=False, soft_wrap=True)
     for run in report.app_checks:
         result = "passed" if run.ok else "timed out" if run.timed_out else f"failed (exit {run.exit_code})"
         last = run.output_tail.strip().splitlines()[-1:] if not run.ok and run.output_tail.strip() else []
@@ -125,7 +141,7 @@ def _print(report: model.Report, console: Console, *, as_table: bool = True) -> 
         console.print(scale_title(report.scale) + ":", markup=False, highlight=False, soft_wrap=True)
         for p in scale_rows(report, limit=8):
             measured = f", measured {fmt_s(p.measured_s)}" if p.measured_s is not None else ""
-            low = f"  (low confidence: {'; '.join(p.reasons)})" if p.low_confidence else ""
+            low = f"  ({scale_note(p)})" if p.low_confidence else ""
             console.print(f"  {p.revision[:12]} {short_sql(p.sql, 60)}: {fmt_s(p.duration_s)}"
                           f"{fmt_interval(p.duration_low_s, p.duration_high_s)}, lock {fmt_s(p.lock_held_s)}"
                           f"{measured}{low}", markup=False, highlight=False, soft_wrap=not as_table)

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import uuid
 
+from tests.report.pagetext import element_text
+
 from .conftest import PROJECTS, at_revision, leftover_clusters, read_report, rehearse
 
 OLD_APP = f"{sys.executable} {PROJECTS / 'app_check' / 'old_app_check.py'}"
@@ -15,7 +17,7 @@ OLD_APP = f"{sys.executable} {PROJECTS / 'app_check' / 'old_app_check.py'}"
 def _run(tmp_path, url, *extra):
     out = tmp_path / "reports"
     proc = rehearse("run", "--source", url, "--no-strict", "--alembic-ini", str(PROJECTS / "app_check" / "alembic.ini"),
-                    "--report-dir", str(out), "--format", "json", "--format", "md", *extra)
+                    "--report-dir", str(out), "--format", "json", "--format", "md", "--format", "html", *extra)
     return proc, out
 
 
@@ -38,6 +40,8 @@ def test_an_old_app_that_breaks_after_the_upgrade_is_a_critical_finding(tmp_path
     assert report["risk"] == "critical"
     md = (out / "report.md").read_text()
     assert "--app-check" in md and "legacy_code" in md
+    section = element_text((out / "report.html").read_text(), "app-checks")
+    assert f"after-upgrade {OLD_APP} exit 1" in section and " ".join(after["output_tail"].split()) in section
     assert "app check after-upgrade" in proc.stderr + proc.stdout
     assert not leftover_clusters()
 

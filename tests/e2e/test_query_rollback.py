@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.report.pagetext import element_text
+
 from .conftest import PROJECTS, at_revision, read_report, rehearse
 
 INI = PROJECTS / "query_rollback" / "alembic.ini"
@@ -35,7 +37,8 @@ def test_a_downgrade_that_renames_a_read_column_breaks_the_application_after_the
     queries = tmp_path / "pgss.csv"
     queries.write_text(CSV)
     proc = rehearse("run", "--source", url, "--queries", str(queries), "--no-strict", "--alembic-ini", str(INI),
-                    "--report-dir", str(tmp_path / "r"), "--format", "json", "--format", "markdown")
+                    "--report-dir", str(tmp_path / "r"), "--format", "json", "--format", "markdown",
+                    "--format", "html")
     assert proc.returncode in (0, 1), proc.stderr
     report = read_report(tmp_path / "r")
     assert report["queries"]["checked"] and report["queries"]["shapes"] == 3, report["queries"]
@@ -69,3 +72,9 @@ def test_a_downgrade_that_renames_a_read_column_breaks_the_application_after_the
     assert all(u["held_s"] < d["held_s"] for u in report["queries"]["downtime"] if u["step"] == "upgrade")
     md = (tmp_path / "r" / "report.md").read_text()
     assert "the downgrade of qr02 blocks about" in md and f"on {d['table']} for" in md
+    page = (tmp_path / "r" / "report.html").read_text()
+    section = element_text(page, "production-queries")
+    for query, shape in broken.items():
+        assert f"after the rollback {query} {' '.join(shape['tables'])} {shape['error']}" in section
+    qr02 = element_text(page, "rev-qr02")
+    assert f"downgrade {d['table']} AccessExclusiveLock" in qr02 and f"{d['reads_blocked']:,.0f} 2 shape(s)" in qr02

@@ -14,6 +14,7 @@ import pytest
 
 from rehearse.staging.local import LocalBackend
 from rehearse.staging.registry import RunRecord
+from tests.report.pagetext import element_text
 
 from .conftest import PROJECTS, at_revision, read_report, rehearse
 
@@ -84,7 +85,8 @@ def test_shapes_from_production_break_slow_down_and_wait(tmp_path, stats_source)
     assert snap.returncode == 0, snap.stderr
     assert "query shape(s) from pg_stat_statements" in snap.stderr
     proc = rehearse("run", "--snapshot", str(tmp_path / "snap"), "--no-strict", "--alembic-ini", str(INI),
-                    "--report-dir", str(tmp_path / "r"), "--format", "json", "--format", "markdown")
+                    "--report-dir", str(tmp_path / "r"), "--format", "json", "--format", "markdown",
+                    "--format", "html")
     assert proc.returncode in (0, 1), proc.stderr
     report = read_report(tmp_path / "r")
     q = report["queries"]
@@ -140,6 +142,10 @@ def test_shapes_from_production_break_slow_down_and_wait(tmp_path, stats_source)
     md = (tmp_path / "r" / "report.md").read_text()
     assert f"at production's rate, qs04 blocks about" in md and f"on {d['table']} for" in md
     assert "Production's queries" in md
+    page = (tmp_path / "r" / "report.html").read_text()
+    assert f"after this revision {legacy['query']} orders" in element_text(page, "rev-qs02")
+    assert f"upgrade {d['table']} AccessExclusiveLock" in element_text(page, "rev-qs04")
+    assert "loses ix_orders_customer_id; new sequential scan on orders" in element_text(page, "production-queries")
 
 
 def test_without_the_extension_the_checks_say_not_checked(tmp_path, source_db):
@@ -148,7 +154,7 @@ def test_without_the_extension_the_checks_say_not_checked(tmp_path, source_db):
     at_revision(INI, url, "qs01")
     proc = rehearse("run", "--source", url, "--no-strict", "--alembic-ini", str(INI), "--to", "qs02",
                     "--report-dir", str(tmp_path / "r"), "--traffic-window", "0", "--format", "json",
-                    "--format", "markdown")
+                    "--format", "markdown", "--format", "html")
     assert proc.returncode in (0, 1), proc.stderr
     report = read_report(tmp_path / "r")
     assert report["queries"]["checked"] is False
@@ -156,3 +162,5 @@ def test_without_the_extension_the_checks_say_not_checked(tmp_path, source_db):
     assert "pg_stat_statements is not available" in proc.stderr
     assert not _finding(report, "RH410")
     assert "not checked" in (tmp_path / "r" / "report.md").read_text()
+    section = element_text((tmp_path / "r" / "report.html").read_text(), "production-queries")
+    assert section == f"Production's queries Not checked: {report['queries']['note']}"

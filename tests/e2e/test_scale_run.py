@@ -11,6 +11,8 @@ import jsonschema
 import psycopg2
 import pytest
 
+from tests.report.pagetext import element_text
+
 from .conftest import REPO, leftover_clusters, read_report, rehearse
 
 sys.path.insert(0, str(REPO / "migrations"))
@@ -36,7 +38,7 @@ def test_scale_predicts_every_statement_from_subsets_that_keep_their_keys(tmp_pa
     out = tmp_path / "reports"
     proc = rehearse("run", "--source", shop, "--policy", str(POLICY), "--no-strict", "--alembic-ini", str(INI),
                     "--report-dir", str(out), "--no-data-checks", "--scale", "10%,30%,60%",
-                    "--scale-repeat", "2", "--format", "json", "--format", "md")
+                    "--scale-repeat", "2", "--format", "json", "--format", "md", "--format", "html")
     assert proc.returncode in (0, 1), proc.stderr  # the demo history fails its rollback on purpose
     report = read_report(out)
     scale = report["scale"]
@@ -67,6 +69,9 @@ def test_scale_predicts_every_statement_from_subsets_that_keep_their_keys(tmp_pa
     schema = json.loads((REPO / "docs" / "report.schema.json").read_text())
     jsonschema.Draft202012Validator(schema).validate(report)
     assert "Predicted at the snapshot's full size" in (out / "report.md").read_text()
+    section = element_text((out / "report.html").read_text(), "scale")
+    assert section.startswith("Predicted at the snapshot's full size")
+    assert f"{backfill['sql']} a + b*n in the rows of public.customers backfill {backfill['target_rows']:,}" in section
     assert "Predicted at" in proc.stderr + proc.stdout
     assert not leftover_clusters()
 

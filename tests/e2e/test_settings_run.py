@@ -3,6 +3,8 @@ staging cluster, compared statement by statement; unknown settings exit 2 before
 
 from __future__ import annotations
 
+from tests.report.pagetext import element_text
+
 from .conftest import PROJECTS, at_revision, read_report, rehearse
 
 INI = PROJECTS / "app_check" / "alembic.ini"
@@ -43,7 +45,7 @@ def test_settings_that_turn_off_index_scans_change_the_shapes_plans(tmp_path, so
     queries.write_text('query,calls\n"SELECT id, balance FROM accounts WHERE email = $1",1000\n')
     out = tmp_path / "reports"
     proc = rehearse("run", "--source", url, "--no-strict", "--alembic-ini", str(ini), "--to", "pv02",
-                    "--report-dir", str(out), "--queries", str(queries),
+                    "--report-dir", str(out), "--queries", str(queries), "--format", "json", "--format", "html",
                     "--setting", "enable_indexscan=off", "--setting", "enable_bitmapscan=off")
     change = read_report(out)["settings_change"]
     [plan] = change["plans"]
@@ -54,6 +56,10 @@ def test_settings_that_turn_off_index_scans_change_the_shapes_plans(tmp_path, so
     assert plan["before"]["params"] == plan["after"]["params"]
     assert plan["after"]["cost"] > plan["before"]["cost"]
     assert "plan (without -> with)" in proc.stdout + proc.stderr
+    section = element_text((out / "report.html").read_text(), "settings-change")
+    assert section.startswith("With enable_indexscan=off, enable_bitmapscan=off: ")
+    assert f"{plan['query']} rate unknown Index Scan using ix_accounts_email" in section
+    assert "Seq Scan on accounts" in section and "loses ix_accounts_email" in section
 
 
 def test_a_setting_that_leaves_plans_alone_reports_them_unchanged(tmp_path, source_db):

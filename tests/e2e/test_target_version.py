@@ -14,6 +14,8 @@ from rehearse import pgbin
 from rehearse.model import LockTaken, Report, RevisionResult, RollbackResult, StatementTrace, StepResult
 from rehearse.pipeline.version import compare_statements
 
+from tests.report.pagetext import element_text
+
 from .conftest import PROJECTS, at_revision, read_report, rehearse
 
 INI = PROJECTS / "pg_versions" / "alembic.ini"
@@ -33,7 +35,7 @@ def test_a_function_new_in_18_is_reported_as_failing_on_the_source_version_only(
     out = tmp_path / "reports"
     proc = rehearse("run", "--source", url, "--no-strict", "--alembic-ini", str(INI), "--report-dir", str(out),
                     "--queries", str(_queries(tmp_path)), "--target-version", "18", "--format", "json",
-                    "--format", "md")
+                    "--format", "md", "--format", "html")
     report = read_report(out)
     change = report["version_change"]
     assert change["target_version"].startswith("18.") and change["baseline_version"].startswith("15.")
@@ -53,6 +55,11 @@ def test_a_function_new_in_18_is_reported_as_failing_on_the_source_version_only(
     text = proc.stdout + proc.stderr
     assert "on PostgreSQL 18" in text and "1 of 2 upgrade statement(s) behave differently" in text
     assert "uuidv7() does not exist" in (out / "report.md").read_text()
+    section = element_text((out / "report.html").read_text(), "version-change")
+    b, t = change["baseline_version"], change["target_version"]
+    assert section.startswith(f"On PostgreSQL {t} (staging: {b}): 1 of ")
+    assert f"{b}: {uuid7['baseline_error']}" in section and uuid7["note"] in section
+    assert f"Query plans before the upgrade query shape {b} {t}" in section
 
 
 @pytest.mark.parametrize("args, why", [

@@ -45,3 +45,20 @@ def any_report(request, built_report) -> model.Report:
 @pytest.fixture(scope="session")
 def large_report() -> model.Report:
     return build_large_report(300)
+
+
+def _recorded(name: str) -> model.Report:
+    """A report a real rehearsal wrote (tests/report/record_reports.py), read back by the report's own loader."""
+    return model.report_from_dict(json.loads((HERE / "data" / name).read_text(encoding="utf-8")))
+
+
+@pytest.fixture(scope="session")
+def queries_report() -> model.Report:
+    """query_shapes with production's shapes, --app-check, --setting, --target-version 18 and --scale."""
+    return _recorded("queries_report.json")
+
+
+@pytest.fixture(scope="session")
+def rewrites_report() -> model.Report:
+    """The demo shop from a snapshot with --suggest-rewrites, --scale and production's shapes."""
+    return _recorded("rewrites_report.json")

@@ -80,6 +80,23 @@ def test_html_renders_in_chromium_without_console_errors(demo_report, tmp_path):
 
 
 @needs_chromium
+@pytest.mark.parametrize("fixture", ["queries_report", "rewrites_report"])
+def test_the_sections_of_real_runs_render_in_chromium(fixture, request, tmp_path):
+    """Production's queries, app checks, --scale, --setting, --target-version and rewrites, in a real browser."""
+    report = request.getfixturevalue(fixture)
+    page = tmp_path / "report.html"
+    page.write_text(render(report, "html"), encoding="utf-8")
+    done = run_chromium(page, tmp_path, "--dump-dom")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert not console_problems(done.stderr), console_problems(done.stderr)
+    assert 'data-js="ready"' in done.stdout
+    for section, present in (("production-queries", report.queries), ("app-checks", report.app_checks),
+                             ("scale", report.scale), ("settings-change", report.settings_change),
+                             ("version-change", report.version_change)):
+        assert (f'id="{section}"' in done.stdout) == bool(present), section
+
+
+@needs_chromium
 def test_console_error_detection_works(tmp_path):
     """The check above must be able to fail: a page with a script error is caught."""
     page = tmp_path / "broken.html"

@@ -76,7 +76,7 @@ def test_run_suggest_rewrites_puts_the_comparison_and_diff_in_the_report(tmp_pat
     assert rehearse("snapshot", url, "-o", str(snap), "--no-strict").returncode == 0
     out = tmp_path / "r"
     proc = rehearse("run", "--snapshot", str(snap), "--alembic-ini", str(ini), "--report-dir", str(out),
-                    "--format", "json", "--format", "md", "--suggest-rewrites", "-q")
+                    "--format", "json", "--format", "md", "--format", "html", "--suggest-rewrites", "-q")
     assert proc.returncode in (0, 1), proc.stderr
     report = json.loads((out / "report.json").read_text())
     [rewrite] = report["rewrites"]
@@ -88,6 +88,12 @@ def test_run_suggest_rewrites_puts_the_comparison_and_diff_in_the_report(tmp_pat
     # the report still reads back and renders with the rewrites in it
     again = rehearse("report", str(out / "report.json"), "--format", "markdown")
     assert again.returncode == 0 and "Suggested rewrite" in again.stdout
+    page = (out / "report.html").read_text()
+    assert "Suggested rewrite</h3>" in page and "not-valid-foreign-key" in page and "NOT VALID" in page
+    assert '<pre class="diff">' in page
+    terminal = rehearse("report", str(out / "report.json"), "--format", "terminal")
+    [line] = [line for line in terminal.stdout.splitlines() if line.startswith("rewrite ")]
+    assert line.startswith("rewrite r02 not-valid-foreign-key: suggested; lock ")
 
 
 def test_fix_bad_input_is_one_line_and_exit_2(tmp_path):
