@@ -25,14 +25,13 @@ def check(cfg: RunConfig) -> None:
     preflight(cfg)
 
 
-def run(cfg: RunConfig, *, say: Callable[[str], None] = lambda _: None, progress: bool = False,
-        suggest_rewrites: bool = False) -> Report:
+def run(cfg: RunConfig, *, say: Callable[[str], None] = lambda _: None, progress: bool = False) -> Report:
     """Rehearse a project's migrations end to end; returns the assessed Report. With
-    ``suggest_rewrites``, revisions with high or critical findings that have a safe pattern get
+    ``cfg.suggest_rewrites``, revisions with high or critical findings that have a safe pattern get
     the rewrite, rehearsed side by side on the same snapshot (``Report.rewrites``)."""
     from .pipeline import run_rehearsal
     report = run_rehearsal(cfg, say=say, progress=progress)
-    if suggest_rewrites:
+    if cfg.suggest_rewrites:
         import dataclasses
 
         from .rewrite.suggest import suggest_for_report

@@ -157,7 +157,7 @@ def run(
         app_check_timeout=app_check_timeout, app_check_env=app_check_env,
         app_check_at=tuple(app_check_at) if app_check_at else None,
         pg_settings=tuple(setting) if setting else None, settings_from=settings_from,
-        target_version=target_version, pg_bindir=pg_bindir)
+        target_version=target_version, pg_bindir=pg_bindir, suggest_rewrites=suggest_rewrites or None)
     fail_on = cfg.fail_on
     try:
         from .staging import install_signal_handlers
@@ -166,8 +166,7 @@ def run(
         pass
     from .migrate.stop import run_deadline
     with run_deadline(cfg.timeout_s):
-        report = api.run(cfg, say=_say(quiet), progress=sys.stderr.isatty() and not quiet,
-                         suggest_rewrites=suggest_rewrites)
+        report = api.run(cfg, say=_say(quiet), progress=sys.stderr.isatty() and not quiet)
     paths = write_reports(report, cfg.report_dir, list(cfg.formats), fail_on=fail_on)
     print_summary(report)
     err.print("reports: " + ", ".join(str(p) for p in paths), markup=False)

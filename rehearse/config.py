@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping, Optional
 
 import yaml
-from pydantic import (BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, ValidationInfo, field_validator,
-                      model_validator)
+from pydantic import (AfterValidator, AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter,
+                      ValidationError, ValidationInfo, field_validator, model_validator)
 
 from .errors import BadInput
 from .model import RISK_LEVELS
@@ -192,6 +192,84 @@ def parse_invariant(entry: Mapping[str, Any]) -> Invariant:
                        hint="write {name: ..., sql: SELECT ..., expect: '== 0'}") from None
 
 
+# --- app checks -------------------------------------------------------------------------------
+
+
+def _command(value: str) -> str:
+    if not str(value).strip():
+        raise ValueError("an app check needs a command (e.g. --app-check 'pytest tests/smoke')")
+    return str(value)
+
+
+def _env_name(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+        raise ValueError(f"{value!r} is not an environment variable name (e.g. DATABASE_URL)")
+    return value
+
+
+def _moments(value: Any) -> tuple[str, ...]:
+    """'after-upgrade', ['before-upgrade', 'after-upgrade'] or 'before-upgrade,after-upgrade' -> in rehearsal order."""
+    items = [value] if isinstance(value, str) else list(value)
+    names = [m.strip().replace("_", "-") for item in items for m in str(item).split(",") if m.strip()]
+    for name in names:
+        if name not in APP_CHECK_MOMENTS:
+            raise ValueError(f"{name!r} is not a moment; use {', '.join(APP_CHECK_MOMENTS)}")
+    if not names:
+        raise ValueError(f"name at least one moment: {', '.join(APP_CHECK_MOMENTS)}")
+    return tuple(m for m in APP_CHECK_MOMENTS if m in names)
+
+
+@dataclass(frozen=True)
+class AppCheck:
+    """One team command run against staging (``--app-check``, ``run.app_checks``) and how it runs."""
+
+    __pydantic_config__ = _STRICT
+
+    command: Annotated[str, AfterValidator(_command)]
+    timeout_s: Annotated[float, Field(gt=0)] = 300.0  # its whole process group is killed after this
+    env: Annotated[str, AfterValidator(_env_name)] = "DATABASE_URL"  # the variable carrying the staging URL
+    at: Annotated[tuple[str, ...], BeforeValidator(_moments)] = APP_CHECK_MOMENTS
+
+
+class _AppCheckEntry(BaseModel):
+    """An ``app_checks:`` entry of rehearse.yaml's ``run:``: {cmd, timeout, env, at}, all but cmd optional."""
+
+    model_config = _STRICT
+    cmd: Annotated[str, AfterValidator(_command)]
+    # a duration (30s, 5m, or seconds); timeout_s is the service's name for it
+    timeout: Optional[str | float] = Field(None, validation_alias=AliasChoices("timeout", "timeout_s"))
+    env: Optional[Annotated[str, AfterValidator(_env_name)]] = None
+    at: Optional[Annotated[tuple[str, ...], BeforeValidator(_moments)]] = None
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, value: Any) -> Any:
+        try:
+            seconds = parse_duration(value)
+        except BadInput as exc:
+            raise ValueError(exc.one_line()) from None
+        if seconds is not None and seconds <= 0:
+            raise ValueError("an app check's time limit must be more than 0; write it like 30s or 5m")
+        return value
+
+
+def _app_check(item: Any, defaults: Mapping[str, Any]) -> Any:
+    """A command, an ``app_checks:`` entry or an AppCheck -> AppCheck fields, the run's defaults filling the gaps."""
+    if isinstance(item, AppCheck):
+        return item
+    if not isinstance(item, Mapping):
+        return {**defaults, "command": str(item)}
+    entry = dict(item)
+    if "cmd" in entry:
+        entry["command"] = entry.pop("cmd")
+    if "timeout" in entry:
+        try:
+            entry["timeout_s"] = parse_duration(entry.pop("timeout"))
+        except BadInput as exc:
+            raise ValueError(exc.one_line()) from None
+    return {**defaults, **{k: v for k, v in entry.items() if v is not None}}
+
+
 # --- the settings file ------------------------------------------------------------------------
 
 
@@ -218,13 +296,42 @@ class _RunSection(BaseModel):
     baseline: Optional[Path] = None
     # production's query shapes (docs/queries.md): --queries, --traffic-window, --plan-top, --plan-budget
     queries: Optional[Path] = None
-    traffic_window: Optional[str | float] = None
+    traffic_window: Optional[str | float] = Field(None, validation_alias=AliasChoices("traffic_window",
+                                                                                      "traffic_window_s"))
     plan_top: Optional[int] = Field(None, ge=0)
     plan_budget: Optional[str | float] = None
     scale_repeat: Optional[int] = Field(None, ge=1, le=20)  # --scale-repeat
     # a PostgreSQL major version to compare with (docs/risk.md): --target-version, --pg-bindir
     target_version: Optional[int] = Field(None, ge=9)
     pg_bindir: Optional[Path] = None
+    # the team's commands against staging (RH406): a command, or {cmd, timeout, env, at}; --app-check
+    app_checks: Optional[tuple[_AppCheckEntry, ...]] = None
+    scale: Optional[tuple[float, ...]] = None  # --scale: "1%,3%,10%" or a list; kept as fractions
+    settings: Optional[dict[str, str | bool | int | float]] = None  # --setting name=value, as {name: value}
+    suggest_rewrites: Optional[bool] = None  # --suggest-rewrites
+
+    @field_validator("app_checks", mode="before")
+    @classmethod
+    def _one_or_more(cls, value: Any) -> Any:
+        items = [value] if isinstance(value, (str, Mapping)) else value
+        return [{"cmd": item} if isinstance(item, str) else item for item in items or ()]
+
+    @field_validator("scale", mode="before")
+    @classmethod
+    def _scale(cls, value: Any) -> Any:
+        try:
+            return None if value in (None, "", ()) else parse_scale(value)
+        except BadInput as exc:
+            raise ValueError(exc.one_line()) from None
+
+    @field_validator("settings")
+    @classmethod
+    def _setting_names(cls, value: Any) -> Any:
+        try:
+            setting_pairs(value or {})
+        except BadInput as exc:
+            raise ValueError(exc.one_line()) from None
+        return value
 
     @field_validator("formats", mode="before")
     @classmethod
@@ -249,9 +356,16 @@ class _RunSection(BaseModel):
 
     @field_validator("queries")
     @classmethod
-    def _queries_file(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.is_file():
-            raise ValueError("no such file (a relative path starts from the working directory); give a "
+    def _queries_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        # context {"paths_from": DIR}: relative paths start there (the child run's folder); None: not
+        # checked here (they name a file of a checkout only the worker will have)
+        context = info.context or {}
+        base = context.get("paths_from", Path.cwd())
+        if value is None or (base is None and not value.is_absolute()):
+            return value
+        if not (value if value.is_absolute() else Path(base) / value).is_file():
+            where = "the working directory" if "paths_from" not in context else f"the project folder {base}"
+            raise ValueError(f"no such file (a relative path starts from {where}); give a "
                              "pg_stat_statements CSV export, a log of statements or a queries.json")
         return value
 
@@ -305,22 +419,67 @@ def validate_thresholds(data: Mapping[str, Any] | None) -> dict[str, dict[str, A
     return nested
 
 
-def settings_with_thresholds(alembic_ini: Path, thresholds: Mapping[str, Any]) -> dict[str, Any]:
-    """The project's own settings (as `rehearse run` would find them) with ``thresholds`` laid over.
+def validate_run_section(data: Mapping[str, Any] | None, *, paths_from: Path | None) -> dict[str, Any]:
+    """A ``run:`` mapping checked as rehearse.yaml's is, and as `rehearse run` checks those values before any work.
 
-    Names in ``thresholds`` win over the project's; every other setting (run defaults, invariants,
-    the anonymization policy) is kept verbatim, so the result is a whole settings file.
+    The settings are asked of the server (``postgres --describe-config``), a target version's binaries
+    looked for. Relative paths start from ``paths_from`` (the folder the run starts in); with None
+    they are not looked for (they name files of a checkout not made yet). Returns the names given,
+    as validated (``scale`` as fractions, app checks' moments in rehearsal order). The service checks
+    a target's run options with this when the target is saved, so a child `rehearse run` does not
+    refuse the settings file the worker writes from them.
+    """
+    if data is not None and not isinstance(data, Mapping):
+        raise BadInput("run options must be a mapping of names to values", hint="e.g. {\"scale\": \"1%,3%\"}")
+    try:
+        section = _RunSection.model_validate(dict(data or {}), context={"paths_from": paths_from})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        hint = "fix the value (see `rehearse run --help` for what each one does)"
+        if error.get("type") in ("extra_forbidden", "unexpected_keyword_argument"):
+            model = _AppCheckEntry if error["loc"][0] == "app_checks" else _RunSection
+            hint = f"use one of: {', '.join(model.model_fields)}"
+        raise BadInput(f"{_loc_text(tuple(error['loc']))}: {_error_text(error)}", hint=hint) from None
+    settings = checked_settings(setting_pairs(section.settings or {}))
+    out = section.model_dump(mode="json", exclude_none=True)
+    if settings:
+        out["settings"] = dict(settings)  # as the server names them, values as text
+    bindir = section.pg_bindir
+    if bindir is not None and not bindir.is_absolute():
+        if paths_from is None:
+            return out  # binaries inside a checkout not made yet: the run itself looks for them
+        bindir = Path(paths_from) / bindir
+    if section.target_version is not None or bindir is not None:
+        from .pgbin import target_server
+        target_server(section.target_version, bindir)
+    return out
+
+
+def settings_for_child(project: Path, alembic_ini: Path, *, thresholds: Mapping[str, Any] | None = None,
+                       run: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The project's own settings (as `rehearse run` would find them) with ``thresholds`` and ``run`` laid over.
+
+    Names given win over the project's, in ``thresholds`` and in the ``run:`` section; every other
+    setting (the other run defaults, invariants, the anonymization policy) is kept verbatim, so the
+    result is a whole settings file for a run started in ``project``.
     """
     path = find_settings_file(Path(alembic_ini).parent)
     raw: dict[str, Any] = {}
     if path is not None:
-        read_settings(path)  # the project's own file must be valid before anything is laid over it
+        read_settings(path, paths_from=project)  # the project's own file must be valid before anything is laid on
         text = path.read_text()
         raw = (tomllib.loads(text).get("tool", {}).get("rehearse", {}) if path.suffix == ".toml"
                else yaml.safe_load(text) or {})
-    own = nest_thresholds(raw.get("thresholds") or {})
-    given = validate_thresholds(thresholds)
-    raw["thresholds"] = {group: {**own[group], **given[group]} for group in ("checks", "risk")}
+    if thresholds:
+        own = nest_thresholds(raw.get("thresholds") or {})
+        given = validate_thresholds(thresholds)
+        raw["thresholds"] = {group: {**own[group], **given[group]} for group in ("checks", "risk")}
+    if run:
+        given_run = validate_run_section(run, paths_from=project)
+        own_run = dict(raw.get("run") or {})
+        if "traffic_window" in given_run:
+            own_run.pop("traffic_window_s", None)  # the project's other spelling of the same name
+        raw["run"] = {**own_run, **given_run}
     return raw
 
 
@@ -350,8 +509,10 @@ class Settings:
         return self.path if self.path is not None and self.data.has_policy else None
 
 
-def read_settings(path: Path | None) -> Settings:
-    """Read and validate a settings file; errors name the file and line."""
+def read_settings(path: Path | None, *, paths_from: Path | None = None) -> Settings:
+    """Read and validate a settings file; errors name the file and line.
+
+    Relative paths in it start from ``paths_from`` (default: the working directory)."""
     if path is None:
         return Settings(None, SettingsFile())
     if not path.is_file():
@@ -370,7 +531,8 @@ def read_settings(path: Path | None) -> Settings:
     if not isinstance(raw, dict):
         raise BadInput(f"{path} must hold a mapping at the top level", hint="see docs/policy.md")
     try:
-        return Settings(path, SettingsFile.model_validate(raw))
+        context = {"paths_from": paths_from} if paths_from is not None else None
+        return Settings(path, SettingsFile.model_validate(raw, context=context))
     except ValidationError as exc:
         error = exc.errors()[0]
         loc = tuple(error["loc"])
@@ -471,46 +633,39 @@ class RunConfig(BaseModel):
     @field_validator("pg_settings", mode="before")
     @classmethod
     def _pg_settings(cls, value: Any) -> Any:
-        from .pgbin import server_bindir
-        from .pgsettings import check_settings
-        pairs = []
-        for item in value or ():
-            if isinstance(item, str):
-                name, sep, val = item.partition("=")
-                if not sep or not name.strip() or not re.fullmatch(r"[A-Za-z_][\w.]*", name.strip()):
-                    raise ValueError(f"--setting {item!r} is not name=value (e.g. work_mem=64MB)")
-                item = (name.strip(), val.strip().strip("'\""))
-            pairs.append((str(item[0]), str(item[1])))
-        return check_settings(tuple(pairs), str(server_bindir()[0])) if pairs else ()
-    app_checks: tuple[str, ...] = ()  # --app-check: the team's commands, run against staging
+        return checked_settings(setting_pairs(value or ()))
+    # --app-check: the team's commands, run against staging; --app-check-timeout/-env/-at are the
+    # defaults of those that do not say (declared first: app_checks reads them)
     app_check_timeout_s: float = Field(300.0, gt=0)
     app_check_env: str = "DATABASE_URL"  # the variable the staging URL is passed in
     app_check_at: tuple[str, ...] = APP_CHECK_MOMENTS
+    app_checks: tuple[AppCheck, ...] = ()
+    suggest_rewrites: bool = False  # rehearse the safe rewrite of high/critical findings beside the original
 
     @field_validator("app_check_env")
     @classmethod
     def _app_check_env(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
-            raise ValueError(f"--app-check-env {value!r} is not an environment variable name (e.g. DATABASE_URL)")
-        return value
+        try:
+            return _env_name(value)
+        except ValueError as exc:
+            raise ValueError(f"--app-check-env {exc}") from None
 
     @field_validator("app_check_at", mode="before")
     @classmethod
     def _app_check_at(cls, value: Any) -> Any:
-        items = [value] if isinstance(value, str) else list(value)
-        names = [m.strip() for item in items for m in str(item).split(",") if m.strip()]
-        for name in names:
-            if name not in APP_CHECK_MOMENTS:
-                raise ValueError(f"--app-check-at {name!r} is not a moment; use {', '.join(APP_CHECK_MOMENTS)}")
-        return tuple(m for m in APP_CHECK_MOMENTS if m in names)
+        try:
+            return _moments(value)
+        except ValueError as exc:
+            raise ValueError(f"--app-check-at {exc}") from None
 
     @field_validator("app_checks", mode="before")
     @classmethod
-    def _app_checks(cls, value: Any) -> Any:
-        items = [value] if isinstance(value, str) else list(value)
-        if any(not str(c).strip() for c in items):
-            raise ValueError("--app-check needs a command (e.g. --app-check 'pytest tests/smoke')")
-        return tuple(str(c) for c in items)
+    def _app_checks(cls, value: Any, info: ValidationInfo) -> Any:
+        items = [value] if isinstance(value, (str, Mapping)) else list(value or ())
+        defaults = {"timeout_s": info.data.get("app_check_timeout_s", 300.0),
+                    "env": info.data.get("app_check_env", "DATABASE_URL"),
+                    "at": info.data.get("app_check_at", APP_CHECK_MOMENTS)}
+        return tuple(_app_check(item, defaults) for item in items)
 
     @field_validator("scale", mode="before")
     @classmethod
@@ -609,8 +764,11 @@ def load_run_config(*, alembic_ini: Path, settings_file: Path | None = None, dis
     if merged.get("fail_on") == "none":
         merged["fail_on"] = None
     settings_from = merged.pop("settings_from", None)
+    file_settings = merged.pop("settings", None)  # run.settings: what --setting / --settings would give
     if settings_from is not None:
         merged["pg_settings"] = tuple(read_pg_settings_file(Path(settings_from))) + tuple(merged.get("pg_settings") or ())
+    elif file_settings and "pg_settings" not in given:
+        merged["pg_settings"] = setting_pairs(file_settings)
     if "strict" not in given:
         merged["strict"] = is_ci() if ci is None else ci
     if "policy" not in given and settings.policy is not None:
@@ -619,6 +777,39 @@ def load_run_config(*, alembic_ini: Path, settings_file: Path | None = None, dis
                      invariants=tuple(i.invariant() for i in settings.data.invariants),
                      check_thresholds=settings.data.thresholds.checks,
                      risk_thresholds=settings.data.thresholds.risk, **merged)
+
+
+def setting_pairs(value: Mapping[str, Any] | Any) -> tuple[tuple[str, str], ...]:
+    """``--setting`` values ("name=value", (name, value)) or a ``settings:`` mapping -> (name, text) pairs.
+
+    Only the form is checked here; :func:`checked_settings` asks the server whether it has them.
+    """
+    items = list(value.items()) if isinstance(value, Mapping) else list(value)
+    pairs = []
+    for item in items:
+        if isinstance(item, str):
+            name, sep, val = item.partition("=")
+            if not sep:
+                raise BadInput(f"--setting {item!r} is not name=value (e.g. work_mem=64MB)",
+                               hint="write each setting as name=value")
+            item = (name, val.strip().strip("'\""))
+        name, val = str(item[0]).strip(), item[1]
+        if not re.fullmatch(r"[A-Za-z_][\w.]*", name):
+            raise BadInput(f"--setting {name!r} is not a setting name (e.g. work_mem)",
+                           hint="write each setting as name=value")
+        if isinstance(val, bool):
+            val = "on" if val else "off"  # YAML's on/off are booleans: PostgreSQL's spelling back
+        pairs.append((name, str(val)))
+    return tuple(pairs)
+
+
+def checked_settings(pairs: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """The pairs, named as the server names them; BadInput for one this server lacks or cannot set on a copy."""
+    if not pairs:
+        return ()
+    from .pgbin import server_bindir
+    from .pgsettings import check_settings
+    return check_settings(pairs, str(server_bindir()[0]))
 
 
 def parse_scale(text: str | list | tuple) -> tuple[float, ...]:

@@ -177,6 +177,26 @@ def test_query_settings_come_from_the_file_and_flags_win(tmp_path):
     assert (cfg.plan_top, cfg.plan_budget_s) == (4, 0.25)
 
 
+def test_app_checks_scale_settings_and_rewrites_come_from_the_file_and_flags_win(tmp_path):
+    ini = _project(tmp_path, "run:\n  app_checks:\n    - pytest tests/smoke\n"
+                             "    - {cmd: python old.py, timeout: 30s, env: APP_DB, at: after-upgrade}\n"
+                             "  scale: 1%,3%\n  settings: {work_mem: 64MB, enable_seqscan: off}\n"
+                             "  suggest_rewrites: true\n")
+    cfg = load_run_config(alembic_ini=ini, snapshot=tmp_path)
+    smoke, old = cfg.app_checks
+    assert (smoke.command, smoke.timeout_s, smoke.env, smoke.at) == (
+        "pytest tests/smoke", 300.0, "DATABASE_URL", ("before-upgrade", "after-upgrade", "after-rollback"))
+    assert (old.command, old.timeout_s, old.env, old.at) == ("python old.py", 30.0, "APP_DB", ("after-upgrade",))
+    assert cfg.scale == (0.01, 0.03) and cfg.suggest_rewrites
+    assert cfg.pg_settings == (("work_mem", "64MB"), ("enable_seqscan", "off"))  # YAML's off is PostgreSQL's
+    # flags replace the file's lists; --app-check-timeout/-env/-at are the defaults of the flags' commands
+    cfg = load_run_config(alembic_ini=ini, snapshot=tmp_path, app_checks=("true",), app_check_timeout="7s",
+                          app_check_at=("before-upgrade",), pg_settings=("lock_timeout=1s",), scale="2%,4%")
+    [flag] = cfg.app_checks
+    assert (flag.command, flag.timeout_s, flag.at) == ("true", 7.0, ("before-upgrade",))
+    assert cfg.pg_settings == (("lock_timeout", "1s"),) and cfg.scale == (0.02, 0.04)
+
+
 @pytest.mark.parametrize("settings, where, message", [
     ("run:\n  formats: [json]\n  plan_top: -1\n", "rehearse.yaml:3: run.plan_top", "greater than or equal to 0"),
     ("run:\n  plan_top: many\n", "rehearse.yaml:2: run.plan_top", "valid integer"),
@@ -187,6 +207,14 @@ def test_query_settings_come_from_the_file_and_flags_win(tmp_path):
     ("run:\n  lock_timeout: soon\n", "rehearse.yaml:2: run.lock_timeout", "'soon' is not a duration"),
     ("# production's shapes\nrun:\n  queries: {tmp}/missing.csv\n", "rehearse.yaml:3: run.queries", "no such file"),
     ("run:\n  plan_tpo: 3\n", "rehearse.yaml:2: run.plan_tpo", "unknown setting"),
+    ("run:\n  app_checks:\n    - pytest\n    - {cmd: smoke, env: 1BAD}\n", "rehearse.yaml:4: run.app_checks.1.env",
+     "not an environment variable name"),
+    ("run:\n  app_checks:\n    - {cmd: smoke, at: during-upgrade}\n", "rehearse.yaml:3: run.app_checks.0.at",
+     "not a moment"),
+    ("run:\n  app_checks:\n    - {cmd: smoke, timeout: soon}\n", "rehearse.yaml:3: run.app_checks.0.timeout",
+     "'soon' is not a duration"),
+    ("run:\n  scale: 10%\n", "rehearse.yaml:2: run.scale", "at least two subset sizes"),
+    ("run:\n  settings:\n    work mem: 64MB\n", "rehearse.yaml:2: run.settings", "not a setting name"),
 ])
 def test_bad_query_settings_exit_2_with_file_and_line_before_any_database_work(tmp_path, settings, where, message):
     ini = _project(tmp_path, settings.replace("{tmp}", str(tmp_path)))

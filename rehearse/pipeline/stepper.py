@@ -255,7 +255,7 @@ class Stepper:
         from ..checks import DatabaseContext, check_database
         if revision is not None and not self.in_scope(revision):
             return []
-        if revision is None and moment in self.cfg.app_check_at:
+        if revision is None:
             self.run_app_checks(moment)
         shape_runs, plans, shapes = self._shapes_at(moment) if self.shapes else (None, (), ())
         ctx = DatabaseContext(moment, dsn=self.db.dsn, url=self.db.url,
@@ -312,16 +312,18 @@ class Stepper:
 
 
     def run_app_checks(self, moment: str) -> None:
-        """Each --app-check command once against staging at ``moment``, in the project's folder."""
+        """Each --app-check command of ``moment`` once against staging, in the project's folder."""
         from ..appcheck import run_app_check
-        for command in self.cfg.app_checks:
-            self.say(f"app check at {moment}: {command}")
+        for check in self.cfg.app_checks:
+            if moment not in check.at:
+                continue
+            self.say(f"app check at {moment}: {check.command}")
             with self.timer.stage("app-checks"):
-                run = run_app_check(command, self.db, moment=moment, env_name=self.cfg.app_check_env,
-                                    timeout_s=self.cfg.app_check_timeout_s, cwd=str(self.project.ini.parent))
+                run = run_app_check(check.command, self.db, moment=moment, env_name=check.env,
+                                    timeout_s=check.timeout_s, cwd=str(self.project.ini.parent))
             self.ledger.app_checks.append(run)
             if not run.ok:
-                self.say(f"app check {'timed out' if run.timed_out else 'failed'} at {moment}: {command}")
+                self.say(f"app check {'timed out' if run.timed_out else 'failed'} at {moment}: {check.command}")
 
     def _policy_covers(self) -> Any:
         if self.cfg.policy is None:

@@ -49,12 +49,12 @@ def target_or_404(conn, name: str) -> dict:
     return t
 
 
-def invalid_as_422(check, why: str):
+def invalid_as_422(check, why: str, where: str = ""):
     """Run a validator from config/schedule; its BadInput becomes the 422 {what, why, hint}."""
     try:
         return check()
     except RehearseError as exc:
-        raise ApiError(422, redact(exc.message), why, exc.hint or "see docs/service.md") from None
+        raise ApiError(422, where + redact(exc.message), why, exc.hint or "see docs/service.md") from None
 
 
 def put_target(engine: sa.Engine, who, body: dict[str, Any]) -> dict:
@@ -82,6 +82,7 @@ def put_target(engine: sa.Engine, who, body: dict[str, Any]) -> dict:
     from ..config import validate_thresholds
     invalid_as_422(lambda: validate_thresholds(body.get("thresholds")),
                    "the rehearsal would refuse these thresholds in its settings file")
+    body["run_options"] = checked_run_options(who, body.get("run_options"), body)
     with engine.begin() as conn:
         existed = store.get_target(conn, body["name"]) is not None
         store.put_target(conn, body)
@@ -90,6 +91,58 @@ def put_target(engine: sa.Engine, who, body: dict[str, Any]) -> dict:
                     **{k: v for k, v in out.items() if k != "has_source_url"})
     log.info("target %s saved by %s", body["name"], who[0])
     return out
+
+
+# A target's `rehearse run` options, by the names the API takes; each is a run: key of rehearse.yaml
+# (traffic_window_s and an app check's timeout_s are that file's traffic_window and timeout, in seconds)
+RUN_OPTIONS = ("queries", "traffic_window_s", "app_checks", "scale", "settings", "target_version", "pg_bindir",
+               "suggest_rewrites")
+
+
+def checked_run_options(who, options: Any, target: dict) -> dict:
+    """``run_options`` checked by rehearse's own validators (as the child run will check them), normalized.
+
+    App checks are commands the worker runs: only an admin may set them (403), whatever route the
+    options come through. Relative paths start from the project folder (the child's working
+    directory); a git target's are checked by the child, in its checkout.
+    """
+    if not options:
+        return {}
+    if not isinstance(options, dict):
+        raise ApiError(422, "run_options must be an object", "it maps option names to values",
+                       f"e.g. {{\"scale\": \"1%,3%,10%\"}}; the names: {', '.join(RUN_OPTIONS)}")
+    unknown = sorted(set(options) - set(RUN_OPTIONS))
+    if unknown:
+        raise ApiError(422, f"run_options: unknown option {unknown[0]!r}", "a target sets only these `rehearse run` "
+                       "options (its project's rehearse.yaml decides the rest)",
+                       f"use one of: {', '.join(RUN_OPTIONS)}")
+    if options.get("app_checks") and who[1] != "admin":
+        raise ApiError(403, "only admins set app_checks", "an app check is a shell command the worker runs "
+                       "against staging, with the worker's own rights", "ask an admin to set it")
+    from pathlib import Path
+
+    from ..config import parse_duration, validate_run_section
+    paths_from = Path(target["project_path"]) if target.get("project_path") and not target.get("git_url") else None
+    out = invalid_as_422(lambda: validate_run_section(options, paths_from=paths_from),
+                         "the rehearsal would refuse this option", where="run_options: ")
+    if "traffic_window" in out:  # back to the API's names, in seconds
+        out["traffic_window_s"] = parse_duration(out.pop("traffic_window"))
+    for check in out.get("app_checks", ()):
+        if "timeout" in check:
+            check["timeout_s"] = parse_duration(check.pop("timeout"))
+    return out
+
+
+def set_run_options(engine: sa.Engine, who, name: str, options: Any) -> dict:
+    """Replace a target's run options (the target page's form), checked as ``POST /api/targets`` checks them."""
+    with engine.connect() as conn:
+        target = target_or_404(conn, name)
+    checked = checked_run_options(who, options, target)
+    with engine.begin() as conn:
+        store.set_run_options(conn, name, checked)
+        store.audit(conn, who[0], "target.run_options", name, run_options=checked, was=target["run_options"])
+    log.info("run options of target %s saved by %s", name, who[0])
+    return checked
 
 
 def submit(engine: sa.Engine, who, target: str, ref: str | None) -> dict:

@@ -59,6 +59,9 @@ class TargetIn(BaseModel):
     staging: str = "local"
     fail_on: Optional[Literal["low", "medium", "high", "critical"]] = None
     thresholds: dict[str, Any] = {}
+    # `rehearse run` options: queries, traffic_window_s, app_checks (admin only), scale, settings,
+    # target_version, pg_bindir, suggest_rewrites (docs/service.md, "Run options")
+    run_options: dict[str, Any] = {}
     approval_threshold: Literal["low", "medium", "high", "critical"] = "high"
 
 

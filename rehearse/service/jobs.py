@@ -80,16 +80,19 @@ def snapshot_command(target: dict, out_dir: Path, schedule: SnapshotSchedule) ->
 
 
 def write_child_settings(target: dict, project: Path, workdir: Path) -> Path | None:
-    """The target's thresholds over the project's own settings, as a file for the child's --config.
+    """The target's thresholds and run options over the project's own settings, as a file for the child's --config.
 
-    None when the target sets no thresholds: the child then finds the project's file itself.
+    The run options go into its ``run:`` section, where rehearse.yaml keeps the same names, so the
+    child reads them as it reads a project's own. None when the target sets neither: the child
+    then finds the project's file itself.
     """
-    if not target.get("thresholds"):
+    if not (target.get("thresholds") or target.get("run_options")):
         return None
     import yaml
 
-    from ..config import settings_with_thresholds
-    data = settings_with_thresholds(project / (target.get("alembic_ini") or "alembic.ini"), target["thresholds"])
+    from ..config import settings_for_child
+    data = settings_for_child(project, project / (target.get("alembic_ini") or "alembic.ini"),
+                              thresholds=target.get("thresholds"), run=target.get("run_options"))
     path = workdir / "settings" / "rehearse.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(data, sort_keys=False))
@@ -162,10 +165,12 @@ class Worker:
             row = conn.execute(sa.text("SELECT * FROM rehearsals WHERE id = :i FOR UPDATE"), {"i": rid}).mappings().first()
             if row is None or row["status"] != "queued":
                 return None  # cancelled or replaced between defer and fetch
-            conn.execute(sa.text("UPDATE rehearsals SET status = 'running', started_at = now(), worker_id = :w "
-                                 "WHERE id = :i"), {"w": self.id, "i": rid})
-            store.audit(conn, f"worker:{self.id}", "rehearsal.start", str(rid))
             target = store.get_target(conn, row["target"], with_secret=True)
+            # the options it runs with, kept with it: the target's may change before anyone reads the report
+            conn.execute(sa.text("UPDATE rehearsals SET status = 'running', started_at = now(), worker_id = :w, "
+                                 "run_options = CAST(:o AS jsonb) WHERE id = :i"),
+                         {"w": self.id, "i": rid, "o": json.dumps(target["run_options"] or {})})
+            store.audit(conn, f"worker:{self.id}", "rehearsal.start", str(rid))
             if target["snapshot_schedule"] and not target["snapshot"]:
                 # a scheduled target rehearses on its newest complete pull, recorded with the rehearsal
                 # (pruning spares a snapshot while a running rehearsal uses it)
@@ -221,8 +226,8 @@ class Worker:
                     try:
                         settings = await asyncio.to_thread(write_child_settings, target, project, workdir)
                     except RehearseError as exc:
-                        outcome = store.Outcome("error", None, f"the target's thresholds could not be applied: "
-                                                f"{exc.one_line()}", None, None)
+                        outcome = store.Outcome("error", None, f"the target's thresholds or run options could not "
+                                                f"be applied: {exc.one_line()}", None, None)
                     else:
                         outcome = await self._run_child(
                             rid, rehearse_command(target, project, workdir / "reports", settings),

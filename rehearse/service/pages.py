@@ -62,8 +62,45 @@ def _duration(row: dict) -> str:
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
+def _option_rows(options: Optional[dict]) -> list[tuple[str, list[str]]]:
+    """A target's (or a rehearsal's) run options as (name, lines of text), in the API's order."""
+    rows = []
+    for name in actions.RUN_OPTIONS:
+        if name not in (options or {}):
+            continue
+        value = options[name]
+        if name == "app_checks":
+            lines = [_check_text(check) for check in value]
+        elif name == "scale":
+            lines = [", ".join(f"{f * 100:g}%" for f in value)]
+        elif name == "settings":
+            lines = [f"{k} = {v}" for k, v in value.items()]
+        else:
+            lines = [str(value).lower() if isinstance(value, bool) else str(value)]
+        rows.append((name, lines))
+    return rows
+
+
+def _check_text(check: dict) -> str:
+    how = []
+    if "timeout_s" in check:
+        how.append(f"time limit {check['timeout_s']:g} s")
+    if "env" in check:
+        how.append(f"URL in {check['env']}")
+    if "at" in check:
+        how.append("at " + ", ".join(check["at"]))
+    return check["cmd"] + (f" ({'; '.join(how)})" if how else "")
+
+
+def _as_yaml(options: Optional[dict]) -> str:
+    import yaml
+    return yaml.safe_dump(options, sort_keys=False, default_flow_style=False) if options else ""
+
+
 _env.filters["when"] = _when
 _env.filters["duration"] = _duration
+_env.filters["option_rows"] = _option_rows
+_env.filters["as_yaml"] = _as_yaml
 _env.globals["rank"] = RANK
 
 
@@ -298,7 +335,7 @@ def install_pages(app: FastAPI, engine: sa.Engine, auth: Auth) -> None:
         with engine.connect() as conn:
             old = store.get_target(conn, fields["name"]) or {}
         keep = {k: old.get(k) for k in ("alembic_ini", "python", "policy", "thresholds", "git_ref",
-                                        "snapshot_schedule") if old.get(k)}
+                                        "snapshot_schedule", "run_options") if old.get(k)}
         try:
             body = TargetIn(**keep, **{k: (v.strip() or None) if k not in ("name",) else v
                                        for k, v in fields.items() if v.strip() or k == "name"})
@@ -308,3 +345,14 @@ def install_pages(app: FastAPI, engine: sa.Engine, auth: Auth) -> None:
                            "correct the field and save again") from None
         actions.put_target(engine, who, body.model_dump())
         return back(f"/targets/{quote(body.name)}")
+
+    @app.post("/targets/{name}/run-options", include_in_schema=False)
+    def run_options_form(name: str, who: Admin, run_options: Annotated[str, Form()] = "") -> Response:
+        import yaml
+        try:
+            options = yaml.safe_load(run_options) if run_options.strip() else {}
+        except yaml.YAMLError as exc:
+            raise ApiError(422, "the run options are not valid YAML", " ".join(str(exc).split()),
+                           "write one option a line in YAML (or the object as JSON), e.g. scale: 1%,3%,10%") from None
+        actions.set_run_options(engine, who, name, options)
+        return back(f"/targets/{quote(name)}")

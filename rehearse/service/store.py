@@ -33,10 +33,10 @@ _SNAPSHOT_LOCK = 7262302  # advisory lock class: one target's snapshot bookkeepi
 
 # The columns of a target that the API returns; source_url is stored but never leaves the service.
 TARGET_FIELDS = ("name", "snapshot", "snapshot_schedule", "project_path", "git_url", "git_ref", "alembic_ini",
-                 "python", "policy", "staging", "fail_on", "thresholds", "approval_threshold")
+                 "python", "policy", "staging", "fail_on", "thresholds", "approval_threshold", "run_options")
 REHEARSAL_FIELDS = ("id", "target", "ref", "commit", "requested_by", "status", "status_reason", "exit_code",
                     "risk", "worker_id", "created_at", "started_at", "finished_at", "cancel_requested", "snapshot_id",
-                    "data_rows")
+                    "data_rows", "run_options")
 
 
 def engine(url: str, *, pool_size: int = 5) -> Engine:
@@ -268,13 +268,20 @@ def put_target(conn: Connection, t: dict) -> None:
     cols = ("name", "source_url", *TARGET_FIELDS[1:])
     values = {c: t.get(c) for c in cols}
     values["thresholds"] = json.dumps(t.get("thresholds") or {})
+    values["run_options"] = json.dumps(t.get("run_options") or {})
     values["alembic_ini"] = values["alembic_ini"] or "alembic.ini"
     values["staging"] = values["staging"] or "local"
     values["approval_threshold"] = values["approval_threshold"] or "high"
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in cols[1:])
     conn.execute(sa.text(f"INSERT INTO targets ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)}) "
                          f"ON CONFLICT (name) DO UPDATE SET {updates}")
-                 .bindparams(sa.bindparam("thresholds", type_=sa.Text)), values)
+                 .bindparams(sa.bindparam("thresholds", type_=sa.Text), sa.bindparam("run_options", type_=sa.Text)),
+                 values)
+
+
+def set_run_options(conn: Connection, name: str, options: dict) -> None:
+    conn.execute(sa.text("UPDATE targets SET run_options = CAST(:o AS jsonb) WHERE name = :n"),
+                 {"o": json.dumps(options), "n": name})
 
 
 def _public_target(row: Any) -> dict:

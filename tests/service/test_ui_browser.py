@@ -121,3 +121,31 @@ def test_sign_in_submit_watch_progress_charts_and_approvals(service, source_db, 
     expected = "the server responded with a status of 403"
     assert [p for p in abe.problems + rhea.problems if expected not in p] == [], (abe.problems, rhea.problems)
     assert len(abe.problems + rhea.problems) <= 2
+
+
+def test_an_admin_edits_a_targets_run_options_on_its_page(service, chromium):
+    expect = sync_api.expect
+    from .conftest import PROJECTS
+    service.http.post("/api/targets", json={"name": "shop", "project_path": str(PROJECTS / "app_check"),
+                                            "snapshot": "/s"})
+    pw = make_user(service, "ada", "admin")
+    ada = Watched(chromium.new_context())
+    browser_login(ada.page, service.base, "ada", pw)
+    ada.page.goto(f"{service.base}/targets/shop")
+    expect(ada.page.locator("#run-options")).to_contain_text("None: rehearsals run with the project's own")
+    ada.page.fill("#run-options-form textarea", "scale: 1%,3%,10%\nsettings: {work_mem: 64MB}\n"
+                                                "app_checks:\n  - {cmd: python smoke.py, env: APP_DB}\n")
+    ada.page.click("#run-options-form button")
+    ada.page.wait_for_url(f"{service.base}/targets/shop")
+    expect(ada.page.locator('#run-options tr[data-option="scale"]')).to_contain_text("1%, 3%, 10%")
+    expect(ada.page.locator('#run-options tr[data-option="settings"]')).to_contain_text("work_mem = 64MB")
+    expect(ada.page.locator('#run-options tr[data-option="app_checks"]')).to_contain_text(
+        "python smoke.py (URL in APP_DB)")
+    # the form shows what is stored, so saving it again changes nothing
+    assert "work_mem: 64MB" in ada.page.locator("#run-options-form textarea").input_value()
+    # a refused change is an error page with the validator's own words
+    ada.page.fill("#run-options-form textarea", "scale: 10%")
+    ada.page.click("#run-options-form button")
+    expect(ada.page.locator("main")).to_contain_text("at least two subset sizes")
+    assert service.http.get("/api/targets/shop").json()["run_options"]["scale"] == [0.01, 0.03, 0.1]
+    assert ada.problems == [] or all("status of 422" in p for p in ada.problems), ada.problems

@@ -37,6 +37,7 @@ ROUTES = {
     ("POST", "/rehearsals/{rid}/approve"): "approver", ("GET", "/audit"): "approver",
     ("GET", "/admin"): "admin", ("POST", "/admin/users"): "admin", ("POST", "/admin/tokens"): "admin",
     ("POST", "/admin/targets"): "admin", ("POST", "/admin/tokens/{token_id}/revoke"): "admin",
+    ("POST", "/targets/{name}/run-options"): "admin",
 }
 ROLES = ("viewer", "requester", "approver", "admin")
 
