@@ -262,7 +262,7 @@ def column_converter(anonymizer: Anonymizer, col: ColumnPlan, rec: LeakRecorder 
         else:  # no escapes in this batch: a field's text is its value
             present = [f for f in fields if f != NULL] if NULL in fields else fields
         if keep is not None:
-            keep([v for v in present if len(v) >= min_len])
+            keep(long_enough(present))
         if null_out:
             return [NULL] * len(fields)
         made = many(present)
@@ -370,6 +370,13 @@ def json_split_keys(col: ColumnPlan, anonymizer: Anonymizer | None) -> tuple[str
     return json_top_keys(col.rule)
 
 
+def long_enough(values: list[str]) -> list[str]:
+    """The values the leak scan records (MIN_LENGTH or more): the list itself when all are (one C-level pass)."""
+    if not values or min(map(len, values)) >= LEAK_MIN_LENGTH:
+        return values
+    return [v for v in values if len(v) >= LEAK_MIN_LENGTH]
+
+
 def _nulled(fields: Column) -> list[str | None]:
     """COPY fields with NULL markers as None (the same list when it holds none: one C-level test)."""
     return [None if f == NULL else f for f in fields] if NULL in fields else fields
@@ -391,7 +398,7 @@ def split_converter(anonymizer: Anonymizer, col: ColumnPlan,
         extend = rec.originals_list(cid).extend
         fn = anonymizer.compile_json_split(col.rule, on_original=lambda v: len(v) >= LEAK_MIN_LENGTH and keep(v),
                                            on_kept=lambda text: written(text, cid),
-                                           on_originals=lambda vs: extend([v for v in vs if len(v) >= LEAK_MIN_LENGTH]))
+                                           on_originals=lambda vs: extend(long_enough(vs)))
 
     def conv(rests: Column, values: list[Column], escaped: bool) -> Column:
         if escaped:
