@@ -10,7 +10,8 @@ Matching is one pass per field, or one per column of a batch: an Aho-Corasick au
 (pyahocorasick, in C) over ASCII-lowercased values, with word boundaries checked on each hit.
 
 Memory stays bounded however many values there are: the automaton takes at most
-``AUTOMATON_CAP`` values (~0.75 KB each for e-mails: ~190 MB at the cap); values beyond it are
+``AUTOMATON_CAP`` values, fewer when the source's row estimates predict millions (``automaton_cap``:
+what a 200 MB budget leaves after the hashes of the rest, so the pull's peak stays flat) (~0.75 KB each for e-mails: ~190 MB at the cap); values beyond it are
 kept only as 64-bit hashes, one array per kind sorted in place (8 bytes a value: 80 MB at 10M
 values; measured: 10M e-mails peak at +344 MB, built in ~11 s on a busy 2-core machine), and found by hashing the candidate spans of a text (e-mail- and
 phone-shaped spans, and every run of one to three capitalized words), all looked up in one call per kind.
@@ -29,6 +30,12 @@ from typing import Callable
 import numpy as np
 
 AUTOMATON_CAP = 250_000
+MIN_AUTOMATON_CAP = 25_000
+# the memory the dictionary may take, and what a value costs in each form (measured: ~0.75 KB an
+# automaton entry for e-mails; 8 bytes a hash, held up to 1.5x the distinct count between compactions)
+MEMORY_BUDGET = 200 << 20
+AUTOMATON_BYTES = 768
+HASH_BYTES = 12
 # the kinds whose originals identify a person wherever they are copied (a city or a country does not)
 DICTIONARY_KINDS = frozenset({"name", "first_name", "last_name", "email", "phone", "username", "ssn", "iban",
                               "credit_card", "street", "address", "url", "hash"})
@@ -39,6 +46,16 @@ _ASCII_LOWER = str.maketrans({chr(c): chr(c + 32) for c in range(65, 91)})
 _SHAPED = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[a-z]{2,}|\+?\d[\d ().-]{5,}\d")  # e-mail, phone
 # capitalized words, for names (the lookahead first lets the engine skip to capitals: 2x faster)
 _WORDS = re.compile(r"(?=[A-ZÀ-ÖØ-Þ])(?<![\w@.])[A-ZÀ-ÖØ-Þ][\w'’-]*")
+
+
+def automaton_cap(expected_values: int) -> int:
+    """How many values the automaton takes when the personal columns hold about ``expected_values``
+    (the source's row estimates): what the budget leaves after the hashes of the rest, between
+    MIN_AUTOMATON_CAP and AUTOMATON_CAP. Past a few million values the automaton holds a small
+    share of them at any cap (250,000 of 4 million), so shrinking it there loses little and keeps
+    the pull's memory flat; a small database keeps every value in the automaton."""
+    room = (MEMORY_BUDGET - HASH_BYTES * max(expected_values - AUTOMATON_CAP, 0)) // AUTOMATON_BYTES
+    return int(min(AUTOMATON_CAP, max(MIN_AUTOMATON_CAP, room)))
 
 
 def _lower(text: str) -> str:

@@ -30,7 +30,7 @@ import psycopg2
 
 from .. import pgbin, urls
 from ..anonymize.compile import Anonymizer
-from ..anonymize.dictionary import DICTIONARY_KINDS, ValueDictionary
+from ..anonymize.dictionary import DICTIONARY_KINDS, ValueDictionary, automaton_cap
 from ..anonymize.keyed import FAKES_VERSION
 from ..anonymize.leak import LeakRecorder, find_leaks
 from ..anonymize.policy import load_policy
@@ -430,7 +430,9 @@ def _value_dictionary(conn, personal: list[tuple[TablePlan, ColumnPlan, str]],
             fn = fakes[kind] = anonymizer.hashes(ColumnType(), 16) if kind == "hash" else anonymizer.fakes(kind)
         return fn(values)
 
-    d = ValueDictionary(replace)
+    # the values to expect, from the row estimates: past a few million the automaton gets less room
+    expected = sum(max(tp.table.est_rows, 0) for tp, _, _ in personal)
+    d = ValueDictionary(replace, cap=automaton_cap(expected))
     by_table: dict[int, tuple[TablePlan, list[tuple[ColumnPlan, str]]]] = {}
     for tp, c, kind in personal:
         by_table.setdefault(id(tp), (tp, []))[1].append((c, kind))

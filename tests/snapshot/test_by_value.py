@@ -104,3 +104,17 @@ def test_value_dictionary_drops_repeated_hashes_as_it_reads(monkeypatch):
     d.build()
     assert (d.values, d.overflow) == (3, 2)
     assert d.clean("Maria Garcia met Pierre Dubois and Anna Schmidt") == "<x> met <x> and <x>"
+
+
+def test_the_automaton_takes_what_the_memory_budget_leaves_after_the_hashes():
+    from rehearse.anonymize.dictionary import (AUTOMATON_BYTES, AUTOMATON_CAP, HASH_BYTES, MEMORY_BUDGET,
+                                               MIN_AUTOMATON_CAP, automaton_cap)
+
+    # a small database keeps every value in the automaton
+    assert automaton_cap(0) == automaton_cap(400_000) == AUTOMATON_CAP
+    # past a few million values it shrinks, never below the floor, and never grows with the values
+    caps = [automaton_cap(n) for n in (1_000_000, 4_000_000, 8_000_000, 16_000_000, 100_000_000)]
+    assert caps == sorted(caps, reverse=True) and caps[-1] == MIN_AUTOMATON_CAP and caps[1] < AUTOMATON_CAP
+    # within the budget: automaton entries plus the hashes of the rest
+    n = 8_000_000
+    assert automaton_cap(n) * AUTOMATON_BYTES + (n - AUTOMATON_CAP) * HASH_BYTES <= MEMORY_BUDGET
