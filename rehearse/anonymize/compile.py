@@ -404,7 +404,7 @@ def _all_plain_strings(texts: list[str | None]) -> bool:
         return False
     joined = "\0".join(texts)
     n = len(texts)
-    return (joined[0] == '"' and joined[-1] == '"' and len(joined) >= 3 * n - 1 and "\\" not in joined
+    return (joined[0] == '"' and joined[-1] == '"' and "\\" not in joined
             and joined.count('"') == 2 * n and joined.count('"\0"') == n - 1)
 
 

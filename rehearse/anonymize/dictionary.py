@@ -10,8 +10,9 @@ Matching is one pass per field, or one per column of a batch: an Aho-Corasick au
 (pyahocorasick, in C) over ASCII-lowercased values, with word boundaries checked on each hit.
 
 Memory stays bounded however many values there are: the automaton takes at most
-``AUTOMATON_CAP`` values, fewer when the source's row estimates predict millions (``automaton_cap``:
-what a 200 MB budget leaves after the hashes of the rest, so the pull's peak stays flat) (~0.75 KB each for e-mails: ~190 MB at the cap); values beyond it are
+``AUTOMATON_CAP`` values (~0.75 KB each for e-mails: ~190 MB at the cap), fewer when the source's
+row estimates predict millions (``automaton_cap``: what a 200 MB budget leaves after the hashes of
+the rest, so the pull's peak stays flat); values beyond it are
 kept only as 64-bit hashes, one array per kind sorted in place (8 bytes a value: 80 MB at 10M
 values; measured: 10M e-mails peak at +344 MB, built in ~11 s on a busy 2-core machine), and found by hashing the candidate spans of a text (e-mail- and
 phone-shaped spans, and every run of one to three capitalized words), all looked up in one call per kind.

@@ -251,7 +251,6 @@ def column_converter(anonymizer: Anonymizer, col: ColumnPlan, rec: LeakRecorder 
         return _per_field(_field_converter(anonymizer, col, rec), col)
     many = anonymizer.compile_many(rule, col.type)  # values -> replacements (None: NULL)
     keep = rec.originals_list(col.column_id).extend if rec is not None and rule.leak_checked else None
-    min_len = LEAK_MIN_LENGTH
     null_out = rule.strategy == "null"
     safe = rule.copy_safe and not null_out
 
