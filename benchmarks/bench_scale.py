@@ -100,7 +100,8 @@ def table(scale: dict, reference: dict[tuple[str, int, str], float]) -> tuple[li
         lines.append(f"| {p['revision']} | `{sql}` | {p['operation']} | {p['target_rows']:,} | "
                      f"{p['duration_s']:.3f}{interval} | {main_run:.3f}{' **' if big else ''} | {errs[0]} | "
                      f"{'' if fastest is None else f'{fastest:.3f}'} | {errs[1]} | "
-                     f"{'low' if p['low_confidence'] else ''} |")
+                     f"{'low' if p['low_confidence'] else ''}"
+                     f"{' parallel build: /' + format(p['parallel_speedup'], '.2f') if p.get('parallel_speedup') else ''} |")
     return lines, out
 
 

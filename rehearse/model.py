@@ -525,6 +525,9 @@ class ScalePrediction:
     reasons: tuple[str, ...] = ()  # why it is low confidence
     measured_s: float | None = None  # the full size's own duration, when this run rehearsed it
     measured_lock_s: float | None = None
+    parallel_workers: int = 0  # workers the full size's server plans for this index build (0: alone)
+    # how much faster those workers built it on the largest subset (the prediction is divided by it)
+    parallel_speedup: float | None = None
 
 
 @dataclass(frozen=True)

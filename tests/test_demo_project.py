@@ -271,6 +271,7 @@ ALL_PROJECTS = sorted(p.name for p in PROJECTS.iterdir() if (p / "alembic.ini").
 DOWNGRADE_TO_BASE = {
     "clean", "broken_downgrade", "data_loss", "index_changed", "enum_left", "sequence_advanced",
     "branches", "url_from_env", "async_env", "autocommit_concurrent", "multi_locations", "slow_lock",
+    "parallel_index",
 }
 
 

@@ -26,12 +26,15 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import yaml
 
 from ..config import RunConfig
 from ..model import Report, ScaleResult, Snapshot, StagingDatabase, StatementTrace
+
+if TYPE_CHECKING:
+    from ..scale.fit import ParallelBuild
 
 Say = Callable[[str], None]
 
@@ -63,8 +66,62 @@ def read_memory(cur) -> dict[str, int]:
     return {name: int(kb) for name, kb in cur.fetchall()}
 
 
-def upgrade_statements(cfg: RunConfig, db: StagingDatabase, say: Say) -> tuple[dict[str, tuple[StatementTrace, ...]], list[str]]:
-    """Upgrade the planned revisions one at a time, traced; stops at the first failure."""
+def read_parallel_build(cur) -> ParallelBuild:
+    """The settings of the server ``cur`` is on that decide a parallel index build's workers."""
+    from ..scale.fit import ParallelBuild
+
+    cur.execute("SELECT name, setting::bigint * CASE unit WHEN '8kB' THEN 8 WHEN 'kB' THEN 1 WHEN 'MB' THEN 1024 "
+                "ELSE 1 END FROM pg_settings WHERE name IN ('max_parallel_maintenance_workers', "
+                "'maintenance_work_mem', 'min_parallel_table_scan_size')")
+    got = {name: int(v) for name, v in cur.fetchall()}
+    return ParallelBuild(max_workers=got["max_parallel_maintenance_workers"],
+                         maintenance_work_mem_kb=got["maintenance_work_mem"], min_scan_kb=got["min_parallel_table_scan_size"])
+
+
+def read_heap_bytes(db: StagingDatabase) -> dict[str, int]:
+    """Each table's heap size on ``db`` (what PostgreSQL sizes a parallel index build by)."""
+    import psycopg2
+
+    conn = psycopg2.connect(db.dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT n.nspname || '.' || c.relname, pg_relation_size(c.oid) FROM pg_class c "
+                        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'm') "
+                        "AND n.nspname NOT IN ('pg_catalog', 'information_schema')")
+            return {name: int(size) for name, size in cur.fetchall()}
+    finally:
+        conn.close()
+
+
+def parallel_builds(statements: dict[str, tuple[StatementTrace, ...]], parallel: ParallelBuild | None,
+                    rows: dict[str, int], target_rows: dict[str, int], heap: dict[str, int]
+                    ) -> dict[tuple[str, int, str], int]:
+    """The index builds of a subset's upgrade that the full size's server runs with parallel
+    workers, and how many: from each table's heap on the subset (``heap``, read before the
+    upgrade), times the full size's rows over the subset's. A table the upgrade creates is sized
+    by its lock's total size (heap and indexes: an upper bound)."""
+    from ..scale.fit import cost_relation, full_bytes, operation_class
+
+    if parallel is None:
+        return {}
+    out = {}
+    for rev, traces in statements.items():
+        for i, t in enumerate(traces):
+            relation = cost_relation(t) if t.ok and operation_class(t) == "index build" else None
+            if not relation or not rows.get(relation):
+                continue
+            full = target_rows.get(relation, 0)
+            size = heap[relation] * full / rows[relation] if relation in heap else full_bytes(t, relation, full, rows[relation])
+            workers = parallel.workers(size)
+            if workers:
+                out[(rev, i, t.sql)] = workers
+    return out
+
+
+def upgrade_statements(cfg: RunConfig, db: StagingDatabase, say: Say, until: str | None = None
+                       ) -> tuple[dict[str, tuple[StatementTrace, ...]], list[str]]:
+    """Upgrade the planned revisions one at a time, traced; stops at the first failure (and after
+    revision ``until``, when given)."""
     from ..checks.probes import preflight
     from ..migrate.recreated import with_recreated_rewrites
     from ..migrate.runner import AlembicProject
@@ -82,6 +139,8 @@ def upgrade_statements(cfg: RunConfig, db: StagingDatabase, say: Say) -> tuple[d
             if not result.ok:
                 problems.append(f"upgrade of {rev.id} failed on a subset: {result.error}")
                 break
+            if rev.id == until:
+                break
     finally:
         project.close()
     return out, problems
@@ -95,9 +154,26 @@ def repeated_upgrades(cfg: RunConfig, db: StagingDatabase, say: Say, repeat: int
     One timed run of a statement moves by 20-30% with whatever else the machine does; a busy
     moment only ever slows a run down, so the fastest of a few is the closest to the statement's
     own cost (as for query latency, ``queries.plans``). Returns (statements, problems, a note
-    when copies could not be made and the upgrade ran once, on ``db`` itself)."""
+    when copies could not be made and the upgrade ran once, on ``db`` itself, or fewer times)."""
     if repeat <= 1:
         return (*upgrade_statements(cfg, db, say), None)
+    runs, problems, failed = upgrades_on_copies(cfg, db, say, repeat, "rep")
+    if not runs:
+        return (*upgrade_statements(cfg, db, say),
+                f"the upgrade ran once (copies of the subset could not be made: {failed})")
+    note = None
+    if failed is not None:
+        note = f"the upgrade ran {len(runs)} of {repeat} times (a copy of the subset could not be made: {failed})"
+    return fastest(runs), problems, note
+
+
+def upgrades_on_copies(cfg: RunConfig, db: StagingDatabase, say: Say, repeat: int, tag: str, *,
+                       settings: dict[str, str] | None = None, until: str | None = None
+                       ) -> tuple[list[dict[str, tuple[StatementTrace, ...]]], list[str], str | None]:
+    """Up to ``repeat`` upgrades, each on its own copy of ``db`` (named ``<db>_<tag><i>``, dropped
+    afterwards), with ``settings`` on top of the database's own: (the runs, the problems of the
+    last one, why a copy could not be made or None). A failing upgrade fails the same way on
+    every copy: the runs stop at the first."""
     import dataclasses
 
     import psycopg2
@@ -109,34 +185,82 @@ def repeated_upgrades(cfg: RunConfig, db: StagingDatabase, say: Say, repeat: int
     admin.autocommit = True
     runs: list[dict[str, tuple[StatementTrace, ...]]] = []
     problems: list[str] = []
+    failed = None
     try:
         # a file copy, not WAL_LOG's block-by-block copy through shared buffers (15+): each copy then
         # starts with the same buffer cache as the others
         strategy = " STRATEGY FILE_COPY" if db.server_version_num >= 150000 else ""
         for i in range(repeat):
-            name = f"{db.database[:50]}_rep{i}"
+            name = f"{db.database[:50]}_{tag}{i}"
+            created = False
             try:
                 with admin.cursor() as cur:
                     cur.execute(f"CREATE DATABASE {quote_ident(name)} TEMPLATE {quote_ident(db.database)}{strategy}")
+                    created = True
                     _same_database_settings(cur, db.database, name)
+                    for key, value in (settings or {}).items():
+                        cur.execute(f"ALTER DATABASE {quote_ident(name)} SET {quote_ident(key)} = %s", (value,))
             except psycopg2.Error as exc:
-                if runs:
-                    break
-                return (*upgrade_statements(cfg, db, say),
-                        f"the upgrade ran once (copies of the subset could not be made: {str(exc).strip()[:120]})")
+                failed = str(exc).strip().splitlines()[0][:120]
+                if created:  # only ever drop what this run made
+                    with admin.cursor() as cur:
+                        cur.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
+                break
             try:
                 url = with_database(db.url, name)
                 copy = dataclasses.replace(db, database=name, url=url, dsn=libpq_dsn(url))
-                statements, problems = upgrade_statements(cfg, copy, say)
+                statements, problems = upgrade_statements(cfg, copy, say, until=until)
                 runs.append(statements)
             finally:
                 with admin.cursor() as cur:
                     cur.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
-            if problems:  # a failing upgrade fails the same way on every copy
+            if problems:
                 break
     finally:
         admin.close()
-    return fastest(runs), problems, None
+    return runs, problems, failed
+
+
+def parallel_speedups(cfg: RunConfig, db: StagingDatabase, say: Say, statements: dict[str, tuple[StatementTrace, ...]],
+                      candidates: set[tuple[str, int, str]], fraction: float, full_kb: dict[str, int],
+                      repeat: int) -> tuple[dict[tuple[str, int, str], float], str | None]:
+    """How much faster the full size's parallel workers build each of ``candidates`` (index builds
+    the full size runs with workers), measured on the subset ``db`` (the largest): the upgrade, up
+    to the last of them, on copies with the full size's maintenance_work_mem, once with
+    ``max_parallel_maintenance_workers = 0`` and once with the full size's own settings and
+    ``min_parallel_table_scan_size`` scaled by ``fraction`` (so the server picks the full size's
+    worker count for the subset's smaller tables); each the fastest of ``repeat``, run alternately. Returns the
+    ratios (alone / with workers) and a note when they could not be measured.
+
+    Both runs sort with the same memory, so the ratio is the workers' gain alone; the subsets'
+    line (scaled memory, built alone) gives the cost of the build itself at the full size."""
+    order = [(rev, i, t.sql) for rev, ts in statements.items() for i, t in enumerate(ts)]
+    last = max((n for n, key in enumerate(order) if key in candidates), default=None)
+    if last is None:
+        return {}, None
+    until = order[last][0]
+    mwm = f"{full_kb['maintenance_work_mem']}kB"
+    scan_kb = max(int(full_kb.get("min_parallel_table_scan_size", 8192) * fraction), 8)
+    settings = {"alone": {"maintenance_work_mem": mwm, "max_parallel_maintenance_workers": "0"},
+                "together": {"maintenance_work_mem": mwm, "min_parallel_table_scan_size": f"{scan_kb}kB"}}
+    runs: dict[str, list] = {"alone": [], "together": []}
+    # alternately, so that a slow moment of the machine falls on both sides alike
+    for i in range(repeat):
+        for side, tag in (("alone", "ser"), ("together", "par")):
+            got, _, failed = upgrades_on_copies(cfg, db, say, 1, f"{tag}{i}", settings=settings[side], until=until)
+            if not got:
+                return {}, f"the parallel index builds' speedup was not measured (a copy could not be made: {failed})"
+            runs[side] += got
+    alone, together = runs["alone"], runs["together"]
+    a, b = fastest(alone), fastest(together)
+    out = {}
+    for rev, ts in a.items():
+        for i, t in enumerate(ts):
+            key = (rev, i, t.sql)
+            other = b.get(rev, ())[i:i + 1]
+            if key in candidates and t.ok and other and other[0].ok and other[0].sql == t.sql and other[0].duration_s > 0:
+                out[key] = t.duration_s / other[0].duration_s
+    return out, None
 
 
 def _same_database_settings(cur, template: str, copy: str) -> None:
@@ -184,7 +308,9 @@ def rehearse_scale(cfg: RunConfig, snapshot: Snapshot, *, say: Say, run_id: str)
     target, target_rows = full_size(snapshot)
     warnings: list[str] = []
     runs = []
-    parallel_full = False
+    parallel = None
+    speedups: dict[tuple[str, int, str], float] = {}
+    workers: dict[tuple[str, int, str], int] = {}  # the full size's parallel index builds
     rows_by_table: dict[str, dict[str, int]] = {q: {"full": n} for q, n in target_rows.items()}
     work = Path(tempfile.mkdtemp(prefix="rehearse-scale-"))
     try:
@@ -198,9 +324,7 @@ def rehearse_scale(cfg: RunConfig, snapshot: Snapshot, *, say: Say, run_id: str)
                 with conn.cursor() as cur:
                     tables = read_tables(cur)
                     memory = read_memory(cur)  # the sampler is the same kind of server as the full size's
-                    cur.execute("SHOW max_parallel_maintenance_workers")
-                    # a parallel index build needs 32 MB of maintenance_work_mem per participant
-                    parallel_full = int(cur.fetchone()[0]) > 0 and memory["maintenance_work_mem"] >= 65536
+                    parallel = read_parallel_build(cur)
                     # the subsets' nested semi-joins must run as hashed subplans; with the default
                     # 4 MB a million keys do not fit and every row re-scans the child table
                     cur.execute(f"ALTER DATABASE {quote_ident(sampler.database)} SET work_mem = '512MB'")
@@ -225,15 +349,27 @@ def rehearse_scale(cfg: RunConfig, snapshot: Snapshot, *, say: Say, run_id: str)
                                   expected_bytes=6 * sum(t.bytes for t in snapshot.tables),
                                   server_settings={"shared_buffers": scaled["shared_buffers"]}) as db:
                     warnings.extend(_scale_memory(db, scaled, label))
+                    heap = read_heap_bytes(db) if fraction == cfg.scale[-1] else {}
                     statements, problems, note = repeated_upgrades(cfg, db, say, cfg.scale_repeat)
                     if note:
                         warnings.append(f"--scale {label}: {note}")
+                    builds = parallel_builds(statements, parallel, rows, target_rows, heap) \
+                        if fraction == cfg.scale[-1] and not problems else {}
+                    workers = builds
+                    if builds and cfg.scale_repeat > 1 and note is None:  # the restore is still untouched
+                        say(f"--scale {label}: measuring {len(builds)} index build(s) alone and with the full "
+                            f"size's parallel workers")
+                        speedups, why = parallel_speedups(cfg, db, say, statements, set(builds), fraction,
+                                                          {**memory, "min_parallel_table_scan_size": parallel.min_scan_kb},
+                                                          cfg.scale_repeat)
+                        if why:
+                            warnings.append(f"--scale {label}: {why}")
                 warnings.extend(f"--scale {label}: {p}" for p in problems)
                 runs.append((fraction, rows, statements))
                 shutil.rmtree(work / f"snap-{label}", ignore_errors=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return ScaleResult(fractions=tuple(cfg.scale), target=target, predictions=tuple(predict(runs, target_rows, parallel_full=parallel_full)),
+    return ScaleResult(fractions=tuple(cfg.scale), target=target, predictions=tuple(predict(runs, target_rows, parallel_workers=workers, speedups=speedups)),
                        rows=rows_by_table, duration_s=round(time.perf_counter() - started, 3),
                        warnings=tuple(warnings))
 

@@ -270,7 +270,14 @@ def scale_title(scale: model.ScaleResult) -> str:
 
 
 def scale_note(p: model.ScalePrediction) -> str:
-    return "low confidence: " + "; ".join(p.reasons) if p.low_confidence else ""
+    """Why a prediction is low confidence, and how a parallel index build was accounted for."""
+    notes = []
+    if p.parallel_speedup is not None:
+        notes.append(f"built with {p.parallel_workers} parallel worker{'s' if p.parallel_workers != 1 else ''}: "
+                     f"{p.parallel_speedup:.2f}x faster than alone on the largest subset")
+    if p.low_confidence:
+        notes.append("low confidence: " + "; ".join(p.reasons))
+    return "; ".join(notes)
 
 
 # --- the application's own checks, rewrites -----------------------------------------------------

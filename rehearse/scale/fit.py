@@ -29,15 +29,22 @@ milliseconds: on simulated 20% relative noise it held the full-size value in 55%
 A prediction is flagged low-confidence, with the reason, beyond 10x the largest measured size,
 from fewer than three points, from a fit whose slope came out negative (noise over a flat cost),
 when the line through the smaller subsets misses the largest subset by more than 25% (a backtest
-of the same ~3x extrapolation, where the answer is known), and for an index build on 8 MB or more
-when the full size can build it in parallel and the subsets (their maintenance_work_mem scaled
-down) cannot.
+of the same ~3x extrapolation, where the answer is known).
+
+Index builds in parallel: the full size's server builds a btree on a big enough table with
+parallel workers (PostgreSQL's plan_create_index_workers, replayed by ``ParallelBuild.workers``),
+the subsets, whose maintenance_work_mem is scaled down below the 32 MB per participant a parallel
+build needs, build it alone. Their line predicts the build alone; the pipeline measures how much
+faster the workers make it on the largest subset (the same upgrade with the full size's memory,
+once alone and once with the full size's worker count, ``speedups``), and the prediction is the
+line divided by that speedup. Without that measurement such a build is flagged low-confidence.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 from ..model import ScalePoint, ScalePrediction, StatementTrace
@@ -51,8 +58,32 @@ BACKTEST = 0.25
 NOISE_FLOOR = 0.25
 # the relative noise of one timed run of a statement, at least (run to run on a shared machine)
 OBSERVATION_NOISE = 0.2
-# PostgreSQL plans no parallel index build for a table under min_parallel_table_scan_size (default)
-PARALLEL_SCAN_BYTES = 8 << 20
+# each participant of a parallel index build needs this much maintenance_work_mem (PostgreSQL's rule)
+PARALLEL_PARTICIPANT_KB = 32 * 1024
+
+
+@dataclass(frozen=True)
+class ParallelBuild:
+    """The full size's settings that decide how many workers a btree build gets."""
+
+    max_workers: int = 2  # max_parallel_maintenance_workers
+    maintenance_work_mem_kb: int = 65536
+    min_scan_kb: int = 8192  # min_parallel_table_scan_size
+
+    def workers(self, heap_bytes: float) -> int:
+        """The workers PostgreSQL plans for an index build on a heap of this size (as
+        plan_create_index_workers does without a parallel_workers reloption): one from
+        min_parallel_table_scan_size on, one more each time the heap triples, at most
+        max_parallel_maintenance_workers, and fewer until each participant has 32 MB."""
+        pages, threshold = int(heap_bytes) // 8192, max(self.min_scan_kb // 8, 1)
+        if self.max_workers <= 0 or pages < threshold:
+            return 0
+        workers = 1
+        while pages >= threshold * 3 and workers < self.max_workers:
+            workers, threshold = workers + 1, threshold * 3
+        while workers > 0 and self.maintenance_work_mem_kb // (workers + 1) < PARALLEL_PARTICIPANT_KB:
+            workers -= 1
+        return workers
 
 _INDEX = re.compile(r"^\s*create\s+(unique\s+)?index\b|\badd\s+(constraint\s+\S+\s+)?(primary\s+key|unique)\b", re.I)
 _VALIDATE = re.compile(r"\bvalidate\s+constraint\b|\bset\s+not\s+null\b|"
@@ -168,14 +199,18 @@ def _predict(operation: str, rows: Sequence[int], ys: Sequence[float], target: i
 def predict(runs: Sequence[tuple[float, Mapping[str, int], Mapping[str, Sequence[StatementTrace]]]],
             target_rows: Mapping[str, int],
             measured: Mapping[str, Sequence[StatementTrace]] | None = None,
-            parallel_full: bool = False) -> list[ScalePrediction]:
+            parallel_workers: Mapping[tuple[str, int, str], int] | None = None,
+            speedups: Mapping[tuple[str, int, str], float] | None = None) -> list[ScalePrediction]:
     """Fit every upgrade statement seen in ``runs`` and predict it at ``target_rows``.
 
     ``runs``: per subset, (fraction, rows per table, upgrade statements per revision). Statements
     are matched across subsets by revision, position and text; ``measured`` (the full size's own
     upgrade statements, when this run rehearsed it) fills ``measured_s`` for comparison only.
-    ``parallel_full``: the full size's server can build an index with parallel workers and the
-    subsets' cannot (their maintenance_work_mem is scaled down): big index builds say so.
+    ``parallel_workers``: per statement key (revision, position, text), the parallel workers the
+    full size's server gives that index build (``ParallelBuild.workers``; absent: it builds alone);
+    ``speedups``: how much faster those workers built it on the largest subset
+    (``pipeline.scale.parallel_speedups``). Such a build is predicted as its line divided by its
+    speedup, or flagged when that was not measured.
     """
     if not runs:
         return []
@@ -221,10 +256,17 @@ def predict(runs: Sequence[tuple[float, Mapping[str, int], Mapping[str, Sequence
             if missed is not None and abs(missed) > BACKTEST:
                 reasons.append(f"the curve through the smaller subsets missed the largest by {missed * 100:+.0f}% "
                                f"(noisy timings: a busy machine)")
-        if operation == "index build" and parallel_full and _full_bytes(first, relation, target, largest) \
-                >= PARALLEL_SCAN_BYTES:
-            reasons.append("the full size may build it with parallel workers, the subsets build it alone "
-                           "(their maintenance_work_mem is scaled below the 64 MB a parallel build needs)")
+        workers = (parallel_workers or {}).get(key, 0) if operation == "index build" else 0
+        speedup = (speedups or {}).get(key) if workers else None
+        if speedup is not None:
+            # the line is the build alone; the full size's workers make it this much faster
+            speedup = min(max(speedup, 1.0), workers + 1.0)
+            dur = tuple(v / speedup if v is not None else None for v in dur[:3]) + dur[3:]
+            lock = tuple(v / speedup if v is not None else None for v in lock[:3]) + lock[3:]
+        elif workers:
+            reasons.append(f"the full size builds it with {workers} parallel worker{'s' if workers > 1 else ''}, "
+                           f"the subsets build it alone (their maintenance_work_mem is scaled below the 32 MB "
+                           f"per participant a parallel build needs) and the speedup was not measured")
         full = measured_by_key.get(key)
         out.append(ScalePrediction(
             revision=rev, index=index, sql=sql, operation=operation, model=_MODELS[operation]
@@ -232,12 +274,13 @@ def predict(runs: Sequence[tuple[float, Mapping[str, int], Mapping[str, Sequence
             duration_s=round(dur[0], 6), duration_low_s=_r(dur[1]), duration_high_s=_r(dur[2]),
             lock_held_s=round(lock[0], 6), lock_low_s=_r(lock[1]), lock_high_s=_r(lock[2]),
             extrapolation=extrapolation, low_confidence=bool(reasons), reasons=tuple(reasons),
+            parallel_workers=workers, parallel_speedup=round(speedup, 3) if speedup is not None else None,
             measured_s=round(full.duration_s, 6) if full is not None and full.ok else None,
             measured_lock_s=round(lock_held(full), 6) if full is not None and full.ok else None))
     return out
 
 
-def _full_bytes(trace: StatementTrace, relation: str | None, target: int, rows: int) -> float:
+def full_bytes(trace: StatementTrace, relation: str | None, target: int, rows: int) -> float:
     """The relation's size at the full size, from its size on the largest subset."""
     size = next((lock.bytes or 0 for lock in trace.locks if lock.relation == relation), 0)
     return size * target / rows if rows else 0.0

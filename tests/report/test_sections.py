@@ -151,6 +151,19 @@ def test_scale_shows_every_growing_statement_with_its_confidence(rewrites_report
     assert "no statement's cost grows with the data" in element_text(queries_page, "scale")
 
 
+def test_scale_says_how_a_parallel_index_build_was_predicted(rewrites_report):
+    scale = rewrites_report.scale
+    first = scale_rows(rewrites_report)[0]
+    built = dataclasses.replace(first, parallel_workers=1, parallel_speedup=1.62, low_confidence=False, reasons=())
+    report = dataclasses.replace(rewrites_report, scale=dataclasses.replace(
+        scale, predictions=tuple(built if p is first else p for p in scale.predictions)))
+    note = "built with 1 parallel worker: 1.62x faster than alone on the largest subset"
+    assert note in element_text(render(report, "html"), "scale")
+    for fmt in ("markdown", "terminal"):
+        assert note in render(report, fmt)
+    assert note not in render(rewrites_report, "markdown")
+
+
 def test_a_revision_shows_its_rewrite_comparison_and_diff(rewrites_report, rewrites_page):
     assert rewrites_report.rewrites
     for r in rewrites_report.rewrites:

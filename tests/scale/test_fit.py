@@ -10,7 +10,7 @@ import pytest
 from rehearse.config import parse_scale
 from rehearse.errors import BadInput
 from rehearse.model import LockTaken, StatementTrace
-from rehearse.scale.fit import fit_line, operation_class, predict
+from rehearse.scale.fit import ParallelBuild, fit_line, operation_class, predict
 
 
 def _trace(sql: str, seconds: float = 0.01, rows: int | None = 1000, relation: str = "public.t",
@@ -156,11 +156,41 @@ def test_backtest_predicts_the_largest_subset_from_the_others():
     assert backtest("backfill", [1000, 3000], [0.01, 0.03]) is None  # one point left to fit: no line
 
 
-def test_big_index_builds_say_the_full_size_may_build_in_parallel():
+def test_index_builds_the_full_size_runs_in_parallel_are_flagged_until_their_speedup_is_measured():
     runs = _runs(lambda n: 1e-6 * n * math.log2(n), sql="CREATE INDEX ix ON t (a)", mode="ShareLock")
+    key = ("r1", 0, "CREATE INDEX ix ON t (a)")
     [serial] = predict(runs, {"public.t": 100000})
-    [parallel] = predict(runs, {"public.t": 100000}, parallel_full=True)  # 100000 rows x 100 bytes: 10 MB
-    assert not serial.low_confidence
-    assert parallel.low_confidence and "parallel workers" in parallel.reasons[0]
-    [small] = predict(runs, {"public.t": 50000}, parallel_full=True)  # 5 MB: PostgreSQL builds it alone
-    assert not small.low_confidence
+    [parallel] = predict(runs, {"public.t": 100000}, parallel_workers={key: 1})
+    assert not serial.low_confidence and serial.parallel_workers == 0
+    assert parallel.low_confidence and "1 parallel worker" in parallel.reasons[0]
+    assert parallel.parallel_workers == 1 and parallel.parallel_speedup is None
+    # measured on the largest subset: 1.6x faster with the worker; the prediction is the line / 1.6
+    [measured] = predict(runs, {"public.t": 100000}, parallel_workers={key: 1}, speedups={key: 1.6})
+    assert not measured.low_confidence and measured.parallel_speedup == 1.6
+    assert measured.duration_s == pytest.approx(serial.duration_s / 1.6, rel=1e-4)
+    assert measured.duration_high_s == pytest.approx(serial.duration_high_s / 1.6, rel=1e-4)
+    assert measured.lock_held_s == pytest.approx(serial.lock_held_s / 1.6, rel=1e-4)
+    # a speedup beyond what 2 participants can give is noise: at most workers + 1; below 1, none
+    [capped] = predict(runs, {"public.t": 100000}, parallel_workers={key: 1}, speedups={key: 3.5})
+    assert capped.parallel_speedup == 2.0
+    [slower] = predict(runs, {"public.t": 100000}, parallel_workers={key: 1}, speedups={key: 0.8})
+    assert slower.parallel_speedup == 1.0 and slower.duration_s == pytest.approx(serial.duration_s, rel=1e-4)
+    # a statement that is not an index build never gets a speedup
+    upd = _runs(lambda n: 1e-5 * n)
+    [backfill] = predict(upd, {"public.t": 100000}, parallel_workers={("r1", 0, "UPDATE t SET a = 1"): 1},
+                         speedups={("r1", 0, "UPDATE t SET a = 1"): 1.6})
+    assert backfill.parallel_speedup is None and backfill.parallel_workers == 0
+
+
+@pytest.mark.parametrize("heap_mb, settings, workers", [
+    (7, {}, 0),  # under min_parallel_table_scan_size
+    (8, {}, 1),
+    (100, {}, 1),  # 64 MB of maintenance_work_mem: two participants of 32 MB at most
+    (100, {"maintenance_work_mem_kb": 1 << 20}, 2),  # 24 MB and more: a second worker
+    (20, {"maintenance_work_mem_kb": 1 << 20}, 1),
+    (1000, {"maintenance_work_mem_kb": 1 << 20, "max_workers": 4}, 4),  # 8 * 3^3 = 216 MB: four
+    (100, {"max_workers": 0}, 0),
+    (100, {"maintenance_work_mem_kb": 32768}, 0),  # the default 64 MB halved: no worker at all
+])
+def test_parallel_index_build_workers_follow_postgres_rules(heap_mb, settings, workers):
+    assert ParallelBuild(**settings).workers(heap_mb << 20) == workers

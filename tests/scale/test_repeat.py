@@ -66,3 +66,23 @@ def test_each_run_is_on_a_copy_with_the_subsets_settings_and_none_is_left_behind
             cur.execute("SELECT to_regclass('alembic_version')")
             assert cur.fetchone()[0] is None
         conn.close()
+
+
+def test_a_copy_that_cannot_be_made_says_how_many_runs_were_kept_and_drops_nothing_of_others():
+    with open_staging("local", run_id="scale-rep-" + uuid.uuid4().hex[:8]) as db:
+        admin = psycopg2.connect(db.dsn.replace(f"dbname={db.database}", "dbname=postgres"))
+        admin.autocommit = True
+        taken = f"{db.database[:50]}_rep1"  # somebody else's database, where the second copy would go
+        with admin.cursor() as cur:
+            cur.execute(f'CREATE DATABASE "{taken}"')
+        try:
+            cfg = RunConfig.model_construct(alembic_ini=CLEAN)
+            statements, problems, note = repeated_upgrades(cfg, db, print, 3)
+            assert problems == [] and list(statements) == ["clean01", "clean02", "clean03"]
+            assert note is not None and note.startswith("the upgrade ran 1 of 3 times") and "already exists" in note
+            with admin.cursor() as cur:
+                assert _dbs(cur, f"{db.database}_rep%") == {taken}  # the other database is still there
+        finally:
+            with admin.cursor() as cur:
+                cur.execute(f'DROP DATABASE IF EXISTS "{taken}"')
+            admin.close()
