@@ -344,7 +344,7 @@ def rehearse_scale(cfg: RunConfig, snapshot: Snapshot, *, say: Say, run_id: str)
                 say(f"--scale {label}: {sub.total_rows:,} rows; upgrading with "
                     + ", ".join(f"{k}={v}" for k, v in scaled.items()))
                 # the place (memory or disk) is the full size's, so both measure the same storage
-                with open_staging(cfg.staging, run_id=f"{run_id}-scale{len(runs)}", source=sub.source,
+                with open_staging(cfg.staging, run_id=f"{run_id}-scale{len(runs)}", source=subset_source(sub, snapshot),
                                   image=cfg.image, populate=lambda db, s=sub: restore_snapshot(s, db),
                                   expected_bytes=6 * sum(t.bytes for t in snapshot.tables),
                                   server_settings={"shared_buffers": scaled["shared_buffers"]}) as db:
@@ -372,6 +372,16 @@ def rehearse_scale(cfg: RunConfig, snapshot: Snapshot, *, say: Say, run_id: str)
     return ScaleResult(fractions=tuple(cfg.scale), target=target, predictions=tuple(predict(runs, target_rows, parallel_workers=workers, speedups=speedups)),
                        rows=rows_by_table, duration_s=round(time.perf_counter() - started, 3),
                        warnings=tuple(warnings))
+
+
+def subset_source(subset: Snapshot, snapshot: Snapshot):
+    """What a subset's staging copies from "production": the snapshot's own source settings. The
+    subset was pulled from the sampler, whose settings are rehearse's (a 512 MB work_mem for the
+    subset queries), not production's: with them every subset would hash and sort with 128x the
+    full size's work_mem."""
+    import dataclasses
+
+    return dataclasses.replace(subset.source, settings=dict(snapshot.source.settings))
 
 
 def _scale_memory(db: StagingDatabase, scaled: dict[str, str], label: str) -> list[str]:

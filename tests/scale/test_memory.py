@@ -35,3 +35,23 @@ def test_a_server_that_keeps_its_shared_buffers_is_warned_about():
     with open_staging("local", run_id="scale-mem-" + uuid.uuid4().hex[:8]) as db:  # started with 256 MB
         [warning] = _scale_memory(db, scaled, "1%")
     assert "shared_buffers stays 256 MB" in warning and "look cheaper" in warning
+
+
+def test_a_subset_runs_with_productions_settings_not_the_samplers(tmp_path):
+    # the subset is pulled from the sampler, which rehearse gave a 512 MB work_mem for the subset
+    # queries: its staging must copy production's settings (the snapshot's source), not those
+    import dataclasses
+
+    from rehearse.model import Snapshot, SourceInfo
+    from rehearse.pipeline.scale import subset_source
+
+    production = SourceInfo(url="postgresql://prod/shop", database="shop", server_version="15.4",
+                            server_version_num=150004, settings={"work_mem": "4MB", "maintenance_work_mem": "64MB"})
+    sampler = dataclasses.replace(production, url="postgresql://local/sampler", database="sampler",
+                                  settings={"work_mem": "512MB", "maintenance_work_mem": "64MB"},
+                                  alembic_revisions=("0002",))
+    snapshot = Snapshot(path=tmp_path / "full", source=production, tables=(), created_at="", checksum="a")
+    subset = Snapshot(path=tmp_path / "sub", source=sampler, tables=(), created_at="", checksum="b")
+    source = subset_source(subset, snapshot)
+    assert source.settings == {"work_mem": "4MB", "maintenance_work_mem": "64MB"}
+    assert source.alembic_revisions == ("0002",) and source.database == "sampler"  # the rest is the subset's
