@@ -59,21 +59,23 @@ def subset_memory(full_kb: dict[str, int], fraction: float) -> dict[str, str]:
     return {name: f"{max(_MEMORY_FLOOR_KB.get(name, 64), int(kb * fraction))}kB" for name, kb in full_kb.items()}
 
 
+def _settings_kb(cur, names: tuple[str, ...]) -> dict[str, int]:
+    """Settings of the server ``cur`` is on, memory sizes in kB (others as they are)."""
+    cur.execute("SELECT name, setting::bigint * CASE unit WHEN '8kB' THEN 8 WHEN 'kB' THEN 1 WHEN 'MB' THEN 1024 "
+                "ELSE 1 END FROM pg_settings WHERE name = ANY(%s)", (list(names),))
+    return {name: int(kb) for name, kb in cur.fetchall()}
+
+
 def read_memory(cur) -> dict[str, int]:
     """shared_buffers and maintenance_work_mem of the server ``cur`` is on, in kB."""
-    cur.execute("SELECT name, setting::bigint * CASE unit WHEN '8kB' THEN 8 WHEN 'kB' THEN 1 WHEN 'MB' THEN 1024 "
-                "ELSE 1 END FROM pg_settings WHERE name IN ('shared_buffers', 'maintenance_work_mem')")
-    return {name: int(kb) for name, kb in cur.fetchall()}
+    return _settings_kb(cur, ("shared_buffers", "maintenance_work_mem"))
 
 
 def read_parallel_build(cur) -> ParallelBuild:
     """The settings of the server ``cur`` is on that decide a parallel index build's workers."""
     from ..scale.fit import ParallelBuild
 
-    cur.execute("SELECT name, setting::bigint * CASE unit WHEN '8kB' THEN 8 WHEN 'kB' THEN 1 WHEN 'MB' THEN 1024 "
-                "ELSE 1 END FROM pg_settings WHERE name IN ('max_parallel_maintenance_workers', "
-                "'maintenance_work_mem', 'min_parallel_table_scan_size')")
-    got = {name: int(v) for name, v in cur.fetchall()}
+    got = _settings_kb(cur, ("max_parallel_maintenance_workers", "maintenance_work_mem", "min_parallel_table_scan_size"))
     return ParallelBuild(max_workers=got["max_parallel_maintenance_workers"],
                          maintenance_work_mem_kb=got["maintenance_work_mem"], min_scan_kb=got["min_parallel_table_scan_size"])
 
@@ -222,7 +224,7 @@ def upgrades_on_copies(cfg: RunConfig, db: StagingDatabase, say: Say, repeat: in
 
 
 def parallel_speedups(cfg: RunConfig, db: StagingDatabase, say: Say, statements: dict[str, tuple[StatementTrace, ...]],
-                      candidates: set[tuple[str, int, str]], fraction: float, full_kb: dict[str, int],
+                      candidates: set[tuple[str, int, str]], fraction: float, full: ParallelBuild,
                       repeat: int) -> tuple[dict[tuple[str, int, str], float], str | None]:
     """How much faster the full size's parallel workers build each of ``candidates`` (index builds
     the full size runs with workers), measured on the subset ``db`` (the largest): the upgrade, up
@@ -239,19 +241,19 @@ def parallel_speedups(cfg: RunConfig, db: StagingDatabase, say: Say, statements:
     if last is None:
         return {}, None
     until = order[last][0]
-    mwm = f"{full_kb['maintenance_work_mem']}kB"
-    scan_kb = max(int(full_kb.get("min_parallel_table_scan_size", 8192) * fraction), 8)
-    settings = {"alone": {"maintenance_work_mem": mwm, "max_parallel_maintenance_workers": "0"},
-                "together": {"maintenance_work_mem": mwm, "min_parallel_table_scan_size": f"{scan_kb}kB"}}
-    runs: dict[str, list] = {"alone": [], "together": []}
+    mwm = f"{full.maintenance_work_mem_kb}kB"
+    scan_kb = max(int(full.min_scan_kb * fraction), 8)
+    alone: list[dict[str, tuple[StatementTrace, ...]]] = []
+    together: list[dict[str, tuple[StatementTrace, ...]]] = []
+    sides = ((alone, "ser", {"maintenance_work_mem": mwm, "max_parallel_maintenance_workers": "0"}),
+             (together, "par", {"maintenance_work_mem": mwm, "min_parallel_table_scan_size": f"{scan_kb}kB"}))
     # alternately, so that a slow moment of the machine falls on both sides alike
     for i in range(repeat):
-        for side, tag in (("alone", "ser"), ("together", "par")):
-            got, _, failed = upgrades_on_copies(cfg, db, say, 1, f"{tag}{i}", settings=settings[side], until=until)
+        for runs, tag, settings in sides:
+            got, _, failed = upgrades_on_copies(cfg, db, say, 1, f"{tag}{i}", settings=settings, until=until)
             if not got:
                 return {}, f"the parallel index builds' speedup was not measured (a copy could not be made: {failed})"
-            runs[side] += got
-    alone, together = runs["alone"], runs["together"]
+            runs += got
     a, b = fastest(alone), fastest(together)
     out = {}
     for rev, ts in a.items():
@@ -349,19 +351,18 @@ def rehearse_scale(cfg: RunConfig, snapshot: Snapshot, *, say: Say, run_id: str)
                                   expected_bytes=6 * sum(t.bytes for t in snapshot.tables),
                                   server_settings={"shared_buffers": scaled["shared_buffers"]}) as db:
                     warnings.extend(_scale_memory(db, scaled, label))
-                    heap = read_heap_bytes(db) if fraction == cfg.scale[-1] else {}
+                    largest = fraction == cfg.scale[-1]
+                    heap = read_heap_bytes(db) if largest else {}
                     statements, problems, note = repeated_upgrades(cfg, db, say, cfg.scale_repeat)
                     if note:
                         warnings.append(f"--scale {label}: {note}")
-                    builds = parallel_builds(statements, parallel, rows, target_rows, heap) \
-                        if fraction == cfg.scale[-1] and not problems else {}
-                    workers = builds
-                    if builds and cfg.scale_repeat > 1 and note is None:  # the restore is still untouched
-                        say(f"--scale {label}: measuring {len(builds)} index build(s) alone and with the full "
+                    if largest and not problems:
+                        workers = parallel_builds(statements, parallel, rows, target_rows, heap)
+                    if largest and workers and cfg.scale_repeat > 1 and note is None:  # the restore is still untouched
+                        say(f"--scale {label}: measuring {len(workers)} index build(s) alone and with the full "
                             f"size's parallel workers")
-                        speedups, why = parallel_speedups(cfg, db, say, statements, set(builds), fraction,
-                                                          {**memory, "min_parallel_table_scan_size": parallel.min_scan_kb},
-                                                          cfg.scale_repeat)
+                        speedups, why = parallel_speedups(cfg, db, say, statements, set(workers), fraction,
+                                                          parallel, cfg.scale_repeat)
                         if why:
                             warnings.append(f"--scale {label}: {why}")
                 warnings.extend(f"--scale {label}: {p}" for p in problems)

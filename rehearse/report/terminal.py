@@ -141,7 +141,8 @@ def _print(report: model.Report, console: Console, *, as_table: bool = True) -> 
         console.print(scale_title(report.scale) + ":", markup=False, highlight=False, soft_wrap=True)
         for p in scale_rows(report, limit=8):
             measured = f", measured {fmt_s(p.measured_s)}" if p.measured_s is not None else ""
-            low = f"  ({scale_note(p)})" if scale_note(p) else ""
+            note = scale_note(p)
+            low = f"  ({note})" if note else ""
             console.print(f"  {p.revision[:12]} {short_sql(p.sql, 60)}: {fmt_s(p.duration_s)}"
                           f"{fmt_interval(p.duration_low_s, p.duration_high_s)}, lock {fmt_s(p.lock_held_s)}"
                           f"{measured}{low}", markup=False, highlight=False, soft_wrap=not as_table)

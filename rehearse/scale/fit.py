@@ -261,8 +261,7 @@ def predict(runs: Sequence[tuple[float, Mapping[str, int], Mapping[str, Sequence
         if speedup is not None:
             # the line is the build alone; the full size's workers make it this much faster
             speedup = min(max(speedup, 1.0), workers + 1.0)
-            dur = tuple(v / speedup if v is not None else None for v in dur[:3]) + dur[3:]
-            lock = tuple(v / speedup if v is not None else None for v in lock[:3]) + lock[3:]
+            dur, lock = _divided(dur, speedup), _divided(lock, speedup)
         elif workers:
             reasons.append(f"the full size builds it with {workers} parallel worker{'s' if workers > 1 else ''}, "
                            f"the subsets build it alone (their maintenance_work_mem is scaled below the 32 MB "
@@ -278,6 +277,12 @@ def predict(runs: Sequence[tuple[float, Mapping[str, int], Mapping[str, Sequence
             measured_s=round(full.duration_s, 6) if full is not None and full.ok else None,
             measured_lock_s=round(lock_held(full), 6) if full is not None and full.ok else None))
     return out
+
+
+def _divided(prediction: tuple, by: float) -> tuple:
+    """(value, low, high, note) with the value and its interval divided by ``by``."""
+    value, low, high, note = prediction
+    return value / by, None if low is None else low / by, None if high is None else high / by, note
 
 
 def full_bytes(trace: StatementTrace, relation: str | None, target: int, rows: int) -> float:

@@ -86,9 +86,7 @@ def test_the_speedup_is_measured_alone_and_with_the_full_sizes_workers():
         watch = _Watch(db.dsn.replace(f"dbname={db.database}", "dbname=postgres"), db.database[:50] + "_")
         watch.start()
         try:
-            speedups, note = parallel_speedups(cfg, db, print, statements, set(builds), 0.5,
-                                               {"maintenance_work_mem": 65536, "min_parallel_table_scan_size": 8192},
-                                               2)
+            speedups, note = parallel_speedups(cfg, db, print, statements, set(builds), 0.5, full, 2)
         finally:
             watch.stop.set()
             watch.join()
