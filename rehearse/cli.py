@@ -432,6 +432,35 @@ def user_create(
     typer.echo(f"user {name} ({role}) saved")
 
 
+def _user_switch(name: str, db: Optional[str], data_dir: Optional[Path], disabled: bool) -> None:
+    from .service.tokens import set_disabled
+    changed = set_disabled(_service_db(db), name=name, disabled=disabled, data_dir=data_dir)
+    state = "disabled" if disabled else "enabled"
+    typer.echo(f"user {name} {state}" if changed else f"user {name} was already {state}")
+
+
+@user_app.command("disable")
+@_errors_to_exit_codes
+def user_disable(
+    name: Annotated[str, typer.Option(help="The user's sign-in name.")],
+    db: Annotated[Optional[str], typer.Option(help="The service database URL (default: REHEARSE_DB, else the embedded cluster).")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help="The embedded cluster's data directory.")] = None,
+) -> None:
+    """Disable a user: sign-in refused, its sessions ended, its tokens stop working (until enabled)."""
+    _user_switch(name, db, data_dir, True)
+
+
+@user_app.command("enable")
+@_errors_to_exit_codes
+def user_enable(
+    name: Annotated[str, typer.Option(help="The user's sign-in name.")],
+    db: Annotated[Optional[str], typer.Option(help="The service database URL (default: REHEARSE_DB, else the embedded cluster).")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help="The embedded cluster's data directory.")] = None,
+) -> None:
+    """Enable a disabled user again (its tokens work again; it signs in anew)."""
+    _user_switch(name, db, data_dir, False)
+
+
 def main() -> None:
     app()
 

@@ -214,9 +214,37 @@ def create_user(engine: sa.Engine, who, name: str, password: str, role: str) -> 
                        "use one of them")
     check_new_password(password)
     with engine.begin() as conn:
+        if role != "admin":
+            _keep_an_admin(conn, name, "give it another role")
         created = store.put_user(conn, name, hash_password(password), role)
         store.audit(conn, who[0], "user.create" if created else "user.update", name, role=role)
     return {"name": name, "role": role, "created": created}
+
+
+def _keep_an_admin(conn, name: str, doing: str) -> None:
+    """Refuse to leave the service without an enabled admin user (nobody could manage it from the UI)."""
+    admins = store.enabled_admins(conn)
+    if admins == [name]:
+        raise ApiError(409, f"{name} is the only enabled admin", f"the service would have no admin to "
+                       f"manage users and targets if you {doing}", "make another user admin first")
+
+
+def set_user_disabled(engine: sa.Engine, who, name: str, disabled: bool) -> dict:
+    """Disable a user (sign-in refused, sessions ended, tokens stop) or enable it again; audited."""
+    with engine.begin() as conn:
+        user = store.get_user(conn, name)
+        if user is None:
+            raise ApiError(404, f"user {name} does not exist", "no user has that name",
+                           "list them with GET /api/users")
+        if disabled:
+            if name == who[0]:
+                raise ApiError(409, "you cannot disable yourself", "you would be signed out at once",
+                               "ask another admin to do it")
+            _keep_an_admin(conn, name, "disable it")
+        changed = store.set_user_disabled(conn, name, disabled, who[0])
+        if changed:
+            store.audit(conn, who[0], "user.disable" if disabled else "user.enable", name, role=user["role"])
+    return {"name": name, "disabled": disabled, "changed": changed}
 
 
 def create_token(engine: sa.Engine, who, user: str | None, role: str | None) -> dict:
@@ -252,4 +280,4 @@ def revoke_token(engine: sa.Engine, who, token_id: int) -> dict:
             raise ApiError(403, "not your token", "only admins revoke other users' tokens", "ask an admin")
         gone = store.revoke_token(conn, token_id)
         store.audit(conn, who[0], "token.revoke", owner, id=token_id, role=gone["role"])
-    return {"id": token_id, "revoked": True}
+    return {"id": token_id, "revoked": True, "owner": owner}

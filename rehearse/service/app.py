@@ -354,13 +354,25 @@ def create_app(db_url: str) -> FastAPI:
         with engine.connect() as conn:
             return fast(store.list_users(conn))
 
+    @app.post("/api/users/{name}/disable")
+    def disable_user(name: str, who: Admin) -> dict:
+        out = actions.set_user_disabled(engine, who, name, True)
+        auth.forget(name)  # this process stops its tokens now; other `serve` processes within their cache
+        return out
+
+    @app.post("/api/users/{name}/enable")
+    def enable_user(name: str, who: Admin) -> dict:
+        return actions.set_user_disabled(engine, who, name, False)
+
     @app.post("/api/tokens", status_code=201)
     def create_token(body: TokenIn, who: Viewer) -> dict:
         return actions.create_token(engine, who, body.user, body.role)
 
     @app.post("/api/tokens/{token_id}/revoke")
     def revoke_token(token_id: int, who: Viewer) -> dict:
-        return actions.revoke_token(engine, who, token_id)
+        out = actions.revoke_token(engine, who, token_id)
+        auth.forget(out["owner"])
+        return out
 
     @app.get("/api/tokens")
     def list_tokens(_: Admin) -> Response:

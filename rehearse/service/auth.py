@@ -85,18 +85,25 @@ class Auth:
         self._tokens: dict[str, tuple[tuple[str, str], float]] = {}
 
     # -- identity ---------------------------------------------------------------------------------
-    def _token(self, token: str) -> tuple[str, str] | None:
+    def _token(self, token: str) -> tuple[str, str, bool] | None:
         cached = self._tokens.get(token)
         if cached and cached[1] > time.monotonic():
             return cached[0]
         with self.engine.connect() as conn:
             who = store.token_identity(conn, token)
-        if who is not None:
-            # a few seconds of cache: one query less per request; tokens are only ever added, never edited
+        if who is not None and not who[2]:
+            # a few seconds of cache: one query less per request. A revoked token, or one whose
+            # user is disabled, stops within that time (at once in the process that did it: forget)
             if len(self._tokens) > 10_000:
                 self._tokens.clear()
             self._tokens[token] = (who, time.monotonic() + TOKEN_CACHE_S)
         return who
+
+    def forget(self, user: str) -> None:
+        """Drop the cached tokens of ``user`` (disabled, or a token revoked): the next request looks again."""
+        for token, (who, _) in list(self._tokens.items()):
+            if who[0] == user:
+                self._tokens.pop(token, None)
 
     def _session(self, session_id: str) -> tuple[str, str, str] | None:
         with self.engine.connect() as conn:
@@ -109,6 +116,9 @@ class Auth:
             if who is None:
                 raise ApiError(401, "unknown token", "the token is not one the service issued",
                                "create one with `rehearse token create` or POST /api/tokens")
+            if who[2]:
+                raise ApiError(403, f"user {who[0]} is disabled", "an admin disabled this user: its tokens and "
+                               "sessions stop working until it is enabled again", "ask an admin to enable the user")
             return Who(who[0], who[1], "token")
         session_id = request.cookies.get(SESSION_COOKIE)
         found = await asyncio.to_thread(self._session, session_id) if session_id else None
@@ -156,6 +166,11 @@ class Auth:
         with self.engine.connect() as conn:
             user = store.get_user(conn, name)
         ok = verify_password(user["password_hash"] if user else _DUMMY_HASH, password) and user is not None
+        if ok and user["disabled_at"] is not None:  # said only to who knows the password
+            with self.engine.begin() as conn:
+                store.audit(conn, name, "login.refused", name, client=client, reason="user disabled")
+            raise ApiError(403, f"user {name} is disabled", f"an admin ({user['disabled_by']}) disabled this user",
+                           "ask an admin to enable it")
         if not ok:
             with self.engine.begin() as conn:
                 store.record_login(conn, name, client, False)

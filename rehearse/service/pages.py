@@ -160,7 +160,7 @@ def install_pages(app: FastAPI, engine: sa.Engine, auth: Auth) -> None:
         try:
             session_id, _ = auth.login(name, password, client_address(request))
         except ApiError as exc:
-            if exc.status not in (401, 429):
+            if exc.status not in (401, 403, 429):  # wrong password, disabled user, rate limit: the form again
                 raise
             csrf = secrets.token_urlsafe(32)
             resp = render(request, "login.html", None, status=exc.status, csrf_token=csrf, next=_safe_next(next),
@@ -310,6 +310,17 @@ def install_pages(app: FastAPI, engine: sa.Engine, auth: Auth) -> None:
         actions.create_user(engine, who, name.strip(), password, role)
         return back("/admin")
 
+    @app.post("/admin/users/{name}/disable", include_in_schema=False)
+    def disable_form(name: str, who: Admin) -> Response:
+        actions.set_user_disabled(engine, who, name, True)
+        auth.forget(name)
+        return back("/admin")
+
+    @app.post("/admin/users/{name}/enable", include_in_schema=False)
+    def enable_form(name: str, who: Admin) -> Response:
+        actions.set_user_disabled(engine, who, name, False)
+        return back("/admin")
+
     @app.post("/admin/tokens", include_in_schema=False)
     def token_form(request: Request, who: Admin, user: Annotated[str, Form()],
                    role: Annotated[str, Form()] = "") -> Response:
@@ -318,7 +329,7 @@ def install_pages(app: FastAPI, engine: sa.Engine, auth: Auth) -> None:
 
     @app.post("/admin/tokens/{token_id}/revoke", include_in_schema=False)
     def revoke_form(token_id: int, who: Admin) -> Response:
-        actions.revoke_token(engine, who, token_id)
+        auth.forget(actions.revoke_token(engine, who, token_id)["owner"])
         return back("/admin")
 
     @app.post("/admin/targets", include_in_schema=False)

@@ -115,16 +115,18 @@ def create_token(conn: Connection, name: str, role: str, token: str | None = Non
     return token
 
 
-def token_identity(conn: Connection, token: str) -> tuple[str, str] | None:
-    """(who, role) for a token; a token linked to a user acts as that user, never above the user's role."""
-    row = conn.execute(sa.text("SELECT t.name, t.role, t.user_name, u.role AS user_role FROM tokens t "
+def token_identity(conn: Connection, token: str) -> tuple[str, str, bool] | None:
+    """(who, role, disabled) for a token; a token linked to a user acts as that user, never above
+    the user's role, and not at all while the user is disabled."""
+    row = conn.execute(sa.text("SELECT t.name, t.role, t.user_name, u.role AS user_role, "
+                               "u.disabled_at IS NOT NULL AS disabled FROM tokens t "
                                "LEFT JOIN users u ON u.name = t.user_name WHERE t.token_hash = :h"),
                        {"h": hash_token(token)}).first()
     if row is None:
         return None
     if row.user_name is None:
-        return row.name, row.role
-    return row.user_name, min(row.role, row.user_role, key=ROLES.index)
+        return row.name, row.role, False
+    return row.user_name, min(row.role, row.user_role, key=ROLES.index), bool(row.disabled)
 
 
 def create_user_token(conn: Connection, user: str, role: str, actor: str) -> str:
@@ -168,14 +170,36 @@ def put_user(conn: Connection, name: str, password_hash: str, role: str) -> bool
 
 
 def get_user(conn: Connection, name: str) -> dict | None:
-    row = conn.execute(sa.text("SELECT name, password_hash, role, created_at FROM users WHERE name = :n"),
-                       {"n": name}).mappings().first()
+    row = conn.execute(sa.text("SELECT name, password_hash, role, created_at, disabled_at, disabled_by "
+                               "FROM users WHERE name = :n"), {"n": name}).mappings().first()
     return dict(row) if row else None
 
 
 def list_users(conn: Connection) -> list[dict]:
-    rows = conn.execute(sa.text("SELECT name, role, created_at FROM users ORDER BY name"))
-    return [{"name": r.name, "role": r.role, "created_at": r.created_at.isoformat()} for r in rows]
+    rows = conn.execute(sa.text("SELECT name, role, created_at, disabled_at, disabled_by FROM users ORDER BY name"))
+    return [{"name": r.name, "role": r.role, "created_at": r.created_at.isoformat(),
+             "disabled_at": r.disabled_at.isoformat() if r.disabled_at else None, "disabled_by": r.disabled_by}
+            for r in rows]
+
+
+def enabled_admins(conn: Connection) -> list[str]:
+    """The enabled admin users, locked until the end of the transaction: two admins disabling or
+    demoting each other at once cannot both pass a check that the other one remains."""
+    rows = conn.execute(sa.text("SELECT name FROM users WHERE role = 'admin' AND disabled_at IS NULL "
+                                "ORDER BY name FOR UPDATE"))
+    return [r.name for r in rows]
+
+
+def set_user_disabled(conn: Connection, name: str, disabled: bool, actor: str) -> bool:
+    """Disable (or enable) a user; True when that changed anything. Disabling ends the user's
+    sessions at once; its tokens stop working (token_identity) and come back when it is enabled."""
+    row = conn.execute(sa.text(
+        "UPDATE users SET disabled_at = CASE WHEN :d THEN now() END, disabled_by = CASE WHEN :d THEN :a END "
+        "WHERE name = :n AND (disabled_at IS NOT NULL) <> :d RETURNING name"),
+        {"n": name, "d": disabled, "a": actor}).first()
+    if row is not None and disabled:
+        conn.execute(sa.text("DELETE FROM sessions WHERE user_name = :n"), {"n": name})
+    return row is not None
 
 
 def set_password_hash(conn: Connection, name: str, password_hash: str) -> None:
@@ -192,7 +216,8 @@ def create_session(conn: Connection, session_id: str, user: str, csrf: str, life
 def session_identity(conn: Connection, session_id: str) -> tuple[str, str, str] | None:
     """(user, role, csrf token) of a live session."""
     row = conn.execute(sa.text("SELECT s.user_name, u.role, s.csrf FROM sessions s JOIN users u ON u.name = s.user_name "
-                               "WHERE s.id_hash = :h AND s.expires_at > now()"), {"h": hash_token(session_id)}).first()
+                               "WHERE s.id_hash = :h AND s.expires_at > now() AND u.disabled_at IS NULL"),
+                       {"h": hash_token(session_id)}).first()
     return (row.user_name, row.role, row.csrf) if row else None
 
 

@@ -1,4 +1,4 @@
-"""`rehearse token create` and `rehearse user create`: straight into the service database (the bootstrap path)."""
+"""`rehearse token create` and `rehearse user create / disable / enable`: straight into the service database (the bootstrap path)."""
 
 from __future__ import annotations
 
@@ -43,6 +43,21 @@ def create_user(db_url: str | None, *, name: str, role: str, password: str, data
         created = store.put_user(conn, name, hash_password(password), role)
         store.audit(conn, "cli", "user.create" if created else "user.update", name, role=role)
     _with_db(db_url, data_dir, work)
+
+
+def set_disabled(db_url: str | None, *, name: str, disabled: bool, data_dir: Path | None = None) -> bool:
+    """Disable or enable a user from the command line (an operator with the database; audited as cli)."""
+    from ..errors import BadInput
+
+    def work(conn):
+        if store.get_user(conn, name) is None:
+            raise BadInput(f"user {name} does not exist", hint="list users with GET /api/users, or create it "
+                           "with `rehearse user create`")
+        changed = store.set_user_disabled(conn, name, disabled, "cli")
+        if changed:
+            store.audit(conn, "cli", "user.disable" if disabled else "user.enable", name)
+        return changed
+    return _with_db(db_url, data_dir, work)
 
 
 def create_token(db_url: str | None, *, role: str, name: str, data_dir: Path | None = None) -> str:

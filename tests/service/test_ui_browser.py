@@ -149,3 +149,25 @@ def test_an_admin_edits_a_targets_run_options_on_its_page(service, chromium):
     expect(ada.page.locator("main")).to_contain_text("at least two subset sizes")
     assert service.http.get("/api/targets/shop").json()["run_options"]["scale"] == [0.01, 0.03, 0.1]
     assert ada.problems == [] or all("status of 422" in p for p in ada.problems), ada.problems
+
+
+def test_an_admin_disables_and_enables_a_user_on_the_admin_page(service, chromium):
+    expect = sync_api.expect
+    pw = make_user(service, "ada", "admin")
+    make_user(service, "vic", "viewer")
+    ada = Watched(chromium.new_context())
+    browser_login(ada.page, service.base, "ada", pw)
+    ada.page.goto(f"{service.base}/admin")
+    row = ada.page.locator('#users tr[data-user="vic"]')
+    expect(ada.page.locator('#users tr[data-user="ada"] button')).to_have_count(0)  # no button to disable yourself
+    row.get_by_role("button", name="Disable").click()
+    ada.page.wait_for_url(f"{service.base}/admin")
+    expect(row).to_contain_text("disabled")
+    expect(row).to_contain_text("by ada")
+    assert next(u for u in service.http.get("/api/users").json() if u["name"] == "vic")["disabled_by"] == "ada"
+    row.get_by_role("button", name="Enable").click()
+    ada.page.wait_for_url(f"{service.base}/admin")
+    expect(row).to_contain_text("enabled")
+    assert [r["action"] for r in service.http.get("/api/audit", params={"actor": "ada"}).json()
+            if r["action"].startswith("user.")] == ["user.disable", "user.enable"]
+    assert ada.problems == [], ada.problems

@@ -38,6 +38,8 @@ ROUTES = {
     ("GET", "/admin"): "admin", ("POST", "/admin/users"): "admin", ("POST", "/admin/tokens"): "admin",
     ("POST", "/admin/targets"): "admin", ("POST", "/admin/tokens/{token_id}/revoke"): "admin",
     ("POST", "/targets/{name}/run-options"): "admin",
+    ("POST", "/api/users/{name}/disable"): "admin", ("POST", "/api/users/{name}/enable"): "admin",
+    ("POST", "/admin/users/{name}/disable"): "admin", ("POST", "/admin/users/{name}/enable"): "admin",
 }
 ROLES = ("viewer", "requester", "approver", "admin")
 
@@ -323,3 +325,73 @@ def test_user_create_command_makes_a_user_who_can_sign_in(service):
     ok = subprocess.run(cmd, input=pw + "\n", capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0, ok.stderr
     assert login(service, "ops", pw).get("/api/me").json() == {"name": "ops", "role": "approver", "via": "session"}
+
+
+def test_a_disabled_user_cannot_sign_in_and_its_sessions_and_tokens_stop_until_enabled(service):
+    pw = make_user(service, "dora", "requester")
+    browser = login(service, "dora", pw)
+    token = service.http.post("/api/tokens", json={"user": "dora"}).json()["token"]
+    as_dora = {"Authorization": f"Bearer {token}"}
+    assert service.http.get("/api/me", headers=as_dora).status_code == 200  # now in the token cache
+    assert service.http.post("/api/users/dora/disable").json() == {"name": "dora", "disabled": True, "changed": True}
+    # at once, in the serve that did it: the session is gone, the token refused with the reason
+    _is_error(browser.get("/api/me"), 401)
+    assert "disabled" in _is_error(service.http.get("/api/me", headers=as_dora), 403)["what"]
+    anon = httpx.Client(base_url=service.base, timeout=30)
+
+    def sign_in(secret: str) -> httpx.Response:
+        return anon.post("/login", data={"name": "dora", "password": secret, "csrf_token": csrf_of(anon.get("/login").text)})
+
+    assert sign_in("wrong-password").status_code == 401  # a wrong password learns nothing more
+    refused = sign_in(pw)
+    assert refused.status_code == 403 and "disabled" in refused.text and "rehearse_session" not in refused.headers.get("set-cookie", "")
+    dora = next(u for u in service.http.get("/api/users").json() if u["name"] == "dora")
+    assert dora["disabled_at"] and dora["disabled_by"]
+    # a second disable changes nothing and is not audited twice
+    assert service.http.post("/api/users/dora/disable").json()["changed"] is False
+    _is_error(service.http.post("/api/users/nobody/disable"), 404)
+    # enabled again: the same token works, and she signs in anew
+    assert service.http.post("/api/users/dora/enable").json()["changed"] is True
+    assert service.http.get("/api/me", headers=as_dora).json()["name"] == "dora"
+    assert login(service, "dora", pw).get("/api/me").json()["name"] == "dora"
+    audit = [(r["action"], r["subject"]) for r in service.http.get("/api/audit").json()
+             if r["action"] in ("user.disable", "user.enable", "login.refused")]
+    assert sorted(audit) == [("login.refused", "dora"), ("user.disable", "dora"), ("user.enable", "dora")]
+
+
+def test_the_only_enabled_admin_is_neither_disabled_nor_demoted(service):
+    pw = make_user(service, "ada", "admin")
+    ada = login(service, "ada", pw)
+    headers = {"X-CSRF-Token": ada.csrf}
+    make_user(service, "vic", "viewer")
+    assert ada.post("/api/users/vic/disable", headers=headers).json()["changed"] is True
+    assert "yourself" in _is_error(ada.post("/api/users/ada/disable", headers=headers), 409)["what"]
+    # the bootstrap token is no user: ada is the only admin who can sign in
+    assert "only enabled admin" in _is_error(service.http.post("/api/users/ada/disable"), 409)["what"]
+    _is_error(service.http.post("/api/users", json={"name": "ada", "password": pw, "role": "viewer"}), 409)
+    assert ada.get("/api/me").json()["role"] == "admin"  # nothing changed, the session holds
+    make_user(service, "bob", "admin")
+    assert service.http.post("/api/users/ada/disable").json()["changed"] is True
+    _is_error(ada.get("/api/me"), 401)
+
+
+def test_user_disable_and_enable_commands_work_on_the_service_database(service):
+    import subprocess
+    import sys
+
+    pw = make_user(service, "cleo", "viewer")
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "rehearse.cli", "user", *args, "--db", service.db_url],
+                              capture_output=True, text=True, timeout=120)
+
+    done = cli("disable", "--name", "cleo")
+    assert done.returncode == 0 and "user cleo disabled" in done.stdout, done.stderr
+    anon = httpx.Client(base_url=service.base, timeout=30)
+    resp = anon.post("/login", data={"name": "cleo", "password": pw, "csrf_token": csrf_of(anon.get("/login").text)})
+    assert resp.status_code == 403
+    missing = cli("enable", "--name", "nobody")
+    assert missing.returncode == 2 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
+    assert cli("enable", "--name", "cleo").returncode == 0
+    assert login(service, "cleo", pw).get("/api/me").json()["name"] == "cleo"
+    assert [r["actor"] for r in service.http.get("/api/audit", params={"action": "user.disable"}).json()] == ["cli"]
