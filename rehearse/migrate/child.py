@@ -359,17 +359,24 @@ def _transaction_status(dbapi):
 
 
 def _in_transaction(dbapi):
+    """Whether the next statement on ``dbapi`` runs inside a transaction (its locks last until the commit).
+
+    psycopg2 and psycopg 3 open a transaction lazily, with the first statement after a commit:
+    the connection says idle until then, but a connection that is not in autocommit mode runs
+    that statement inside the transaction it opens (the first DDL after an autocommit block, or
+    of a migration whose first statement is its own).
+    """
     if dbapi is None:
         return False
     status = getattr(dbapi, "get_transaction_status", None)
     if status is not None:  # psycopg2: 0 idle, 1 active, 2 in transaction, 3 in error
         try:
-            return status() in (1, 2, 3)
+            return status() in (1, 2, 3) or not getattr(dbapi, "autocommit", True)
         except Exception:
             return False
     info = getattr(dbapi, "info", None)
     if info is not None and hasattr(info, "transaction_status"):  # psycopg 3
-        return int(info.transaction_status) in (1, 2, 3)
+        return int(info.transaction_status) in (1, 2, 3) or not getattr(dbapi, "autocommit", True)
     driver = getattr(dbapi, "driver_connection", None) or getattr(dbapi, "_connection", None)
     is_in = getattr(driver, "is_in_transaction", None)  # asyncpg
     if callable(is_in):

@@ -31,9 +31,18 @@ _NO_ROW_WRITES = re.compile(
     r"create\s+(?:unique\s+)?index\b|drop\s+index\b|reindex\b|alter\s+type\s+\S+\s+add\s+value\b|"
     r"comment\b|grant\b|revoke\b)", re.I | re.S)
 
+# Read by the lock sampler from a session of its own, while the migration holds the locks: so
+# nothing here may take a lock on the relations. pg_total_relation_size opens the relation
+# (ACCESS SHARE), which waits behind the migration's ACCESS EXCLUSIVE until its transaction ends;
+# the size is added up from pg_class instead (the heap, its TOAST table and its indexes, as of the
+# last VACUUM, ANALYZE or index build: the restore analyzes every table).
 _LOCKS_SQL = """
 SELECT c.oid, quote_ident(n.nspname) || '.' || quote_ident(c.relname), c.relkind::text, l.mode,
-       greatest(c.reltuples, 0)::bigint, pg_total_relation_size(c.oid)
+       greatest(c.reltuples, 0)::bigint,
+       (greatest(c.relpages, 0)
+        + coalesce((SELECT greatest(t.relpages, 0) FROM pg_class t WHERE t.oid = c.reltoastrelid), 0)
+        + coalesce((SELECT sum(greatest(i.relpages, 0)) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+                    WHERE x.indrelid = c.oid), 0))::bigint * current_setting('block_size')::bigint
 FROM pg_locks l
 JOIN pg_class c ON c.oid = l.relation
 JOIN pg_namespace n ON n.oid = c.relnamespace
