@@ -124,7 +124,9 @@ class _LockSampler:
     def _run(self) -> None:
         import psycopg2
         try:
-            conn = psycopg2.connect(self.dsn, application_name="rehearse lock sampler")
+            # and never waits for long whatever happens: the migration waits for it to stop
+            conn = psycopg2.connect(self.dsn, application_name="rehearse lock sampler",
+                                    options="-c lock_timeout=100 -c statement_timeout=2000")
         except Exception:
             return
         conn.autocommit = True
