@@ -362,16 +362,22 @@ def _in_transaction(dbapi):
     """Whether the next statement on ``dbapi`` runs inside a transaction (its locks last until the commit).
 
     psycopg2 and psycopg 3 open a transaction lazily, with the first statement after a commit:
-    the connection says idle until then, but a connection that is not in autocommit mode runs
-    that statement inside the transaction it opens (the first DDL after an autocommit block, or
-    of a migration whose first statement is its own).
+    the server says idle until then, but a connection that is not in autocommit mode runs that
+    statement inside the transaction it opens (the first DDL after an autocommit block, or of a
+    migration whose first statement is its own). psycopg2 decides by its own state, not the
+    server's: after ``op.execute("COMMIT")`` (a common way to run CREATE INDEX CONCURRENTLY) it
+    still thinks it is in a transaction and sends no BEGIN, so the next statement runs outside one.
     """
     if dbapi is None:
         return False
     status = getattr(dbapi, "get_transaction_status", None)
     if status is not None:  # psycopg2: 0 idle, 1 active, 2 in transaction, 3 in error
         try:
-            return status() in (1, 2, 3) or not getattr(dbapi, "autocommit", True)
+            if status() in (1, 2, 3):
+                return True
+            # psycopg2's STATUS_READY (1): its next statement starts with a BEGIN; STATUS_BEGIN (2)
+            # while the server is idle: a COMMIT went through a cursor, no BEGIN comes
+            return not getattr(dbapi, "autocommit", True) and getattr(dbapi, "status", 1) == 1
         except Exception:
             return False
     info = getattr(dbapi, "info", None)

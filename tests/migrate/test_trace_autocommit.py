@@ -149,3 +149,35 @@ def test_the_lock_sampler_sees_an_exclusive_lock_without_waiting_for_it(source_d
     (relation, mode, rows, size), = seen  # a size read that waited for the lock would still be waiting
     assert (relation, mode, rows) == ("public.held", "AccessExclusiveLock", 20000)
     assert size >= 20000 * 200  # the heap, its TOAST table and its primary key, from pg_class
+
+
+REV3_COMMIT = '''
+from alembic import op
+revision, down_revision, branch_labels, depends_on = "b3", "b2", None, None
+
+def upgrade():
+    op.execute("COMMIT")  # the old way out of Alembic's transaction (hypothesis/h, many others)
+    op.execute("CREATE INDEX CONCURRENTLY ix_big_id_v ON big (id, v)")
+
+def downgrade():
+    op.execute("COMMIT")
+    op.execute("DROP INDEX CONCURRENTLY ix_big_id_v")
+'''
+
+
+def test_a_concurrent_index_after_an_explicit_commit_is_traced_outside_a_transaction(tmp_path, source_db):
+    # psycopg2 sends no BEGIN after a COMMIT that went through a cursor (its own state still says
+    # "in a transaction" while the server is idle): the statement runs, and is traced, outside one
+    _, url, _ = source_db
+    ini = _project(tmp_path)
+    (tmp_path / "versions" / "b3.py").write_text(textwrap.dedent(REV3_COMMIT))
+    psycopg2_url = url.replace("postgresql://", "postgresql+psycopg2://")
+    cfg = Config(str(ini))
+    cfg.set_main_option("sqlalchemy.url", psycopg2_url)
+    command.upgrade(cfg, "b2")
+    project = AlembicProject(ini, url=psycopg2_url)
+    result, _ = project.step("b3", upgrade=True)
+    assert result.ok, result.error
+    (cic,) = [s for s in result.statements if "CONCURRENTLY" in s.sql]
+    assert cic.in_transaction is False
+    assert ("public.big", "ShareUpdateExclusiveLock") in {(lock.relation, lock.mode) for lock in cic.locks}, cic.locks
