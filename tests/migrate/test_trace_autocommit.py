@@ -79,6 +79,20 @@ def test_concurrent_index_lock_is_seen_from_outside(tmp_path, source_db):
     assert lock.rows and lock.rows > 100_000
 
 
+def _step_b3(tmp_path, source_db, revision_text: str):
+    """The project at b2 on psycopg2, then ``revision_text`` (revision b3) traced."""
+    _, url, _ = source_db
+    ini = _project(tmp_path)
+    (tmp_path / "versions" / "b3.py").write_text(textwrap.dedent(revision_text))
+    psycopg2_url = url.replace("postgresql://", "postgresql+psycopg2://")
+    cfg = Config(str(ini))
+    cfg.set_main_option("sqlalchemy.url", psycopg2_url)
+    command.upgrade(cfg, "b2")
+    result, _ = AlembicProject(ini, url=psycopg2_url).step("b3", upgrade=True)
+    assert result.ok, result.error
+    return result
+
+
 REV3 = '''
 from alembic import op
 revision, down_revision, branch_labels, depends_on = "b3", "b2", None, None
@@ -101,16 +115,7 @@ def test_the_first_statement_after_an_autocommit_block_is_traced_inside_its_tran
     # psycopg2 opens that transaction lazily, so the connection says "idle" before the statement;
     # taken for an autocommit statement, it was watched from outside by a sampler whose size query
     # waited behind its ACCESS EXCLUSIVE lock, stalling the step up to 5 s
-    _, url, _ = source_db
-    ini = _project(tmp_path)
-    (tmp_path / "versions" / "b3.py").write_text(textwrap.dedent(REV3))
-    psycopg2_url = url.replace("postgresql://", "postgresql+psycopg2://")
-    cfg = Config(str(ini))
-    cfg.set_main_option("sqlalchemy.url", psycopg2_url)
-    command.upgrade(cfg, "b2")
-    project = AlembicProject(ini, url=psycopg2_url)
-    result, _ = project.step("b3", upgrade=True)
-    assert result.ok, result.error
+    result = _step_b3(tmp_path, source_db, REV3)
     by_sql = {s.sql.split()[0] + " " + s.sql.split()[1]: s for s in result.statements if "big" in s.sql}
     assert by_sql["CREATE INDEX"].in_transaction is False
     alter, comment = by_sql["ALTER TABLE"], by_sql["COMMENT ON"]
@@ -168,16 +173,7 @@ def downgrade():
 def test_a_concurrent_index_after_an_explicit_commit_is_traced_outside_a_transaction(tmp_path, source_db):
     # psycopg2 sends no BEGIN after a COMMIT that went through a cursor (its own state still says
     # "in a transaction" while the server is idle): the statement runs, and is traced, outside one
-    _, url, _ = source_db
-    ini = _project(tmp_path)
-    (tmp_path / "versions" / "b3.py").write_text(textwrap.dedent(REV3_COMMIT))
-    psycopg2_url = url.replace("postgresql://", "postgresql+psycopg2://")
-    cfg = Config(str(ini))
-    cfg.set_main_option("sqlalchemy.url", psycopg2_url)
-    command.upgrade(cfg, "b2")
-    project = AlembicProject(ini, url=psycopg2_url)
-    result, _ = project.step("b3", upgrade=True)
-    assert result.ok, result.error
+    result = _step_b3(tmp_path, source_db, REV3_COMMIT)
     (cic,) = [s for s in result.statements if "CONCURRENTLY" in s.sql]
     assert cic.in_transaction is False
     assert ("public.big", "ShareUpdateExclusiveLock") in {(lock.relation, lock.mode) for lock in cic.locks}, cic.locks
