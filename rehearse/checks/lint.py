@@ -182,6 +182,7 @@ def sql_files(paths: list[Path]) -> list[Path]:
         if path.is_dir():
             files += sorted(p for p in path.rglob("*") if p.suffix.lower() in SQL_SUFFIXES and p.is_file())
         elif path.is_file():
+            _refuse_non_sql(path)
             files.append(path)
         else:
             raise BadInput(f"{path} does not exist", hint="pass .sql files or directories that contain them")
@@ -189,6 +190,22 @@ def sql_files(paths: list[Path]) -> list[Path]:
         raise BadInput(f"no .sql file in {', '.join(str(p) for p in paths)}",
                        hint="pass .sql files, a directory of them, or --alembic-ini for an Alembic project")
     return files
+
+
+_NOT_SQL = {".ini": "an Alembic or other config file", ".cfg": "a config file", ".py": "Python (an Alembic revision?)",
+            ".toml": "TOML", ".yaml": "YAML", ".yml": "YAML", ".json": "JSON"}
+
+
+def _refuse_non_sql(path: Path) -> None:
+    """A file named on the command line is read as SQL whatever its suffix (.psql, none), except
+    these: linted as SQL they would only give a syntax error on line 1, which is no finding."""
+    what = _NOT_SQL.get(path.suffix.lower())
+    if what is None:
+        return
+    alembic = path.suffix.lower() in (".ini", ".py")
+    raise BadInput(f"{path} is {what}, not SQL",
+                   hint=f"lint an Alembic project with --alembic-ini {path if path.suffix.lower() == '.ini' else 'ALEMBIC_INI'}"
+                   if alembic else "pass .sql files, or a directory of them")
 
 
 def lint_paths(paths: list[Path], *, server_version_num: int = 150000,

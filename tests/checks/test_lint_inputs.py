@@ -176,3 +176,19 @@ def test_the_squawk_comparison_page_matches_the_rules():
     mapping = squawk_codes()
     for name, equivalents in rows:
         assert set(re.findall(r"\[(RH\d{3})\]", equivalents)) == mapping.get(name.strip(), set()), name
+
+
+def test_a_named_config_or_python_file_is_refused_not_linted_as_sql(tmp_path):
+    # seen as a new user: `rehearse lint alembic.ini` gave "RH100 syntax error at or near [" on line 1
+    ini = tmp_path / "alembic.ini"
+    ini.write_text("[alembic]\nscript_location = versions\n")
+    result = run_cli(str(ini))
+    assert result.exit_code == 2 and "not SQL" in result.output and f"--alembic-ini {ini}" in result.output
+    assert "RH100" not in result.output and "Traceback" not in result.output
+    revision = tmp_path / "0001_init.py"
+    revision.write_text("from alembic import op\n")
+    result = run_cli(str(revision))
+    assert result.exit_code == 2 and "Python" in result.output and "--alembic-ini" in result.output
+    plain = tmp_path / "change.psql"  # any other suffix is still read as SQL
+    plain.write_text("CREATE INDEX ix ON t (a);\n")
+    assert "RH101" in run_cli(str(plain)).output
