@@ -398,13 +398,19 @@ token_app = typer.Typer(help="API tokens of the rehearsal service.", no_args_is_
 app.add_typer(token_app, name="token")
 
 
+# the options of the commands that work straight on the service database (token, user)
+_ServiceDb = Annotated[Optional[str], typer.Option(
+    "--db", help="The service database URL (default: REHEARSE_DB, else the embedded cluster).")]
+_DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="The embedded cluster's data directory.")]
+
+
 @token_app.command("create")
 @_errors_to_exit_codes
 def token_create(
     role: Annotated[str, typer.Option(help="viewer, requester, approver or admin.")] = "viewer",
     name: Annotated[Optional[str], typer.Option(help="Who the token is for (default: the role).")] = None,
-    db: Annotated[Optional[str], typer.Option(help="The service database URL (default: REHEARSE_DB, else the embedded cluster).")] = None,
-    data_dir: Annotated[Optional[Path], typer.Option(help="The embedded cluster's data directory.")] = None,
+    db: _ServiceDb = None,
+    data_dir: _DataDir = None,
 ) -> None:
     """Create an API token and print it (it is stored hashed; it cannot be shown again)."""
     from .service.tokens import create_token
@@ -420,8 +426,8 @@ app.add_typer(user_app, name="user")
 def user_create(
     name: Annotated[str, typer.Option(help="The user's sign-in name.")],
     role: Annotated[str, typer.Option(help="viewer, requester, approver or admin.")] = "viewer",
-    db: Annotated[Optional[str], typer.Option(help="The service database URL (default: REHEARSE_DB, else the embedded cluster).")] = None,
-    data_dir: Annotated[Optional[Path], typer.Option(help="The embedded cluster's data directory.")] = None,
+    db: _ServiceDb = None,
+    data_dir: _DataDir = None,
 ) -> None:
     """Create a user (or set a new password and role), the password read from standard input or REHEARSE_PASSWORD."""
     import os
@@ -443,8 +449,8 @@ def _user_switch(name: str, db: Optional[str], data_dir: Optional[Path], disable
 @_errors_to_exit_codes
 def user_disable(
     name: Annotated[str, typer.Option(help="The user's sign-in name.")],
-    db: Annotated[Optional[str], typer.Option(help="The service database URL (default: REHEARSE_DB, else the embedded cluster).")] = None,
-    data_dir: Annotated[Optional[Path], typer.Option(help="The embedded cluster's data directory.")] = None,
+    db: _ServiceDb = None,
+    data_dir: _DataDir = None,
 ) -> None:
     """Disable a user: sign-in refused, its sessions ended, its tokens stop working (until enabled)."""
     _user_switch(name, db, data_dir, True)
@@ -454,8 +460,8 @@ def user_disable(
 @_errors_to_exit_codes
 def user_enable(
     name: Annotated[str, typer.Option(help="The user's sign-in name.")],
-    db: Annotated[Optional[str], typer.Option(help="The service database URL (default: REHEARSE_DB, else the embedded cluster).")] = None,
-    data_dir: Annotated[Optional[Path], typer.Option(help="The embedded cluster's data directory.")] = None,
+    db: _ServiceDb = None,
+    data_dir: _DataDir = None,
 ) -> None:
     """Enable a disabled user again (its tokens work again; it signs in anew)."""
     _user_switch(name, db, data_dir, False)

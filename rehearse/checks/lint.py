@@ -199,13 +199,15 @@ _NOT_SQL = {".ini": "an Alembic or other config file", ".cfg": "a config file", 
 def _refuse_non_sql(path: Path) -> None:
     """A file named on the command line is read as SQL whatever its suffix (.psql, none), except
     these: linted as SQL they would only give a syntax error on line 1, which is no finding."""
-    what = _NOT_SQL.get(path.suffix.lower())
+    suffix = path.suffix.lower()
+    what = _NOT_SQL.get(suffix)
     if what is None:
         return
-    alembic = path.suffix.lower() in (".ini", ".py")
-    raise BadInput(f"{path} is {what}, not SQL",
-                   hint=f"lint an Alembic project with --alembic-ini {path if path.suffix.lower() == '.ini' else 'ALEMBIC_INI'}"
-                   if alembic else "pass .sql files, or a directory of them")
+    if suffix in (".ini", ".py"):
+        hint = f"lint an Alembic project with --alembic-ini {path if suffix == '.ini' else 'ALEMBIC_INI'}"
+    else:
+        hint = "pass .sql files, or a directory of them"
+    raise BadInput(f"{path} is {what}, not SQL", hint=hint)
 
 
 def lint_paths(paths: list[Path], *, server_version_num: int = 150000,

@@ -82,7 +82,7 @@ class Auth:
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
-        self._tokens: dict[str, tuple[tuple[str, str], float]] = {}
+        self._tokens: dict[str, tuple[tuple[str, str, bool], float]] = {}  # token -> ((who, role, disabled), until)
 
     # -- identity ---------------------------------------------------------------------------------
     def _token(self, token: str) -> tuple[str, str, bool] | None:
