@@ -8,7 +8,7 @@ BENCH_SIZE ?= 1000000
 
 .PHONY: venv system-deps postgres demo test bench clean
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml setup.py rehearse/anonymize/_fast.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'

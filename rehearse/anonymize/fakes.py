@@ -27,7 +27,7 @@ from typing import Callable
 
 from ..copytext import _COPY_UNSAFE
 from ..policytypes import ColumnType, Rule
-from .keyed import _sip_key, dec20, dec20_digits, derive_key, hex16, keyed_arrays, keyed_hashes, picks
+from .keyed import _fast, _sip_key, dec20, dec20_digits, derive_key, hex16, keyed_arrays, keyed_hashes, picks
 from .names import find_name_pairs
 
 POOL_SIZE = 5_000
@@ -135,10 +135,12 @@ _PROBE = "".join(chr(0xE000 + k) for k in range(20))  # 20 private-use character
 
 
 def _digit_layouts(fills: list[Callable[[str], str]]):
-    """Each digit filler as (characters, digit slots, which digit fills each slot), read off what
-    it makes of 20 marker characters, so the array path gives exactly its strings; and, per pool
-    entry, its layout's number. None when a shape holds a marker character itself (never seen)."""
+    """Per pool entry, its layout's number; each layout as (characters, digit slots, which digit
+    fills each slot), read off what its filler makes of 20 marker characters, so the array path
+    gives exactly its strings; and those marked strings themselves (the C path fills them). None
+    when a shape holds a marker character itself (never seen)."""
     layouts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    templates: list[str] = []  # what each layout makes of the markers: the C path's input (_fast.fill_digits)
     known: dict[str, int] = {}
     layout_of = []
     for fill in fills:
@@ -153,8 +155,9 @@ def _digit_layouts(fills: list[Callable[[str], str]]):
             t = known[made] = len(layouts)
             layouts.append((np.where(marked, 0, codes).astype(np.uint32), slots,
                             (codes[slots] - 0xE000).astype(np.intp)))
+            templates.append(made)
         layout_of.append(t)
-    return np.array(layout_of, dtype=np.intp), layouts
+    return np.array(layout_of, dtype=np.intp), layouts, templates
 
 
 @functools.lru_cache(maxsize=65536)
@@ -275,6 +278,7 @@ class Fakes:
         """
         key1 = _sip_key(self._secret, f"fake:{kind}:1")
         key2 = _sip_key(self._secret, f"fake:{kind}:2")  # a second, independent 64 bits where needed
+        ext = _fast  # the C extension, when built, makes the strings (the same ones)
 
         if kind == "uuid":
             def many(values: list[str]) -> list[str]:
@@ -290,36 +294,51 @@ class Fakes:
             n0, n1 = len(p0), len(p1)
             p2 = rest[0] if rest else None
 
+            if kind == "username":
+                p0 = np.array([v[:1] for v in p0.tolist()], dtype=object)
+            l0, l1, l2 = p0.tolist(), p1.tolist(), p2.tolist() if p2 is not None else None
             if kind == "name":
                 def many(values: list[str]) -> list[str]:
                     (a,) = keyed_arrays(values, key1)
+                    if ext is not None:
+                        return ext.compose(len(values), ((l0, picks(a, n0)), " ", (l1, picks(a, n1, 21))))
                     return [f"{x} {y}" for x, y in zip(p0[picks(a, n0)].tolist(), p1[picks(a, n1, 21)].tolist())]
             elif kind == "address":
                 n2 = len(p2)
 
                 def many(values: list[str]) -> list[str]:
                     (a,) = keyed_arrays(values, key1)
+                    if ext is not None:
+                        return ext.compose(len(values), ((l0, picks(a, n0)), ", ", (l1, picks(a, n1, 21)), ", ",
+                                                           (l2, picks(a, n2, 42))))
                     return [f"{x}, {y}, {z}" for x, y, z in zip(p0[picks(a, n0)].tolist(), p1[picks(a, n1, 21)].tolist(),
                                                                p2[picks(a, n2, 42)].tolist())]
             elif kind == "email":
                 tlds = np.array(["com", "net", "org"], dtype=object)
+                tld_list = tlds.tolist()
 
                 def many(values: list[str]) -> list[str]:
                     # 64 bits of tag on top of the picks: collision-free on unique columns
                     a, b = keyed_arrays(values, key1, key2)
+                    if ext is not None:
+                        return ext.compose(len(values), ((l0, picks(a, n0)), ".", (l1, picks(a, n1, 21)), ".", b,
+                                                           "@example.", (tld_list, picks(a, 3))))
                     return [f"{x}.{y}.{h}@example.{t}" for x, y, h, t in
                             zip(p0[picks(a, n0)].tolist(), p1[picks(a, n1, 21)].tolist(), hex16(b),
                                 tlds[picks(a, 3)].tolist())]
             elif kind == "username":
-                p0 = np.array([v[:1] for v in p0.tolist()], dtype=object)
-
                 def many(values: list[str]) -> list[str]:
                     a, b = keyed_arrays(values, key1, key2)
+                    if ext is not None:
+                        return ext.compose(len(values), ((l0, picks(a, n0)), (l1, picks(a, n1, 21)), "_", b))
                     return [f"{x}{y}_{h}" for x, y, h in zip(p0[picks(a, n0)].tolist(), p1[picks(a, n1, 21)].tolist(),
                                                             hex16(b))]
             else:  # url
                 def many(values: list[str]) -> list[str]:
                     a, b = keyed_arrays(values, key1, key2)
+                    if ext is not None:
+                        return ext.compose(len(values), ("https://", (l0, picks(a, n0)), "-", (l1, picks(a, n1, 21)),
+                                                           ".example.com/", b))
                     return [f"https://{x}-{y}.example.com/{h}" for x, y, h in
                             zip(p0[picks(a, n0)].tolist(), p1[picks(a, n1, 21)].tolist(), hex16(b))]
         elif kind in _DIGITS_FROM_HASH:
@@ -337,8 +356,15 @@ class Fakes:
                     # the first hash picks the locale's shape, the second gives the digits
                     a, b = keyed_arrays(values, key1, key2)
                     return [fill(d) for fill, d in zip(fillers[picks(a, nt)].tolist(), dec20(b))]
+            elif ext is not None:
+                layout_of, templates = laid[0], laid[2]
+
+                def many(values: list[str]) -> list[str]:
+                    # the same strings, made in C: each value's shape with its digit markers filled
+                    a, b = keyed_arrays(values, key1, key2)
+                    return ext.fill_digits(templates, layout_of[picks(a, nt)], b)
             else:
-                layout_of, layouts = laid
+                layout_of, layouts = laid[0], laid[1]
 
                 def many(values: list[str]) -> list[str]:
                     # the same strings, made a shape at a time with array operations: each shape's

@@ -1,14 +1,20 @@
 """Keyed hashing: the secret's derived keys and keyed SipHash-2-4 over lists of values.
 
 SipHash is a pseudo-random function built for short inputs; per-purpose keys are derived from
-the secret by HMAC-SHA256. Values are hashed a list at a time, in C (pandas.util.hash_array),
-or value by value (siphash24) for short lists; both give the same numbers, and both are tested
-against the reference vectors (tests/snapshot/test_siphash_reference.py).
+the secret by HMAC-SHA256. Values are hashed a list at a time, in C: by this package's own
+extension (_fast.c) when it is built, else by pandas.util.hash_array, or value by value
+(siphash24) for short lists. All three give the same numbers, and are tested against the
+reference vectors (tests/snapshot/test_siphash_reference.py, tests/snapshot/test_fast_paths.py).
 """
 
 from __future__ import annotations
 
 import hmac
+
+try:  # optional: built by `pip install` where a C compiler is (setup.py); the same numbers either way
+    from . import _fast
+except ImportError:  # pragma: no cover - exercised by tests/snapshot/test_fast_paths.py
+    _fast = None
 
 def derive_key(secret: bytes, label: str) -> bytes:
     return hmac.digest(secret, label.encode(), "sha256")
@@ -44,6 +50,8 @@ def keyed_hashes(values: list[str], key: str) -> list[int]:
     UTF-8 (surrogates from a SQL_ASCII database), value by value with the siphash24 module
     and the same finalizer. Both give the same numbers (tests/snapshot/test_keyed_hashes.py).
     """
+    if _fast is not None:
+        return _np().frombuffer(_fast.sip_hashes(list(values), key.encode()), dtype=_np().uint64).tolist()
     if len(values) >= HASH_ARRAY_MIN:
         from pandas.util import hash_array
 
@@ -61,6 +69,9 @@ def keyed_arrays(values: list[str], *keys: str) -> list:
     """keyed_hashes for each key, as numpy uint64 arrays (the same numbers): the fakes index
     pools and format tags with array operations instead of Python integers."""
     np = _np()
+    if _fast is not None:  # no object array, no bytes object per value
+        values = values if type(values) is list else list(values)
+        return [np.frombuffer(_fast.sip_hashes(values, k.encode()), dtype=np.uint64) for k in keys]
     if len(values) >= HASH_ARRAY_MIN:
         from pandas.util import hash_array
 

@@ -69,13 +69,17 @@ def test_hex_and_decimal_digits_of_uint64_arrays():
 @pytest.mark.parametrize("locale", ["en_US", "de_DE", "fr_FR", "pt_BR", "ja_JP"])
 @pytest.mark.parametrize("kind", ["phone", "ssn"])
 def test_digit_fakes_laid_out_with_arrays_equal_the_shape_by_shape_strings(tmp_path, monkeypatch, locale, kind):
-    """Phones and national ids fill a pooled shape with digits of the keyed hash: the array route
-    (every shape's characters laid out once) gives the strings the per-value fillers give."""
+    """Phones and national ids fill a pooled shape with digits of the keyed hash: the C route
+    (_fast.fill_digits) and the array route (every shape's characters laid out once) give the
+    strings the per-value fillers give."""
     import rehearse.anonymize.fakes as fakes
 
     monkeypatch.setenv("REHEARSE_CACHE_DIR", str(tmp_path))
     anon = Anonymizer(b"digit-layout-test-secret-0123456789", locale=locale, pool_size=400)
+    compiled = anon.generator(kind)
+    monkeypatch.setattr(fakes, "_fast", None)
     laid = anon.generator(kind)
+    assert compiled(VALUES) == laid(VALUES)
     layouts_of = fakes._digit_layouts
     monkeypatch.setattr(fakes, "_digit_layouts", lambda fills: None)  # the per-value fillers
     one_by_one = anon.generator(kind)
@@ -84,6 +88,7 @@ def test_digit_fakes_laid_out_with_arrays_equal_the_shape_by_shape_strings(tmp_p
     assert len(set(laid(VALUES))) > 500  # digits from the hash: distinct values get distinct fakes
     # wide shapes (over 20 digits) repeat the 20 digits; a shape with no digits is copied as is
     fills = [lambda d: "+44 " + d[:4] + " " + d[4:10], lambda d: "n/a", lambda d, f=lambda x: x[15:25]: f(d + d)]
-    layout_of, layouts = layouts_of(fills)
+    layout_of, layouts, templates = layouts_of(fills)
     assert layout_of.tolist() == [0, 1, 2] and layouts[1][1].tolist() == []
+    assert templates[0] == "+44 " + fakes._PROBE[:4] + " " + fakes._PROBE[4:10] and templates[1] == "n/a"
     assert layouts[2][2].tolist() == [15, 16, 17, 18, 19, 0, 1, 2, 3, 4]

@@ -1,16 +1,18 @@
 """SipHash-2-4 against the vectors published with the algorithm, not numbers the code printed.
 
 Aumasson & Bernstein's reference implementation (``vectors.h``, ``vectors_sip64``): key bytes
-00..0f, message i = bytes 00..(i-1), each 64-bit output written as 8 little-endian bytes. Both
-routes of keyed_hashes are checked: value by value (the siphash24 module) and a list at a time
-(pandas.util.hash_array, which applies splitmix64's finalizer on top, so the reference value is
-finalized with _mix64 before comparing).
+00..0f, message i = bytes 00..(i-1), each 64-bit output written as 8 little-endian bytes. All three
+routes of keyed_hashes are checked: this package's C extension (_fast.sip_hashes), and without it
+value by value (the siphash24 module) and a list at a time (pandas.util.hash_array). The list
+routes apply splitmix64's finalizer on top, so the reference value is finalized with _mix64
+before comparing.
 """
 
 from __future__ import annotations
 
 import pytest
 
+import rehearse.anonymize.keyed as keyed
 from rehearse.anonymize.transform import HASH_ARRAY_MIN, _mix64, keyed_hashes
 
 KEY = bytes(range(16))
@@ -33,12 +35,22 @@ def test_siphash24_module_gives_the_reference_output(n):
     assert siphash24(bytes(range(n)), key=KEY).digest() == bytes.fromhex(VECTORS_SIP64[n])
 
 
-def test_value_by_value_route_is_reference_siphash_finalized():
+@pytest.fixture
+def without_extension(monkeypatch):
+    monkeypatch.setattr(keyed, "_fast", None)
+
+
+def test_extension_route_is_reference_siphash_finalized():
+    assert keyed._fast is not None, "rehearse.anonymize._fast is not built (pip install -e . with a C compiler)"
+    assert keyed_hashes(MESSAGES, KEY_TEXT) == [_mix64(r) for r in REFERENCE]
+
+
+def test_value_by_value_route_is_reference_siphash_finalized(without_extension):
     # one value at a time: a list this short takes the siphash24 route
     assert [keyed_hashes([m], KEY_TEXT)[0] for m in MESSAGES] == [_mix64(r) for r in REFERENCE]
 
 
-def test_array_route_is_reference_siphash_finalized():
+def test_array_route_is_reference_siphash_finalized(without_extension):
     many = MESSAGES * 2
     assert len(many) >= HASH_ARRAY_MIN  # the pandas.util.hash_array route
     assert keyed_hashes(many, KEY_TEXT) == [_mix64(r) for r in REFERENCE] * 2

@@ -1,0 +1,330 @@
+/* rehearse.anonymize._fast: the per-value work of keyed fakes, in C.
+ *
+ * Optional: when this module is not built, keyed.py and fakes.py make the same values with
+ * pandas and numpy (tests/snapshot/test_fast_paths.py compares the two on every kind).
+ *
+ *   sip_hashes(values, key)        keyed SipHash-2-4 of each str's UTF-8 bytes (surrogates passed
+ *                                  through), finalized with splitmix64's mixer: the numbers
+ *                                  pandas.util.hash_array gives; returned as a bytearray of n
+ *                                  native uint64
+ *   compose(n, parts)              n strings, each the concatenation of its parts, a part being a
+ *                                  str (the same for every value), (pool, picks) (pool[picks[i]]:
+ *                                  a list of str and a buffer of n Py_ssize_t), or a buffer of n
+ *                                  uint64 (16 lowercase hex digits of each)
+ *   fill_digits(templates, which, numbers)
+ *                                  n strings, templates[which[i]] with each character U+E000+k
+ *                                  (k < 20) replaced by the k-th of the 20 zero-padded decimal
+ *                                  digits of numbers[i]
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+/* --- SipHash-2-4 (Aumasson and Bernstein's reference, 64-bit output) -------------------------- */
+
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND                                                                                  \
+    do {                                                                                          \
+        v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);                                  \
+        v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;                                                     \
+        v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;                                                     \
+        v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);                                  \
+    } while (0)
+
+static inline uint64_t load64_le(const unsigned char *p) {
+    return (uint64_t)p[0] | ((uint64_t)p[1] << 8) | ((uint64_t)p[2] << 16) | ((uint64_t)p[3] << 24) |
+           ((uint64_t)p[4] << 32) | ((uint64_t)p[5] << 40) | ((uint64_t)p[6] << 48) | ((uint64_t)p[7] << 56);
+}
+
+static uint64_t siphash24(const unsigned char *in, size_t inlen, uint64_t k0, uint64_t k1) {
+    uint64_t v0 = 0x736f6d6570736575ULL ^ k0, v1 = 0x646f72616e646f6dULL ^ k1;
+    uint64_t v2 = 0x6c7967656e657261ULL ^ k0, v3 = 0x7465646279746573ULL ^ k1;
+    uint64_t b = ((uint64_t)inlen) << 56, m;
+    const unsigned char *end = in + inlen - (inlen % 8);
+    for (; in != end; in += 8) {
+        m = load64_le(in);
+        v3 ^= m;
+        SIPROUND; SIPROUND;
+        v0 ^= m;
+    }
+    switch (inlen & 7) {
+        case 7: b |= ((uint64_t)in[6]) << 48; /* fall through */
+        case 6: b |= ((uint64_t)in[5]) << 40; /* fall through */
+        case 5: b |= ((uint64_t)in[4]) << 32; /* fall through */
+        case 4: b |= ((uint64_t)in[3]) << 24; /* fall through */
+        case 3: b |= ((uint64_t)in[2]) << 16; /* fall through */
+        case 2: b |= ((uint64_t)in[1]) << 8;  /* fall through */
+        case 1: b |= ((uint64_t)in[0]); break;
+        case 0: break;
+    }
+    v3 ^= b;
+    SIPROUND; SIPROUND;
+    v0 ^= b;
+    v2 ^= 0xff;
+    SIPROUND; SIPROUND; SIPROUND; SIPROUND;
+    return v0 ^ v1 ^ v2 ^ v3;
+}
+
+static inline uint64_t mix64(uint64_t x) {  /* the finalizer pandas applies after SipHash */
+    x ^= x >> 30;
+    x *= 0xBF58476D1CE4E5B9ULL;
+    x ^= x >> 27;
+    x *= 0x94D049BB133111EBULL;
+    return x ^ (x >> 31);
+}
+
+static PyObject *sip_hashes(PyObject *self, PyObject *args) {
+    PyObject *values;
+    Py_buffer key;
+    if (!PyArg_ParseTuple(args, "O!y*", &PyList_Type, &values, &key))
+        return NULL;
+    if (key.len != 16) {
+        PyBuffer_Release(&key);
+        PyErr_SetString(PyExc_ValueError, "the key must be 16 bytes");
+        return NULL;
+    }
+    uint64_t k0 = load64_le((const unsigned char *)key.buf), k1 = load64_le((const unsigned char *)key.buf + 8);
+    PyBuffer_Release(&key);
+    Py_ssize_t n = PyList_GET_SIZE(values);
+    PyObject *out = PyByteArray_FromStringAndSize(NULL, n * 8);  /* writable: numpy views it in place */
+    if (out == NULL)
+        return NULL;
+    uint64_t *dst = (uint64_t *)PyByteArray_AS_STRING(out);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *v = PyList_GET_ITEM(values, i);
+        if (!PyUnicode_Check(v)) {
+            Py_DECREF(out);
+            PyErr_Format(PyExc_TypeError, "sip_hashes takes str values, not %.50s", Py_TYPE(v)->tp_name);
+            return NULL;
+        }
+        if (PyUnicode_IS_COMPACT_ASCII(v)) {  /* its UTF-8 is its data */
+            dst[i] = mix64(siphash24((const unsigned char *)PyUnicode_DATA(v), (size_t)PyUnicode_GET_LENGTH(v), k0, k1));
+            continue;
+        }
+        /* surrogatepass: what siphash24 is given for text of a SQL_ASCII database; valid text
+           encodes the same as under "strict" */
+        PyObject *b = PyUnicode_AsEncodedString(v, "utf-8", "surrogatepass");
+        if (b == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        dst[i] = mix64(siphash24((const unsigned char *)PyBytes_AS_STRING(b), (size_t)PyBytes_GET_SIZE(b), k0, k1));
+        Py_DECREF(b);
+    }
+    return out;
+}
+
+/* --- compose ------------------------------------------------------------------------------- */
+
+enum { PART_TEXT, PART_POOL, PART_HEX };
+
+typedef struct {
+    int kind;
+    PyObject *text;     /* PART_TEXT */
+    PyObject *pool;     /* PART_POOL: a list of str */
+    Py_buffer buf;      /* PART_POOL: picks (Py_ssize_t); PART_HEX: numbers (uint64) */
+    int has_buf;
+} Part;
+
+static const char HEX[] = "0123456789abcdef";
+
+static void release_parts(Part *parts, Py_ssize_t np) {
+    for (Py_ssize_t j = 0; j < np; j++)
+        if (parts[j].has_buf)
+            PyBuffer_Release(&parts[j].buf);
+    PyMem_Free(parts);
+}
+
+static PyObject *compose(PyObject *self, PyObject *args) {
+    Py_ssize_t n;
+    PyObject *spec;
+    if (!PyArg_ParseTuple(args, "nO!", &n, &PyTuple_Type, &spec))
+        return NULL;
+    if (n < 0) {
+        PyErr_SetString(PyExc_ValueError, "n must not be negative");
+        return NULL;
+    }
+    Py_ssize_t np = PyTuple_GET_SIZE(spec);
+    Part *parts = PyMem_Calloc(np ? np : 1, sizeof(Part));
+    if (parts == NULL)
+        return PyErr_NoMemory();
+    Py_UCS4 fixed_max = 127;
+    Py_ssize_t fixed_len = 0;
+    for (Py_ssize_t j = 0; j < np; j++) {
+        PyObject *p = PyTuple_GET_ITEM(spec, j);
+        Part *q = &parts[j];
+        if (PyUnicode_Check(p)) {
+            q->kind = PART_TEXT;
+            q->text = p;
+            fixed_len += PyUnicode_GET_LENGTH(p);
+            if (PyUnicode_MAX_CHAR_VALUE(p) > fixed_max)
+                fixed_max = PyUnicode_MAX_CHAR_VALUE(p);
+        } else if (PyTuple_Check(p) && PyTuple_GET_SIZE(p) == 2 && PyList_Check(PyTuple_GET_ITEM(p, 0))) {
+            q->kind = PART_POOL;
+            q->pool = PyTuple_GET_ITEM(p, 0);
+            if (PyObject_GetBuffer(PyTuple_GET_ITEM(p, 1), &q->buf, PyBUF_SIMPLE) < 0)
+                goto fail;
+            q->has_buf = 1;
+            if (q->buf.len != n * (Py_ssize_t)sizeof(Py_ssize_t)) {
+                PyErr_SetString(PyExc_ValueError, "a pool's picks must hold n Py_ssize_t");
+                goto fail;
+            }
+            Py_ssize_t size = PyList_GET_SIZE(q->pool);
+            for (Py_ssize_t k = 0; k < size; k++)
+                if (!PyUnicode_Check(PyList_GET_ITEM(q->pool, k))) {
+                    PyErr_SetString(PyExc_TypeError, "a pool holds str values only");
+                    goto fail;
+                }
+            const Py_ssize_t *picks = q->buf.buf;
+            for (Py_ssize_t i = 0; i < n; i++)
+                if (picks[i] < 0 || picks[i] >= size) {
+                    PyErr_SetString(PyExc_IndexError, "a pick is outside its pool");
+                    goto fail;
+                }
+        } else if (PyObject_CheckBuffer(p)) {
+            q->kind = PART_HEX;
+            if (PyObject_GetBuffer(p, &q->buf, PyBUF_SIMPLE) < 0)
+                goto fail;
+            q->has_buf = 1;
+            if (q->buf.len != n * 8) {
+                PyErr_SetString(PyExc_ValueError, "a hex part must hold n uint64");
+                goto fail;
+            }
+            fixed_len += 16;
+        } else {
+            PyErr_SetString(PyExc_TypeError, "a part is a str, a (pool, picks) pair or a uint64 buffer");
+            goto fail;
+        }
+    }
+    PyObject *out = PyList_New(n);
+    if (out == NULL)
+        goto fail;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t len = fixed_len;
+        Py_UCS4 maxc = fixed_max;
+        for (Py_ssize_t j = 0; j < np; j++) {
+            if (parts[j].kind == PART_POOL) {
+                PyObject *s = PyList_GET_ITEM(parts[j].pool, ((const Py_ssize_t *)parts[j].buf.buf)[i]);
+                len += PyUnicode_GET_LENGTH(s);
+                if (PyUnicode_MAX_CHAR_VALUE(s) > maxc)
+                    maxc = PyUnicode_MAX_CHAR_VALUE(s);
+            }
+        }
+        PyObject *s = PyUnicode_New(len, maxc);
+        if (s == NULL) {
+            Py_DECREF(out);
+            goto fail;
+        }
+        int kind = PyUnicode_KIND(s);
+        void *data = PyUnicode_DATA(s);
+        Py_ssize_t pos = 0;
+        for (Py_ssize_t j = 0; j < np; j++) {
+            Part *q = &parts[j];
+            if (q->kind == PART_HEX) {
+                uint64_t x = ((const uint64_t *)q->buf.buf)[i];
+                for (int d = 15; d >= 0; d--) {
+                    PyUnicode_WRITE(kind, data, pos + d, HEX[x & 15]);
+                    x >>= 4;
+                }
+                pos += 16;
+                continue;
+            }
+            PyObject *piece = q->kind == PART_TEXT ? q->text
+                              : PyList_GET_ITEM(q->pool, ((const Py_ssize_t *)q->buf.buf)[i]);
+            Py_ssize_t plen = PyUnicode_GET_LENGTH(piece);
+            if (kind == PyUnicode_1BYTE_KIND && PyUnicode_KIND(piece) == PyUnicode_1BYTE_KIND)
+                memcpy((Py_UCS1 *)data + pos, PyUnicode_DATA(piece), plen);
+            else if (PyUnicode_CopyCharacters(s, pos, piece, 0, plen) < 0) {
+                Py_DECREF(s);
+                Py_DECREF(out);
+                goto fail;
+            }
+            pos += plen;
+        }
+        PyList_SET_ITEM(out, i, s);
+    }
+    release_parts(parts, np);
+    return out;
+fail:
+    release_parts(parts, np);
+    return NULL;
+}
+
+/* --- fill_digits --------------------------------------------------------------------------- */
+
+static PyObject *fill_digits(PyObject *self, PyObject *args) {
+    PyObject *templates;
+    Py_buffer which, numbers;
+    if (!PyArg_ParseTuple(args, "O!y*y*", &PyList_Type, &templates, &which, &numbers))
+        return NULL;
+    PyObject *out = NULL;
+    Py_ssize_t n = which.len / (Py_ssize_t)sizeof(Py_ssize_t);
+    Py_ssize_t nt = PyList_GET_SIZE(templates);
+    if (which.len != n * (Py_ssize_t)sizeof(Py_ssize_t) || numbers.len != n * 8) {
+        PyErr_SetString(PyExc_ValueError, "which and numbers must hold one Py_ssize_t and one uint64 per value");
+        goto done;
+    }
+    for (Py_ssize_t t = 0; t < nt; t++)
+        if (!PyUnicode_Check(PyList_GET_ITEM(templates, t))) {
+            PyErr_SetString(PyExc_TypeError, "templates must be str");
+            goto done;
+        }
+    const Py_ssize_t *w = which.buf;
+    const uint64_t *nums = numbers.buf;
+    out = PyList_New(n);
+    if (out == NULL)
+        goto done;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (w[i] < 0 || w[i] >= nt) {
+            PyErr_SetString(PyExc_IndexError, "a template pick is out of range");
+            Py_CLEAR(out);
+            goto done;
+        }
+        PyObject *tpl = PyList_GET_ITEM(templates, w[i]);
+        Py_ssize_t len = PyUnicode_GET_LENGTH(tpl);
+        int tkind = PyUnicode_KIND(tpl);
+        const void *tdata = PyUnicode_DATA(tpl);
+        char digits[20];
+        uint64_t x = nums[i];
+        for (int d = 19; d >= 0; d--) {
+            digits[d] = (char)('0' + (x % 10));
+            x /= 10;
+        }
+        Py_UCS4 maxc = 127;
+        for (Py_ssize_t k = 0; k < len; k++) {
+            Py_UCS4 c = PyUnicode_READ(tkind, tdata, k);
+            if (!(c >= 0xE000 && c < 0xE014) && c > maxc)
+                maxc = c;
+        }
+        PyObject *s = PyUnicode_New(len, maxc);
+        if (s == NULL) {
+            Py_CLEAR(out);
+            goto done;
+        }
+        int kind = PyUnicode_KIND(s);
+        void *data = PyUnicode_DATA(s);
+        for (Py_ssize_t k = 0; k < len; k++) {
+            Py_UCS4 c = PyUnicode_READ(tkind, tdata, k);
+            if (c >= 0xE000 && c < 0xE014)
+                c = (Py_UCS4)digits[c - 0xE000];
+            PyUnicode_WRITE(kind, data, k, c);
+        }
+        PyList_SET_ITEM(out, i, s);
+    }
+done:
+    PyBuffer_Release(&which);
+    PyBuffer_Release(&numbers);
+    return out;
+}
+
+static PyMethodDef methods[] = {
+    {"sip_hashes", sip_hashes, METH_VARARGS, "Keyed SipHash-2-4 + splitmix64 finalizer of each str: n native uint64 in a bytearray."},
+    {"compose", compose, METH_VARARGS, "n strings, each the concatenation of its parts."},
+    {"fill_digits", fill_digits, METH_VARARGS, "Templates with digit markers filled from uint64 numbers."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_fast", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__fast(void) { return PyModule_Create(&module); }
