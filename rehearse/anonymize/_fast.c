@@ -9,8 +9,17 @@
  *                                  native uint64
  *   compose(n, parts)              n strings, each the concatenation of its parts, a part being a
  *                                  str (the same for every value), (pool, picks) (pool[picks[i]]:
- *                                  a list of str and a buffer of n Py_ssize_t), or a buffer of n
+ *                                  a list of str and a buffer of n Py_ssize_t), (column, a, b)
+ *                                  (column[i][a:len - b]: a list of n str), or a buffer of n
  *                                  uint64 (16 lowercase hex digits of each)
+ *   split_rows(data, nfields)      the reverse, for ASCII COPY text: nfields lists of str, one per
+ *                                  column; None when data is not ASCII or a line does not hold
+ *                                  nfields fields (the caller decodes and splits those itself)
+ *   digests(values)                hash() of each str, as n native int64 in a bytearray (what
+ *                                  numpy.fromiter(map(hash, values)) gives, without the iterator)
+ *   join_rows(columns)             COPY text of rows: the i-th fields of the columns joined by tabs,
+ *                                  each row ended by a newline, as bytes; None when a field is not
+ *                                  ASCII (the caller joins and encodes those batches itself)
  *   fill_digits(templates, which, numbers)
  *                                  n strings, templates[which[i]] with each character U+E000+k
  *                                  (k < 20) replaced by the k-th of the 20 zero-padded decimal
@@ -117,17 +126,31 @@ static PyObject *sip_hashes(PyObject *self, PyObject *args) {
 
 /* --- compose ------------------------------------------------------------------------------- */
 
-enum { PART_TEXT, PART_POOL, PART_HEX };
+enum { PART_TEXT, PART_POOL, PART_HEX, PART_COLUMN };
 
 typedef struct {
     int kind;
     PyObject *text;     /* PART_TEXT */
-    PyObject *pool;     /* PART_POOL: a list of str */
+    PyObject *pool;     /* PART_POOL: a list of str; PART_COLUMN: a list of n str */
+    Py_ssize_t cut_start, cut_end;  /* PART_COLUMN: characters left out at each end */
     Py_buffer buf;      /* PART_POOL: picks (Py_ssize_t); PART_HEX: numbers (uint64) */
     int has_buf;
 } Part;
 
 static const char HEX[] = "0123456789abcdef";
+
+/* the widest character of s[from:from + len] (a str must be made in the narrowest kind that holds it) */
+static Py_UCS4 max_char(PyObject *s, Py_ssize_t from, Py_ssize_t len) {
+    int kind = PyUnicode_KIND(s);
+    const void *data = PyUnicode_DATA(s);
+    Py_UCS4 m = 0;
+    for (Py_ssize_t k = from; k < from + len; k++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, k);
+        if (c > m)
+            m = c;
+    }
+    return m;
+}
 
 static void release_parts(Part *parts, Py_ssize_t np) {
     for (Py_ssize_t j = 0; j < np; j++)
@@ -182,6 +205,32 @@ static PyObject *compose(PyObject *self, PyObject *args) {
                     PyErr_SetString(PyExc_IndexError, "a pick is outside its pool");
                     goto fail;
                 }
+        } else if (PyTuple_Check(p) && PyTuple_GET_SIZE(p) == 3 && PyList_Check(PyTuple_GET_ITEM(p, 0))) {
+            q->kind = PART_COLUMN;
+            q->pool = PyTuple_GET_ITEM(p, 0);
+            q->cut_start = PyLong_AsSsize_t(PyTuple_GET_ITEM(p, 1));
+            q->cut_end = PyLong_AsSsize_t(PyTuple_GET_ITEM(p, 2));
+            if (PyErr_Occurred())
+                goto fail;
+            if (q->cut_start < 0 || q->cut_end < 0) {
+                PyErr_SetString(PyExc_ValueError, "a column's cuts must not be negative");
+                goto fail;
+            }
+            if (PyList_GET_SIZE(q->pool) != n) {
+                PyErr_SetString(PyExc_ValueError, "a column part must hold n values");
+                goto fail;
+            }
+            for (Py_ssize_t k = 0; k < n; k++) {
+                PyObject *v = PyList_GET_ITEM(q->pool, k);
+                if (!PyUnicode_Check(v)) {
+                    PyErr_SetString(PyExc_TypeError, "a column holds str values only");
+                    goto fail;
+                }
+                if (PyUnicode_GET_LENGTH(v) < q->cut_start + q->cut_end) {
+                    PyErr_SetString(PyExc_ValueError, "a column value is shorter than its cuts");
+                    goto fail;
+                }
+            }
         } else if (PyObject_CheckBuffer(p)) {
             q->kind = PART_HEX;
             if (PyObject_GetBuffer(p, &q->buf, PyBUF_SIMPLE) < 0)
@@ -204,11 +253,20 @@ static PyObject *compose(PyObject *self, PyObject *args) {
         Py_ssize_t len = fixed_len;
         Py_UCS4 maxc = fixed_max;
         for (Py_ssize_t j = 0; j < np; j++) {
-            if (parts[j].kind == PART_POOL) {
-                PyObject *s = PyList_GET_ITEM(parts[j].pool, ((const Py_ssize_t *)parts[j].buf.buf)[i]);
-                len += PyUnicode_GET_LENGTH(s);
-                if (PyUnicode_MAX_CHAR_VALUE(s) > maxc)
-                    maxc = PyUnicode_MAX_CHAR_VALUE(s);
+            if (parts[j].kind == PART_POOL || parts[j].kind == PART_COLUMN) {
+                PyObject *s = parts[j].kind == PART_POOL
+                    ? PyList_GET_ITEM(parts[j].pool, ((const Py_ssize_t *)parts[j].buf.buf)[i])
+                    : PyList_GET_ITEM(parts[j].pool, i);
+                Py_UCS4 m = PyUnicode_MAX_CHAR_VALUE(s);  /* 127, 255, 65535 or 1114111: the kind's bound */
+                if (parts[j].kind == PART_COLUMN) {
+                    Py_ssize_t from = parts[j].cut_start, plen = PyUnicode_GET_LENGTH(s) - from - parts[j].cut_end;
+                    len += plen;
+                    if (m > maxc && (parts[j].cut_start || parts[j].cut_end))
+                        m = max_char(s, from, plen);  /* the cut ends may have held the widest character */
+                } else
+                    len += PyUnicode_GET_LENGTH(s);
+                if (m > maxc)
+                    maxc = m;
             }
         }
         PyObject *s = PyUnicode_New(len, maxc);
@@ -231,11 +289,13 @@ static PyObject *compose(PyObject *self, PyObject *args) {
                 continue;
             }
             PyObject *piece = q->kind == PART_TEXT ? q->text
+                              : q->kind == PART_COLUMN ? PyList_GET_ITEM(q->pool, i)
                               : PyList_GET_ITEM(q->pool, ((const Py_ssize_t *)q->buf.buf)[i]);
-            Py_ssize_t plen = PyUnicode_GET_LENGTH(piece);
+            Py_ssize_t from = q->kind == PART_COLUMN ? q->cut_start : 0;
+            Py_ssize_t plen = PyUnicode_GET_LENGTH(piece) - (q->kind == PART_COLUMN ? q->cut_start + q->cut_end : 0);
             if (kind == PyUnicode_1BYTE_KIND && PyUnicode_KIND(piece) == PyUnicode_1BYTE_KIND)
-                memcpy((Py_UCS1 *)data + pos, PyUnicode_DATA(piece), plen);
-            else if (PyUnicode_CopyCharacters(s, pos, piece, 0, plen) < 0) {
+                memcpy((Py_UCS1 *)data + pos, (const Py_UCS1 *)PyUnicode_DATA(piece) + from, plen);
+            else if (PyUnicode_CopyCharacters(s, pos, piece, from, plen) < 0) {
                 Py_DECREF(s);
                 Py_DECREF(out);
                 goto fail;
@@ -318,10 +378,147 @@ done:
     return out;
 }
 
+/* --- join_rows ---------------------------------------------------------------------------- */
+
+static PyObject *join_rows(PyObject *self, PyObject *args) {
+    PyObject *columns;
+    if (!PyArg_ParseTuple(args, "O!", &PyList_Type, &columns))
+        return NULL;
+    Py_ssize_t nc = PyList_GET_SIZE(columns);
+    if (nc == 0)
+        return PyBytes_FromStringAndSize("", 0);
+    Py_ssize_t n = -1, total = 0;
+    for (Py_ssize_t c = 0; c < nc; c++) {
+        PyObject *col = PyList_GET_ITEM(columns, c);
+        if (!PyList_Check(col)) {
+            PyErr_SetString(PyExc_TypeError, "columns must be lists");
+            return NULL;
+        }
+        if (n < 0)
+            n = PyList_GET_SIZE(col);
+        else if (PyList_GET_SIZE(col) != n) {
+            PyErr_SetString(PyExc_ValueError, "columns must be of one length");
+            return NULL;
+        }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *v = PyList_GET_ITEM(col, i);
+            if (!PyUnicode_Check(v)) {
+                PyErr_SetString(PyExc_TypeError, "fields must be str");
+                return NULL;
+            }
+            if (!PyUnicode_IS_COMPACT_ASCII(v))
+                Py_RETURN_NONE;
+            total += PyUnicode_GET_LENGTH(v);
+        }
+    }
+    total += n * nc;  /* a tab after each field but the last of a row, which a newline ends */
+    PyObject *out = PyBytes_FromStringAndSize(NULL, total);
+    if (out == NULL)
+        return NULL;
+    char *dst = PyBytes_AS_STRING(out);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        for (Py_ssize_t c = 0; c < nc; c++) {
+            PyObject *v = PyList_GET_ITEM(PyList_GET_ITEM(columns, c), i);
+            Py_ssize_t len = PyUnicode_GET_LENGTH(v);
+            memcpy(dst, PyUnicode_DATA(v), len);
+            dst += len;
+            *dst++ = c == nc - 1 ? '\n' : '\t';
+        }
+    }
+    return out;
+}
+
+/* --- split_rows, digests ------------------------------------------------------------------ */
+
+static PyObject *split_rows(PyObject *self, PyObject *args) {
+    Py_buffer data;
+    Py_ssize_t nf;
+    if (!PyArg_ParseTuple(args, "y*n", &data, &nf))
+        return NULL;
+    PyObject *columns = NULL;
+    const unsigned char *p = data.buf, *end = p + data.len;
+    if (nf <= 0) {
+        PyErr_SetString(PyExc_ValueError, "nfields must be positive");
+        goto done;
+    }
+    Py_ssize_t lines = 0, tabs = 0;
+    for (const unsigned char *q = p; q < end; q++) {
+        if (*q & 0x80)
+            goto none;
+        lines += *q == '\n';
+        tabs += *q == '\t';
+    }
+    if (data.len && end[-1] != '\n')
+        goto none;
+    if (tabs != lines * (nf - 1))  /* the per-line test below catches a short line beside a long one */
+        goto none;
+    columns = PyList_New(nf);
+    if (columns == NULL)
+        goto done;
+    for (Py_ssize_t c = 0; c < nf; c++) {
+        PyObject *col = PyList_New(lines);
+        if (col == NULL) {
+            Py_CLEAR(columns);
+            goto done;
+        }
+        PyList_SET_ITEM(columns, c, col);
+    }
+    for (Py_ssize_t i = 0; i < lines; i++) {
+        for (Py_ssize_t c = 0; c < nf; c++) {
+            const unsigned char *q = p;
+            unsigned char stop = c == nf - 1 ? '\n' : '\t';
+            while (q < end && *q != '\t' && *q != '\n')
+                q++;
+            if (q == end || *q != stop) {
+                Py_CLEAR(columns);
+                goto none;
+            }
+            PyObject *v = PyUnicode_New(q - p, 127);
+            if (v == NULL) {
+                Py_CLEAR(columns);
+                goto done;
+            }
+            memcpy(PyUnicode_DATA(v), p, q - p);
+            PyList_SET_ITEM(PyList_GET_ITEM(columns, c), i, v);
+            p = q + 1;
+        }
+    }
+    goto done;
+none:
+    PyBuffer_Release(&data);
+    Py_RETURN_NONE;
+done:
+    PyBuffer_Release(&data);
+    return columns;
+}
+
+static PyObject *digests(PyObject *self, PyObject *args) {
+    PyObject *values;
+    if (!PyArg_ParseTuple(args, "O!", &PyList_Type, &values))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(values);
+    PyObject *out = PyByteArray_FromStringAndSize(NULL, n * 8);
+    if (out == NULL)
+        return NULL;
+    int64_t *dst = (int64_t *)PyByteArray_AS_STRING(out);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_hash_t h = PyObject_Hash(PyList_GET_ITEM(values, i));
+        if (h == -1 && PyErr_Occurred()) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        dst[i] = (int64_t)h;
+    }
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"sip_hashes", sip_hashes, METH_VARARGS, "Keyed SipHash-2-4 + splitmix64 finalizer of each str: n native uint64 in a bytearray."},
     {"compose", compose, METH_VARARGS, "n strings, each the concatenation of its parts."},
     {"fill_digits", fill_digits, METH_VARARGS, "Templates with digit markers filled from uint64 numbers."},
+    {"split_rows", split_rows, METH_VARARGS, "ASCII COPY text -> one list of str per column (None: not ASCII, or ragged)."},
+    {"digests", digests, METH_VARARGS, "hash() of each value, as native int64 in a bytearray."},
+    {"join_rows", join_rows, METH_VARARGS, "COPY text of rows from columns of ASCII fields, as bytes (None: a field is not ASCII)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -14,6 +14,7 @@ from typing import Any, Callable
 from ..copytext import format_array, map_array, parse_array
 from ..policytypes import ColumnType, Rule
 from .fakes import Fakes
+from .keyed import _fast
 from .jsonpath import _apply_leaves, _walk_all, _walk_json, parse_json_path
 
 
@@ -229,6 +230,11 @@ class Anonymizer(Fakes):
                             on_kept(rest)
                 if _all_objects(rests) and not any(None in p for p in pairs):
                     # the common batch: every document an object that had every key: one pass, no tests
+                    if _fast is not None and "{}" not in rests:
+                        parts: list = ["{"]
+                        for p in pairs:
+                            parts += [(p, 0, 0), ", "]
+                        return _fast.compose(len(rests), (*parts, (rests, 1, 0)))
                     return [f"{{{j}, {r[1:]}" if r != "{}" else f"{{{j}}}"
                             for j, r in zip(map(", ".join, zip(*pairs)), rests)]
                 for rest, joined in zip(rests, map(", ".join, map(functools.partial(filter, None), zip(*pairs)))):
@@ -348,6 +354,8 @@ def _value_column(leaf: Callable[[Any], Any], many: Callable[[list[str]], list[s
             joined = "".join(made)
             if '"' not in joined and "\\" not in joined and joined.isprintable():
                 # fakes from the pools: quoting is all the JSON encoding they need
+                if _fast is not None and type(made) is list:
+                    return _fast.compose(len(made), (prefix + '"', (made, 0, 0), '"'))
                 return [f'{prefix}"{s}"' for s in made]
         return [prefix + ("null" if s is None else f'"{s}"' if '"' not in s and "\\" not in s and s.isprintable()
                           else dumps(s)) for s in made]
@@ -356,7 +364,8 @@ def _value_column(leaf: Callable[[Any], Any], many: Callable[[list[str]], list[s
         if many is not None and not use_memo[0] and _all_plain_strings(texts):
             # the common batch once the memo is off (unique values): every value a JSON string with
             # nothing to unescape, its text its value: one list in, one list out
-            return replaced([t[1:-1] for t in texts])
+            return replaced(_fast.compose(len(texts), ((texts, 1, 1),)) if _fast is not None else
+                            [t[1:-1] for t in texts])
         out: list[str | None] = [None] * len(texts)
         todo: list[int] = []  # positions of plain strings not seen lately
         memo_on = use_memo[0]

@@ -30,6 +30,8 @@ from typing import Callable
 
 import numpy as np
 
+from .keyed import _fast
+
 AUTOMATON_CAP = 250_000
 MIN_AUTOMATON_CAP = 25_000
 # the memory the dictionary may take, and what a value costs in each form (measured: ~0.75 KB an
@@ -144,7 +146,8 @@ class ValueDictionary:
         if i < len(keys):  # past the cap: 64-bit hashes only (duplicates go when the array is sorted)
             rest = keys[i:] if i else keys
             n = len(rest)
-            digests = np.fromiter(map(hash, rest), dtype=np.int64, count=n)
+            digests = np.frombuffer(_fast.digests(rest), dtype=np.int64) if _fast is not None else \
+                np.fromiter(map(hash, rest), dtype=np.int64, count=n)
             if min(map(len, rest)) < 7:  # else no value is short, or a short number: all are kept
                 lengths = np.fromiter(map(len, rest), dtype=np.int64, count=n)
                 digits = np.fromiter(map(str.isdigit, rest), dtype=bool, count=n)

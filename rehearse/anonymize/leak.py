@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .keyed import _fast
+
 _FLUSH = 32_768  # values per column list before it becomes a run
 _RANGE = 1 << 20  # written digests per in-memory range at the end (a sorted array of 8 MB)
 _Q = struct.Struct("=q")
@@ -102,7 +104,10 @@ class LeakRecorder:
 
     def _write_run(self, kind: str, cid: int, values: list[str]) -> None:
         # hashed, sorted and deduplicated in C (values are already MIN_LENGTH or more)
-        digests = sorted_unique(np.fromiter(map(hash, values), dtype=np.int64, count=len(values)))
+        if _fast is not None:
+            digests = sorted_unique(np.frombuffer(_fast.digests(values), dtype=np.int64))
+        else:
+            digests = sorted_unique(np.fromiter(map(hash, values), dtype=np.int64, count=len(values)))
         del values[:]  # the same list object: hot loops hold its append / extend
         if not len(digests):
             return

@@ -31,7 +31,7 @@ import psycopg2
 from .. import pgbin, urls
 from ..anonymize.compile import Anonymizer
 from ..anonymize.dictionary import DICTIONARY_KINDS, ValueDictionary, automaton_cap
-from ..anonymize.keyed import FAKES_VERSION
+from ..anonymize.keyed import FAKES_VERSION, _fast
 from ..anonymize.leak import LeakRecorder, find_leaks
 from ..anonymize.policy import load_policy
 from ..catalog import TableInfo, quote_ident, read_sequences, read_source_info, read_tables
@@ -357,14 +357,15 @@ class _Rows:
         self.buf, self.size = ([rest], len(rest)) if rest else ([], 0)
         if not cut:
             return
-        text = data[:cut].decode("utf-8", "surrogateescape")
-        fields = text.replace("\n", "\t").split("\t")  # COPY text never holds a raw tab or newline
-        fields.pop()
         n = self.ncols
-        escaped = text.count("\\") != text.count("\\N")  # any backslash that is not a NULL marker
+        escaped = data.count(b"\\", 0, cut) != data.count(b"\\N", 0, cut)  # any backslash that is not a NULL marker
+        split = _fast.split_rows(data[:cut], n) if _fast is not None else None  # None: not ASCII
+        if split is None:
+            fields = data[:cut].decode("utf-8", "surrogateescape").replace("\n", "\t").split("\t")
+            fields.pop()  # COPY text never holds a raw tab or newline
+            split = [fields[i::n] for i in range(n)]
         columns = []
-        for i in range(n):
-            values = fields[i::n]
+        for values in split:
             if "\\N" in values:
                 values = [v for v in values if v != "\\N"]
             columns.append([copy_decode(v) for v in values] if escaped else values)
