@@ -234,7 +234,7 @@ class Fakes:
 
     def prepare(self, rules: list[Rule]) -> None:
         """Build every pool the rules need now (before worker processes fork and share them)."""
-        if rules:
+        if rules and _fast is None:  # pandas hashes when the extension is not built (0.16 s to import)
             importlib.import_module("pandas.util")  # imported once, before workers fork and share it
         for rule in rules:
             if rule.strategy == "fake" and rule.kind:
