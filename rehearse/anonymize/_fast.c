@@ -12,9 +12,12 @@
  *                                  a list of str and a buffer of n Py_ssize_t), (column, a, b)
  *                                  (column[i][a:len - b]: a list of n str), or a buffer of n
  *                                  uint64 (16 lowercase hex digits of each)
- *   split_rows(data, nfields)      the reverse, for ASCII COPY text: nfields lists of str, one per
- *                                  column; None when data is not ASCII or a line does not hold
- *                                  nfields fields (the caller decodes and splits those itself)
+ *   split_rows(data, nfields)      the reverse, for ASCII COPY text: (nfields lists of str, one per
+ *                                  column, and whether any backslash is not a NULL marker's);
+ *                                  None when data is not ASCII or a line does not hold nfields
+ *                                  fields (the caller decodes and splits those itself)
+ *   changed(values, made)          the values whose made counterpart differs (a list)
+ *   shortest(values)               the length of the shortest str (0 for no values)
  *   digests(values)                hash() of each str, as n native int64 in a bytearray (what
  *                                  numpy.fromiter(map(hash, values)) gives, without the iterator)
  *   join_rows(columns)             COPY text of rows: the i-th fields of the columns joined by tabs,
@@ -441,12 +444,18 @@ static PyObject *split_rows(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "nfields must be positive");
         goto done;
     }
-    Py_ssize_t lines = 0, tabs = 0;
+    Py_ssize_t lines = 0, tabs = 0, escapes = 0;
     for (const unsigned char *q = p; q < end; q++) {
         if (*q & 0x80)
             goto none;
         lines += *q == '\n';
         tabs += *q == '\t';
+        if (*q == '\\') {  /* an escape other than \N (NULL) means the batch must be decoded */
+            if (q + 1 < end && q[1] == 'N')
+                q++;
+            else
+                escapes++, q += q + 1 < end;  /* \\ is one escape: skip its second backslash */
+        }
     }
     if (data.len && end[-1] != '\n')
         goto none;
@@ -483,13 +492,54 @@ static PyObject *split_rows(PyObject *self, PyObject *args) {
             p = q + 1;
         }
     }
-    goto done;
+    PyBuffer_Release(&data);
+    return Py_BuildValue("(NO)", columns, escapes ? Py_True : Py_False);
 none:
     PyBuffer_Release(&data);
     Py_RETURN_NONE;
 done:
     PyBuffer_Release(&data);
     return columns;
+}
+
+static PyObject *changed(PyObject *self, PyObject *args) {
+    PyObject *values, *made;
+    if (!PyArg_ParseTuple(args, "O!O!", &PyList_Type, &values, &PyList_Type, &made))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(values);
+    if (PyList_GET_SIZE(made) != n) {
+        PyErr_SetString(PyExc_ValueError, "values and made must be of one length");
+        return NULL;
+    }
+    PyObject *out = PyList_New(0);
+    if (out == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *v = PyList_GET_ITEM(values, i), *m = PyList_GET_ITEM(made, i);
+        int same = v == m ? 1 : PyObject_RichCompareBool(v, m, Py_EQ);
+        if (same < 0 || (!same && PyList_Append(out, v) < 0)) {
+            Py_DECREF(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
+static PyObject *shortest(PyObject *self, PyObject *args) {
+    PyObject *values;
+    if (!PyArg_ParseTuple(args, "O!", &PyList_Type, &values))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(values), m = PY_SSIZE_T_MAX;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *v = PyList_GET_ITEM(values, i);
+        if (!PyUnicode_Check(v)) {
+            PyErr_SetString(PyExc_TypeError, "shortest takes str values");
+            return NULL;
+        }
+        if (PyUnicode_GET_LENGTH(v) < m)
+            m = PyUnicode_GET_LENGTH(v);
+    }
+    return PyLong_FromSsize_t(n ? m : 0);
 }
 
 static PyObject *digests(PyObject *self, PyObject *args) {
@@ -517,6 +567,8 @@ static PyMethodDef methods[] = {
     {"compose", compose, METH_VARARGS, "n strings, each the concatenation of its parts."},
     {"fill_digits", fill_digits, METH_VARARGS, "Templates with digit markers filled from uint64 numbers."},
     {"split_rows", split_rows, METH_VARARGS, "ASCII COPY text -> one list of str per column (None: not ASCII, or ragged)."},
+    {"changed", changed, METH_VARARGS, "The values whose made counterpart differs."},
+    {"shortest", shortest, METH_VARARGS, "The length of the shortest str (0 for none)."},
     {"digests", digests, METH_VARARGS, "hash() of each value, as native int64 in a bytearray."},
     {"join_rows", join_rows, METH_VARARGS, "COPY text of rows from columns of ASCII fields, as bytes (None: a field is not ASCII)."},
     {NULL, NULL, 0, NULL},

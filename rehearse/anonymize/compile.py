@@ -345,7 +345,8 @@ def _value_column(leaf: Callable[[Any], Any], many: Callable[[list[str]], list[s
         """Plain string values -> ``prefix`` + their replacements' JSON text, originals recorded."""
         made = many(values)
         if record_many is not None:
-            record_many([v for v, s in zip(values, made) if s != v])
+            record_many(_fast.changed(values, made) if _fast is not None and type(values) is list and type(made) is list
+                        else [v for v, s in zip(values, made) if s != v])
         elif on_original is not None:
             for v, s in zip(values, made):
                 if s != v:

@@ -358,9 +358,11 @@ class _Rows:
         if not cut:
             return
         n = self.ncols
-        escaped = data.count(b"\\", 0, cut) != data.count(b"\\N", 0, cut)  # any backslash that is not a NULL marker
         split = _fast.split_rows(data[:cut], n) if _fast is not None else None  # None: not ASCII
-        if split is None:
+        if split is not None:
+            split, escaped = split  # escaped: a backslash that is not a NULL marker
+        else:
+            escaped = data.count(b"\\", 0, cut) != data.count(b"\\N", 0, cut)
             fields = data[:cut].decode("utf-8", "surrogateescape").replace("\n", "\t").split("\t")
             fields.pop()  # COPY text never holds a raw tab or newline
             split = [fields[i::n] for i in range(n)]

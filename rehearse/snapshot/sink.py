@@ -113,10 +113,14 @@ class Sink:
         """Transform, leak-record and compress a run of whole COPY lines."""
         nf = self.nfields
         if self.transform:
-            escaped = chunk.count(b"\\") != chunk.count(b"\\N")  # any backslash that is not a NULL marker
-            # one list of fields per column: in one C pass over ASCII text, else decoded and split
-            columns = _fast.split_rows(chunk, nf) if _fast is not None else None
-            if columns is None:
+            # one list of fields per column, and whether any backslash is not a NULL marker: in one
+            # C pass over ASCII text, else decoded, counted and split
+            split = _fast.split_rows(chunk, nf) if _fast is not None else None
+            if split is not None:
+                columns, escaped = split
+            else:
+                columns = None
+                escaped = chunk.count(b"\\") != chunk.count(b"\\N")
                 fields = chunk.decode("utf-8", "surrogateescape").replace("\n", "\t").split("\t")
         elif self.scan:
             columns = None
@@ -382,7 +386,8 @@ def json_split_keys(col: ColumnPlan, anonymizer: Anonymizer | None) -> tuple[str
 
 def long_enough(values: list[str]) -> list[str]:
     """The values the leak scan records (MIN_LENGTH or more): the list itself when all are (one C-level pass)."""
-    if not values or min(map(len, values)) >= LEAK_MIN_LENGTH:
+    if not values or (_fast.shortest(values) if _fast is not None and type(values) is list
+                      else min(map(len, values))) >= LEAK_MIN_LENGTH:
         return values
     return [v for v in values if len(v) >= LEAK_MIN_LENGTH]
 

@@ -90,3 +90,50 @@ def test_bad_input_raises_instead_of_reading_out_of_bounds():
         "<b00000000000000ff", "<a0000000000000001"]
     assert fast.fill_digits(["+\ue013-\ue000é"], np.array([0], dtype=np.intp), np.array([12], dtype=np.uint64)) == [
         "+2-0é"]
+
+
+def _python_split(data: bytes, nf: int):
+    """What the sink did before split_rows: decode, count escapes, split, slice."""
+    text = data.decode("utf-8", "surrogateescape")
+    fields = text.replace("\n", "\t").split("\t")
+    fields.pop()
+    return [fields[i::nf] for i in range(nf)], text.count("\\") != text.count("\\N")
+
+
+@pytest.mark.parametrize("data", [
+    b"1\tanna\t\\N\n2\t\t\\N\n",  # NULL markers only: not escaped
+    b"1\ta\\\\N\tx\n",  # a backslash before N (escaped as \\\\): escaped
+    b"1\ttab\\there\tx\n2\tnew\\nline\t\\N\n",  # \\t and \\n escapes
+    b"1\tends with backslash \\\\\t\\N\n",
+    b"",
+])
+def test_split_rows_gives_what_decoding_and_splitting_gives(data):
+    nf = 3
+    split = keyed._fast.split_rows(data, nf)
+    if not data:
+        assert split == ([[], [], []], False)
+        return
+    assert split == _python_split(data, nf)
+
+
+def test_split_rows_declines_what_it_cannot_split():
+    fast = keyed._fast
+    assert fast.split_rows("é\tx\n".encode(), 2) is None  # not ASCII: decoded by the caller
+    assert fast.split_rows(b"a\tb\tc\nd\n", 2) is None  # a long line beside a short one
+    assert fast.split_rows(b"a\tb", 2) is None  # no final newline
+
+
+def test_join_rows_is_the_inverse_and_declines_non_ascii():
+    cols = [["1", "2"], ["a\\tb", ""], ["\\N", "x"]]
+    assert keyed._fast.join_rows(cols) == b"1\ta\\tb\t\\N\n2\t\tx\n"
+    assert keyed._fast.split_rows(keyed._fast.join_rows(cols), 3)[0] == cols
+    assert keyed._fast.join_rows([["é"]]) is None
+
+
+def test_small_helpers():
+    fast = keyed._fast
+    assert fast.changed(["a", "b", "c"], ["a", "x", "c"]) == ["b"]
+    assert fast.shortest(["abc", "de"]) == 2 and fast.shortest([]) == 0
+    assert np.frombuffer(fast.digests(["abc", "x"]), dtype=np.int64).tolist() == [hash("abc"), hash("x")]
+    cut = fast.compose(2, ((["éa", "日x"], 1, 0),))
+    assert cut == ["a", "x"] and all(c.isascii() for c in cut)  # the narrowest form, as Python makes it
