@@ -16,6 +16,12 @@
  *                                  column, and whether any backslash is not a NULL marker's);
  *                                  None when data is not ASCII or a line does not hold nfields
  *                                  fields (the caller decodes and splits those itself)
+ *   dictionary_digests(values, min_length, number_length)
+ *                                  hash() of each ASCII value stripped of whitespace and lowercased,
+ *                                  leaving out values holding a backslash, tab, newline or carriage
+ *                                  return, values shorter than min_length and numbers shorter than
+ *                                  number_length: what ValueDictionary.add hashes past its cap, as
+ *                                  native int64 in a bytearray; None when a value is not ASCII
  *   changed(values, made)          the values whose made counterpart differs (a list)
  *   shortest(values)               the length of the shortest str (0 for no values)
  *   digests(values)                hash() of each str, as n native int64 in a bytearray (what
@@ -502,6 +508,73 @@ done:
     return columns;
 }
 
+static PyObject *dictionary_digests(PyObject *self, PyObject *args) {
+    PyObject *values;
+    Py_ssize_t min_length, number_length;
+    if (!PyArg_ParseTuple(args, "O!nn", &PyList_Type, &values, &min_length, &number_length))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(values), kept = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *v = PyList_GET_ITEM(values, i);
+        if (!PyUnicode_Check(v)) {
+            PyErr_SetString(PyExc_TypeError, "dictionary_digests takes str values");
+            return NULL;
+        }
+        if (!PyUnicode_IS_COMPACT_ASCII(v))
+            Py_RETURN_NONE;
+    }
+    PyObject *out = PyByteArray_FromStringAndSize(NULL, n * 8);
+    if (out == NULL)
+        return NULL;
+    int64_t *dst = (int64_t *)PyByteArray_AS_STRING(out);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *v = PyList_GET_ITEM(values, i);
+        const unsigned char *d = PyUnicode_DATA(v);
+        Py_ssize_t len = PyUnicode_GET_LENGTH(v), a = 0, b = len;
+        if (memchr(d, '\\', len) || memchr(d, '\t', len) || memchr(d, '\n', len) || memchr(d, '\r', len))
+            continue;
+        /* str.strip(): ASCII whitespace is space, \t-\r and \x1c-\x1f */
+#define ISSPACE(c) ((c) == ' ' || ((c) >= 0x09 && (c) <= 0x0d) || ((c) >= 0x1c && (c) <= 0x1f))
+        while (a < b && ISSPACE(d[a]))
+            a++;
+        while (b > a && ISSPACE(d[b - 1]))
+            b--;
+#undef ISSPACE
+        Py_ssize_t klen = b - a;
+        if (klen < min_length)
+            continue;
+        if (klen < number_length) {
+            int digits = 1;
+            for (Py_ssize_t k = a; k < b && digits; k++)
+                digits = d[k] >= '0' && d[k] <= '9';
+            if (digits)
+                continue;
+        }
+        PyObject *key = PyUnicode_New(klen, 127);
+        if (key == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        unsigned char *kd = PyUnicode_DATA(key);
+        for (Py_ssize_t k = 0; k < klen; k++) {
+            unsigned char c = d[a + k];
+            kd[k] = c >= 'A' && c <= 'Z' ? c + 32 : c;
+        }
+        Py_hash_t h = PyObject_Hash(key);
+        Py_DECREF(key);
+        if (h == -1 && PyErr_Occurred()) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        dst[kept++] = (int64_t)h;
+    }
+    if (PyByteArray_Resize(out, kept * 8) < 0) {
+        Py_DECREF(out);
+        return NULL;
+    }
+    return out;
+}
+
 static PyObject *changed(PyObject *self, PyObject *args) {
     PyObject *values, *made;
     if (!PyArg_ParseTuple(args, "O!O!", &PyList_Type, &values, &PyList_Type, &made))
@@ -567,6 +640,7 @@ static PyMethodDef methods[] = {
     {"compose", compose, METH_VARARGS, "n strings, each the concatenation of its parts."},
     {"fill_digits", fill_digits, METH_VARARGS, "Templates with digit markers filled from uint64 numbers."},
     {"split_rows", split_rows, METH_VARARGS, "ASCII COPY text -> one list of str per column (None: not ASCII, or ragged)."},
+    {"dictionary_digests", dictionary_digests, METH_VARARGS, "hash() of each stripped, lowercased ASCII value kept by the dictionary's tests."},
     {"changed", changed, METH_VARARGS, "The values whose made counterpart differs."},
     {"shortest", shortest, METH_VARARGS, "The length of the shortest str (0 for none)."},
     {"digests", digests, METH_VARARGS, "hash() of each value, as native int64 in a bytearray."},

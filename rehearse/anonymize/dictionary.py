@@ -122,6 +122,8 @@ class ValueDictionary:
         """
         if not values:
             return
+        if self._fast_overflow(values, kind):
+            return
         joined = "\n".join(values)
         if joined.count("\n") != len(values) - 1 or "\\" in joined or "\t" in joined or "\r" in joined:
             # matching runs on COPY text, where these are escaped: such values (rare in names,
@@ -152,16 +154,31 @@ class ValueDictionary:
                 lengths = np.fromiter(map(len, rest), dtype=np.int64, count=n)
                 digits = np.fromiter(map(str.isdigit, rest), dtype=bool, count=n)
                 digests = digests[(lengths >= MIN_LENGTH) & ~(digits & (lengths < 7))]
-            hashes = self._overflow.setdefault(kind, array("q"))
-            hashes.frombytes(digests.tobytes())
-            self.values += len(digests)
-            if len(hashes) >= self._compact_at.get(kind, COMPACT_AT):
-                # the pull reads without DISTINCT: drop repeats now and then, so memory follows
-                # the distinct values, not the rows
-                before = len(hashes)
-                _sort_unique_in_place(hashes)
-                self.values -= before - len(hashes)
-                self._compact_at[kind] = max(COMPACT_AT, len(hashes) * 3 // 2)
+            self._add_hashes(kind, digests.tobytes())
+
+    def _fast_overflow(self, values: list[str], kind: str) -> bool:
+        """Once the automaton is full, a list of ASCII values is hashed in one C call (the same
+        keys and tests as below); False when the C path does not apply."""
+        if _fast is None or len(self._automaton) < self._cap or type(values) is not list:
+            return False
+        raw = _fast.dictionary_digests(values, MIN_LENGTH, 7)
+        if raw is None:  # a value is not ASCII: lowercased and stripped by Python below
+            return False
+        self._add_hashes(kind, raw)
+        return True
+
+    def _add_hashes(self, kind: str, digests) -> None:
+        hashes = self._overflow.setdefault(kind, array("q"))
+        before = len(hashes)
+        hashes.frombytes(digests)
+        self.values += len(hashes) - before
+        if len(hashes) >= self._compact_at.get(kind, COMPACT_AT):
+            # the pull reads without DISTINCT: drop repeats now and then, so memory follows
+            # the distinct values, not the rows
+            before = len(hashes)
+            _sort_unique_in_place(hashes)
+            self.values -= before - len(hashes)
+            self._compact_at[kind] = max(COMPACT_AT, len(hashes) * 3 // 2)
 
     def build(self) -> None:
         if len(self._automaton):

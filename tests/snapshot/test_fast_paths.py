@@ -137,3 +137,27 @@ def test_small_helpers():
     assert np.frombuffer(fast.digests(["abc", "x"]), dtype=np.int64).tolist() == [hash("abc"), hash("x")]
     cut = fast.compose(2, ((["éa", "日x"], 1, 0),))
     assert cut == ["a", "x"] and all(c.isascii() for c in cut)  # the narrowest form, as Python makes it
+
+
+def test_dictionary_overflow_hashes_the_same_keys_in_c(monkeypatch):
+    """Past the automaton's cap, ValueDictionary.add hashes whole lists in C: the same digests
+    (stripped, lowercased keys; short values, short numbers and escaped text left out) as the
+    Python route."""
+    import rehearse.anonymize.dictionary as dictionary
+
+    values = ["  Anna.Berg@Example.COM ", "12345", "1234567", "abc", "abcd", "tab\there", "back\\slash",
+              "\x1cspaced\x1f", "Mixed Case Street 7", "", "    ", "0000000"] + [f"User{i}@MAIL.test" for i in range(500)]
+
+    def overflow(fast_on: bool) -> dict[str, list[int]]:
+        if not fast_on:
+            monkeypatch.setattr(dictionary, "_fast", None)
+        d = dictionary.ValueDictionary(lambda vs, kind: vs, cap=1)
+        d.add(["first value"], "email")  # fills the automaton: what follows overflows
+        d.add(values, "email")
+        d.add(values[:7], "street")
+        monkeypatch.undo()
+        return {k: sorted(np.frombuffer(v, dtype=np.int64).tolist()) for k, v in d._overflow.items()}, d.values
+
+    assert overflow(True) == overflow(False)
+    # a list holding a non-ASCII value goes the Python way (Unicode whitespace, ASCII-only lowering)
+    assert keyed._fast.dictionary_digests(["Zoë Ünal"], 4, 7) is None
