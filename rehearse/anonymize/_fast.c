@@ -22,6 +22,13 @@
  *                                  return, values shorter than min_length and numbers shorter than
  *                                  number_length: what ValueDictionary.add hashes past its cap, as
  *                                  native int64 in a bytearray; None when a value is not ASCII
+ *   json_split(fields, keys)       jsonb documents as COPY fields (jsonb's own text: {"k": v, ...})
+ *                                  -> (rests, one list of values per key, unsplit): what PostgreSQL's
+ *                                  `doc - keys` and `doc -> key` would give, as text (None: NULL or
+ *                                  absent); a document that is not an object is its own rest; the
+ *                                  positions of documents holding a backslash, or not in jsonb's
+ *                                  form, are listed in unsplit (their rest is "{}", for the caller
+ *                                  to transform whole)
  *   changed(values, made)          the values whose made counterpart differs (a list)
  *   shortest(values)               the length of the shortest str (0 for no values)
  *   digests(values)                hash() of each str, as n native int64 in a bytearray (what
@@ -575,6 +582,316 @@ static PyObject *dictionary_digests(PyObject *self, PyObject *args) {
     return out;
 }
 
+/* the end of the JSON value starting at k (jsonb's text, no backslashes), or -1 */
+static Py_ssize_t json_value_end(int kind, const void *d, Py_ssize_t k, Py_ssize_t len) {
+    if (k >= len)
+        return -1;
+    Py_UCS4 c = PyUnicode_READ(kind, d, k);
+    if (c == '"') {
+        for (k++; k < len; k++)
+            if (PyUnicode_READ(kind, d, k) == '"')
+                return k + 1;
+        return -1;
+    }
+    if (c == '{' || c == '[') {
+        Py_ssize_t depth = 0;
+        for (; k < len; k++) {
+            c = PyUnicode_READ(kind, d, k);
+            if (c == '"') {
+                for (k++; k < len && PyUnicode_READ(kind, d, k) != '"'; k++)
+                    ;
+                if (k >= len)
+                    return -1;
+            } else if (c == '{' || c == '[')
+                depth++;
+            else if (c == '}' || c == ']') {
+                if (--depth == 0)
+                    return k + 1;
+            }
+        }
+        return -1;
+    }
+    for (; k < len; k++) {  /* a number, true, false or null */
+        c = PyUnicode_READ(kind, d, k);
+        if (c == ',' || c == '}' || c == ']')
+            return k;
+    }
+    return -1;
+}
+
+/* json_value_end for ASCII text, by pointer */
+static const char *ascii_value_end(const char *k, const char *end) {
+    if (k >= end)
+        return NULL;
+    if (*k == '"') {
+        const char *q = memchr(k + 1, '"', end - k - 1);
+        return q ? q + 1 : NULL;
+    }
+    if (*k == '{' || *k == '[') {
+        Py_ssize_t depth = 0;
+        for (; k < end; k++) {
+            if (*k == '"') {
+                k = memchr(k + 1, '"', end - k - 1);
+                if (k == NULL)
+                    return NULL;
+            } else if (*k == '{' || *k == '[')
+                depth++;
+            else if ((*k == '}' || *k == ']') && --depth == 0)
+                return k + 1;
+        }
+        return NULL;
+    }
+    for (; k < end; k++)
+        if (*k == ',' || *k == '}' || *k == ']')
+            return k;
+    return NULL;
+}
+
+static PyObject *ascii_str(const char *p, Py_ssize_t len) {
+    PyObject *s = PyUnicode_New(len, 127);
+    if (s != NULL)
+        memcpy(PyUnicode_DATA(s), p, len);
+    return s;
+}
+
+#define MAX_PAIRS 64
+
+/* one ASCII object document (no backslash, starting with '{', longer than "{}"): 1 split, 0 not
+   in jsonb's form (left whole), -1 error. Values go into values[j][i]; *rest is set on 1. */
+static int split_ascii_doc(PyObject *f, PyObject *keys, PyObject *values, Py_ssize_t i, PyObject **rest) {
+    const char *d = (const char *)PyUnicode_DATA(f), *end = d + PyUnicode_GET_LENGTH(f), *k = d + 1;
+    Py_ssize_t nk = PyTuple_GET_SIZE(keys), nkept = 0, kept_len = 0;
+    const char *kept_at[MAX_PAIRS];
+    Py_ssize_t kept_n[MAX_PAIRS];
+    PyObject *found[MAX_PAIRS] = {NULL};
+    int took = 0, ok = 0;
+    if (nk > MAX_PAIRS)
+        return 0;
+    while (k < end) {
+        if (*k != '"')
+            break;
+        const char *key_end = memchr(k + 1, '"', end - k - 1);
+        if (key_end == NULL || key_end + 2 >= end || key_end[1] != ':' || key_end[2] != ' ')
+            break;
+        const char *value_end = ascii_value_end(key_end + 3, end);
+        if (value_end == NULL || value_end >= end)
+            break;
+        Py_ssize_t which = -1, klen = key_end - k - 1;
+        for (Py_ssize_t j = 0; j < nk && which < 0; j++) {
+            PyObject *key = PyTuple_GET_ITEM(keys, j);
+            if (PyUnicode_IS_COMPACT_ASCII(key) && PyUnicode_GET_LENGTH(key) == klen &&
+                memcmp(PyUnicode_DATA(key), k + 1, klen) == 0)
+                which = j;
+        }
+        if (which >= 0) {
+            if (found[which] == NULL) {
+                found[which] = ascii_str(key_end + 3, value_end - key_end - 3);
+                if (found[which] == NULL)
+                    goto error;
+            }
+            took = 1;
+        } else {
+            if (nkept == MAX_PAIRS)
+                break;
+            kept_at[nkept] = k;
+            kept_n[nkept] = value_end - k;
+            kept_len += value_end - k;
+            nkept++;
+        }
+        if (*value_end == '}' && value_end == end - 1) {
+            ok = 1;
+            break;
+        }
+        if (*value_end != ',' || value_end + 1 >= end || value_end[1] != ' ')
+            break;
+        k = value_end + 2;
+    }
+    if (!ok) {
+        for (Py_ssize_t j = 0; j < nk; j++)
+            Py_XDECREF(found[j]);
+        return 0;
+    }
+    if (!took) {
+        Py_INCREF(f);
+        *rest = f;
+        return 1;
+    }
+    Py_ssize_t total = 2 + kept_len + (nkept ? 2 * (nkept - 1) : 0);
+    PyObject *r = PyUnicode_New(total, 127);
+    if (r == NULL)
+        goto error;
+    char *w = (char *)PyUnicode_DATA(r);
+    *w++ = '{';
+    for (Py_ssize_t q = 0; q < nkept; q++) {
+        if (q) {
+            *w++ = ',';
+            *w++ = ' ';
+        }
+        memcpy(w, kept_at[q], kept_n[q]);
+        w += kept_n[q];
+    }
+    *w = '}';
+    for (Py_ssize_t j = 0; j < nk; j++)
+        if (found[j] != NULL)
+            PyList_SetItem(PyList_GET_ITEM(values, j), i, found[j]);  /* steals, drops the None */
+    *rest = r;
+    return 1;
+error:
+    for (Py_ssize_t j = 0; j < nk; j++)
+        Py_XDECREF(found[j]);
+    return -1;
+}
+
+static PyObject *json_split(PyObject *self, PyObject *args) {
+    PyObject *fields, *keys;
+    if (!PyArg_ParseTuple(args, "O!O!", &PyList_Type, &fields, &PyTuple_Type, &keys))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(fields), nk = PyTuple_GET_SIZE(keys);
+    for (Py_ssize_t j = 0; j < nk; j++)
+        if (!PyUnicode_Check(PyTuple_GET_ITEM(keys, j))) {
+            PyErr_SetString(PyExc_TypeError, "keys must be str");
+            return NULL;
+        }
+    PyObject *rests = PyList_New(n), *values = PyList_New(nk), *unsplit = PyList_New(0);
+    PyObject *kept = PyList_New(0), *sep = PyUnicode_FromString(", "), *empty = PyUnicode_FromString("{}");
+    PyObject *result = NULL;
+    if (!rests || !values || !unsplit || !kept || !sep || !empty)
+        goto done;
+    for (Py_ssize_t j = 0; j < nk; j++) {
+        PyObject *col = PyList_New(n);
+        if (col == NULL)
+            goto done;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            Py_INCREF(Py_None);
+            PyList_SET_ITEM(col, i, Py_None);
+        }
+        PyList_SET_ITEM(values, j, col);
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *f = PyList_GET_ITEM(fields, i);
+        if (!PyUnicode_Check(f)) {
+            PyErr_SetString(PyExc_TypeError, "fields must be str");
+            goto done;
+        }
+        Py_ssize_t len = PyUnicode_GET_LENGTH(f);
+        int kind = PyUnicode_KIND(f);
+        const void *d = PyUnicode_DATA(f);
+        PyObject *rest = NULL;
+        if (len == 2 && PyUnicode_READ(kind, d, 0) == '\\' && PyUnicode_READ(kind, d, 1) == 'N') {
+            Py_INCREF(Py_None);
+            PyList_SET_ITEM(rests, i, Py_None);  /* a NULL document */
+            continue;
+        }
+        if (PyUnicode_FindChar(f, '\\', 0, len, 1) >= 0)
+            goto whole;  /* COPY escapes on top of JSON's: the caller decodes and walks it */
+        if (len == 0 || PyUnicode_READ(kind, d, 0) != '{') {
+            Py_INCREF(f);
+            PyList_SET_ITEM(rests, i, f);  /* an array or a scalar: its own rest, no keys */
+            continue;
+        }
+        if (len == 2 && PyUnicode_READ(kind, d, 1) == '}') {
+            Py_INCREF(empty);
+            PyList_SET_ITEM(rests, i, empty);
+            continue;
+        }
+        if (PyUnicode_IS_COMPACT_ASCII(f)) {  /* the common case, by pointer */
+            int r = split_ascii_doc(f, keys, values, i, &rest);
+            if (r < 0)
+                goto done;
+            if (r == 0)
+                goto whole;
+            PyList_SET_ITEM(rests, i, rest);
+            continue;
+        }
+        if (PyList_SetSlice(kept, 0, PyList_GET_SIZE(kept), NULL) < 0)
+            goto done;
+        Py_ssize_t k = 1;
+        int ok = 0, took = 0;
+        while (k < len) {  /* "key": value, then ", " or the closing brace */
+            Py_ssize_t pair = k, key_end, value_start, value_end;
+            if (PyUnicode_READ(kind, d, k) != '"')
+                break;
+            key_end = PyUnicode_FindChar(f, '"', k + 1, len, 1);
+            if (key_end < 0 || key_end + 2 >= len || PyUnicode_READ(kind, d, key_end + 1) != ':' ||
+                PyUnicode_READ(kind, d, key_end + 2) != ' ')
+                break;
+            value_start = key_end + 3;
+            value_end = json_value_end(kind, d, value_start, len);
+            if (value_end < 0 || value_end >= len)
+                break;
+            Py_ssize_t which = -1;
+            for (Py_ssize_t j = 0; j < nk && which < 0; j++) {
+                PyObject *key = PyTuple_GET_ITEM(keys, j);
+                if (PyUnicode_GET_LENGTH(key) == key_end - k - 1 &&
+                    PyUnicode_Tailmatch(f, key, k + 1, key_end, -1) == 1)
+                    which = j;
+            }
+            PyObject *piece = which >= 0 ? PyUnicode_Substring(f, value_start, value_end)
+                                         : PyUnicode_Substring(f, pair, value_end);
+            if (piece == NULL)
+                goto done;
+            if (which >= 0) {
+                PyList_SetItem(PyList_GET_ITEM(values, which), i, piece);  /* steals piece, drops None */
+                took = 1;
+            } else {
+                int r = PyList_Append(kept, piece);
+                Py_DECREF(piece);
+                if (r < 0)
+                    goto done;
+            }
+            Py_UCS4 c = PyUnicode_READ(kind, d, value_end);
+            if (c == '}' && value_end == len - 1) {
+                ok = 1;
+                break;
+            }
+            if (c != ',' || value_end + 1 >= len || PyUnicode_READ(kind, d, value_end + 1) != ' ')
+                break;
+            k = value_end + 2;
+        }
+        if (!ok) {
+            for (Py_ssize_t j = 0; j < nk; j++) {  /* no half-split document */
+                Py_INCREF(Py_None);
+                PyList_SetItem(PyList_GET_ITEM(values, j), i, Py_None);
+            }
+            goto whole;
+        }
+        if (!took) {
+            Py_INCREF(f);
+            rest = f;
+        } else {
+            PyObject *inner = PyUnicode_Join(sep, kept);
+            if (inner == NULL)
+                goto done;
+            rest = PyUnicode_FromFormat("{%U}", inner);
+            Py_DECREF(inner);
+            if (rest == NULL)
+                goto done;
+        }
+        PyList_SET_ITEM(rests, i, rest);
+        continue;
+    whole:
+        Py_INCREF(empty);
+        PyList_SET_ITEM(rests, i, empty);
+        {
+            PyObject *at = PyLong_FromSsize_t(i);
+            if (at == NULL || PyList_Append(unsplit, at) < 0) {
+                Py_XDECREF(at);
+                goto done;
+            }
+            Py_DECREF(at);
+        }
+    }
+    result = PyTuple_Pack(3, rests, values, unsplit);
+done:
+    Py_XDECREF(rests);
+    Py_XDECREF(values);
+    Py_XDECREF(unsplit);
+    Py_XDECREF(kept);
+    Py_XDECREF(sep);
+    Py_XDECREF(empty);
+    return result;
+}
+
 static PyObject *changed(PyObject *self, PyObject *args) {
     PyObject *values, *made;
     if (!PyArg_ParseTuple(args, "O!O!", &PyList_Type, &values, &PyList_Type, &made))
@@ -641,6 +958,7 @@ static PyMethodDef methods[] = {
     {"fill_digits", fill_digits, METH_VARARGS, "Templates with digit markers filled from uint64 numbers."},
     {"split_rows", split_rows, METH_VARARGS, "ASCII COPY text -> one list of str per column (None: not ASCII, or ragged)."},
     {"dictionary_digests", dictionary_digests, METH_VARARGS, "hash() of each stripped, lowercased ASCII value kept by the dictionary's tests."},
+    {"json_split", json_split, METH_VARARGS, "jsonb documents -> (rests, values per key, unsplit positions)."},
     {"changed", changed, METH_VARARGS, "The values whose made counterpart differs."},
     {"shortest", shortest, METH_VARARGS, "The length of the shortest str (0 for none)."},
     {"digests", digests, METH_VARARGS, "hash() of each value, as native int64 in a bytearray."},

@@ -44,9 +44,11 @@ _TEXTLIKE = ("S", "U", "I", "X")  # categories whose values could carry a copied
 # strategies whose output keeps part of the input: what they write is leak-scanned; whole fakes,
 # hashes and constants are made by rehearse and cannot carry a source value
 PARTIAL = frozenset({"scrub", "json", "mask", "shift_date"})
-# a json rule on top-level keys of a jsonb column has PostgreSQL split each document in the COPY
-# query (the rest, plus each key's value): Python parses only the anonymized values
+# a json rule on top-level keys of a jsonb column splits each document into the rest and each key's
+# value, so Python parses only the anonymized values: in C when the extension is built
+# (_fast.json_split, reading jsonb's own text), else by PostgreSQL in the COPY query
 JSON_SPLIT = True
+SPLIT_IN_C = True  # with the extension: split here (less work for the server), else in the COPY query
 MEMO_SIZE = 16_384  # values a column remembers (cleared when full: flat memory)
 MEMO_TRIAL_ROWS = 8_192  # after this many rows a memo that rarely hits is dropped (it only costs)
 _COPY_SPECIAL = ("\\", "\t", "\n", "\r")
@@ -78,7 +80,9 @@ class Sink:
         self.select = [quote_ident(c.name) for c in table_plan.columns]  # the COPY query's output
         for i, c in enumerate(table_plan.columns):
             keys = json_split_keys(c, anonymizer)
-            if keys is not None:
+            if keys is not None and _fast is not None and SPLIT_IN_C:  # split here, in C (_fast.json_split)
+                self.splits.append((i, None, len(keys), split_converter(anonymizer, c, recorder, keys)))
+            elif keys is not None:
                 col = quote_ident(c.name)
                 arr = "ARRAY[" + ", ".join(sql_literal(k) for k in keys) + "]::text[]"
                 # jsonb - text[] would drop string elements of an array document, and fails on a scalar
@@ -155,7 +159,7 @@ class Sink:
             for i, conv in self.ops:
                 cols[i] = conv(cols[i], escaped)
             for i, j, n, conv in self.splits:
-                cols[i] = conv(cols[i], columns[j:j + n], escaped)
+                cols[i] = conv(cols[i], None if j is None else columns[j:j + n], escaped)
             for i, cid, limit in self.clean:
                 cols[i] = self._cleaned(cols[i], cid, limit)
             joined = _fast.join_rows(cols) if _fast is not None else None  # None: not all ASCII
@@ -401,10 +405,14 @@ def sql_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def split_converter(anonymizer: Anonymizer, col: ColumnPlan,
-                    rec: LeakRecorder | None) -> Callable[[Column, list[Column], bool], Column]:
+def split_converter(anonymizer: Anonymizer, col: ColumnPlan, rec: LeakRecorder | None,
+                    keys: tuple[str, ...] | None = None) -> Callable[[Column, list[Column] | None, bool], Column]:
     """(rest fields, one field column per key) of a batch -> the documents' COPY fields, recording
-    originals and the kept part of each document like the walking json transform does."""
+    originals and the kept part of each document like the walking json transform does.
+
+    With ``keys``, the fields are the whole documents and are split here (_fast.json_split, the
+    text PostgreSQL's ``-`` and ``->`` would give); a document it leaves whole (a backslash in
+    it) goes through the walking transform alone."""
     if rec is None:
         fn = anonymizer.compile_json_split(col.rule)
     else:
@@ -414,6 +422,18 @@ def split_converter(anonymizer: Anonymizer, col: ColumnPlan,
         fn = anonymizer.compile_json_split(col.rule, on_original=lambda v: len(v) >= LEAK_MIN_LENGTH and keep(v),
                                            on_kept=lambda text: written(text, cid),
                                            on_originals=lambda vs: extend(long_enough(vs)))
+
+    if keys is not None:
+        walk = _field_converter(anonymizer, col, rec)  # COPY field -> COPY field, the whole document
+
+        def split_here(docs: Column, _values: None, escaped: bool) -> Column:
+            rests, values, unsplit = _fast.json_split(docs, keys)
+            out = _encoded(fn(rests, values))
+            for i in unsplit:
+                out[i] = walk(docs[i])
+            return out
+
+        return split_here
 
     def conv(rests: Column, values: list[Column], escaped: bool) -> Column:
         if escaped:

@@ -1,6 +1,9 @@
-"""jsonb documents split by PostgreSQL (top-level key rules) restore to the same values as the walked path."""
+"""jsonb documents split on top-level key rules (in C, or by PostgreSQL without the extension)
+restore to the same values as the walked path; the C split gives PostgreSQL's own text."""
 
 from __future__ import annotations
+
+import io
 
 import psycopg2
 import pytest
@@ -65,8 +68,13 @@ def people(source_db, tmp_path):
     return url, policy, dsn
 
 
-def test_split_and_walked_paths_restore_identical_values(people, tmp_path, make_staging, monkeypatch):
+@pytest.mark.parametrize("split_by", ["c", "postgresql"])
+def test_split_and_walked_paths_restore_identical_values(people, tmp_path, make_staging, monkeypatch, split_by):
     url, policy, _ = people
+    if split_by == "postgresql":  # what a pull does where the extension is not built
+        monkeypatch.setattr(sink, "SPLIT_IN_C", False)
+    else:
+        assert sink._fast is not None and sink.SPLIT_IN_C
     monkeypatch.setattr(sink, "JSON_SPLIT", False)
     old = _restored(pull_snapshot(url, tmp_path / "old", policy_path=policy, secret=b"s" * 32, jobs=1),
                     make_staging())
@@ -96,3 +104,29 @@ def test_split_path_still_records_originals(people, tmp_path, monkeypatch):
     monkeypatch.setattr(sink, "JSON_SPLIT", True)
     with pytest.raises(LeakDetected):
         pull_snapshot(url, tmp_path / "leaky", policy_path=policy, secret=b"s" * 32, jobs=1)
+
+
+def test_c_split_gives_the_text_postgresql_gives(people):
+    """_fast.json_split against the server's own `doc - keys` and `doc -> key` on the same
+    documents: equal text, or the document is left whole (a backslash in it)."""
+    _, _, dsn = people
+    keys = ("ip", "nickname", "secret_code")
+    extra = ['{"a": "é日", "ip": "ü", "z": [1, "x,}", {"ip": "n"}]}', '{"nickname": {}, "zz": 1.5e3}',
+             '{"ip": "only"}', '{"ipx": "no", "i": true}']
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TEMP TABLE docs (n int, d jsonb)")
+        for n, doc in enumerate(DOCS + extra):
+            cur.execute("INSERT INTO docs VALUES (%s, %s::jsonb)", (n, doc))
+        arr = "ARRAY['ip', 'nickname', 'secret_code']::text[]"
+        out = io.StringIO()
+        cur.copy_expert(f"COPY (SELECT d, CASE WHEN jsonb_typeof(d) = 'object' THEN d - {arr} ELSE d END, "
+                        f"d -> 'ip', d -> 'nickname', d -> 'secret_code' FROM docs ORDER BY n) TO STDOUT", out)
+    rows = [line.split("\t") for line in out.getvalue().splitlines()]
+    rests, values, unsplit = sink._fast.json_split([r[0] for r in rows], keys)
+    field = lambda v: None if v == "\\N" else v  # noqa: E731
+    for i, r in enumerate(rows):
+        if i in unsplit:
+            assert "\\" in r[0] and rests[i] == "{}" and all(v[i] is None for v in values)
+            continue
+        assert (rests[i], values[0][i], values[1][i], values[2][i]) == tuple(map(field, r[1:])), r[0]
+    assert sorted(unsplit) == [i for i, r in enumerate(rows) if "\\" in r[0] and r[0] != "\\N"] == [5, 6]
