@@ -9,6 +9,9 @@ BENCH_SIZE ?= 1000000
 .PHONY: venv system-deps postgres demo test bench clean
 
 $(BIN)/.installed: pyproject.toml setup.py rehearse/anonymize/_fast.c
+	@command -v cc >/dev/null 2>&1 || (echo "installing gcc for rehearse's C extension (apt-get)" >&2; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc >/dev/null) || \
+	  echo "warning: no C compiler: the anonymizing pull runs without its C extension (slower)" >&2
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
